@@ -1,0 +1,65 @@
+"""Typed errors. Each message names what was wrong and, where it helps, what to do."""
+
+from __future__ import annotations
+
+
+class DispatcherError(Exception):
+    """Base class for every error this package raises on purpose."""
+
+
+class ConfigError(DispatcherError, ValueError):
+    """The configuration is invalid; the message names the setting."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        self.setting = setting
+        self.problem = problem
+        super().__init__(f"config: {setting}: {problem}")
+
+
+class UnknownEvent(DispatcherError, ValueError):
+    """The event name is not one of the catalogue's events."""
+
+    def __init__(self, event: object, known: list[str]) -> None:
+        self.event = event
+        super().__init__(f"unknown event {event!r}; expected one of: {', '.join(known)}")
+
+
+class InvalidEventData(DispatcherError, ValueError):
+    """The event's data does not match the catalogue; every bad field is named by its path."""
+
+    def __init__(self, event: str, problems: list[str]) -> None:
+        self.event = event
+        self.problems = problems
+        super().__init__(f"invalid data for event {event!r}: " + "; ".join(problems))
+
+
+class PayloadTooLarge(DispatcherError, ValueError):
+    """The serialized body is larger than `delivery.max_payload_bytes`."""
+
+    def __init__(self, event: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"payload for event {event!r} is {size} bytes, more than delivery.max_payload_bytes ({limit})"
+        )
+
+
+class UnknownEndpoint(DispatcherError, ValueError):
+    """An endpoint name that is not configured."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"unknown endpoint {name!r}; configured: {', '.join(known) or '(none)'}")
+
+
+class StoreUnavailable(DispatcherError):
+    """The log database could not be reached; nothing was dispatched."""
+
+
+class DeliveryNotFound(DispatcherError, LookupError):
+    """No delivery has that request_id."""
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        super().__init__(f"no delivery with request_id {request_id}")
+
+
+class PoisonJob(DispatcherError):
+    """A queued job that can never succeed (missing row, unusable payload); failed, never retried."""

@@ -1,0 +1,204 @@
+"""The RQ job: one attempt of one delivery, from claim to record.
+
+claim (database) -> POST (:mod:`delivery`) -> decide (:mod:`retry`) -> record (database, with
+retries, else the local spool) -> return ``rq.Retry`` so RQ's scheduler runs the next attempt.
+A worker never sleeps through a backoff.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+from rq import Retry
+from sqlalchemy.exc import SQLAlchemyError
+from tenacity import retry as tenacity_retry
+from tenacity import retry_if_exception_type, stop_after_delay, wait_exponential
+
+from . import delivery, payload, spool, store
+from . import retry as policy
+from .errors import PoisonJob
+from .logs import log_line
+from .runtime import Runtime, get_runtime
+
+REDACTED_HEADER = "[redacted]"
+CLAIM_RETRY_SECONDS = 15
+"""When the database refuses the claim, the job is rescheduled this long later."""
+RETRY_FOREVER = 10**9
+"""RQ's own retry counter is never the budget: the delivery table is."""
+
+
+def _db_write(fn):
+    return tenacity_retry(
+        retry=retry_if_exception_type(SQLAlchemyError),
+        stop=stop_after_delay(20),
+        wait=wait_exponential(multiplier=0.2, max=5),
+        reraise=True,
+    )(fn)
+
+
+def record(
+    runtime: Runtime, attempt: store.AttemptRecord, worker: str | None, reason: str | None = None
+) -> None:
+    """Writes the attempt, retrying; if the database still refuses, holds it in the spool."""
+    try:
+        _db_write(store.record_attempt)(runtime.engine, attempt, worker, reason)
+    except SQLAlchemyError as exc:
+        held = spool.hold(runtime.spool_dir, attempt, worker, reason)
+        log_line(
+            logging.ERROR,
+            "database refused the attempt record; held in the spool until it answers",
+            request_id=attempt.request_id,
+            attempt=attempt.attempt,
+            spool=held.name,
+            error=store.describe_error(exc),
+        )
+
+
+def flush_spool(runtime: Runtime) -> int:
+    """Writes held attempt records to the database; returns how many."""
+    try:
+        return spool.flush(
+            runtime.spool_dir,
+            lambda rec, worker, reason: store.record_attempt(runtime.engine, rec, worker, reason),
+        )
+    except SQLAlchemyError:
+        return 0
+
+
+def _finish_without_sending(runtime: Runtime, claim: store.Claim, error: str) -> None:
+    now = datetime.now(UTC)
+    attempt = store.AttemptRecord(
+        request_id=claim.request_id,
+        event=claim.event,
+        endpoint=claim.endpoint,
+        url=claim.url,
+        attempt=claim.attempt,
+        outcome=policy.FAILED,
+        http_status=None,
+        error=error,
+        response_body=None,
+        duration_ms=0,
+        next_attempt_at=None,
+        request_payload=None,
+        request_headers=None,
+        created_at=now,
+    )
+    record(runtime, attempt, runtime.worker_name, reason=error)
+    log_line(
+        logging.ERROR,
+        "failed without sending",
+        request_id=claim.request_id,
+        event=claim.event,
+        endpoint=claim.endpoint,
+        attempt=claim.attempt,
+        outcome="failed",
+        error=error,
+    )
+
+
+def attempt_delivery(runtime: Runtime, claim: store.Claim) -> policy.RetryDecision:
+    """POSTs the claimed delivery once, records the attempt, and returns the decision."""
+    settings = runtime.settings
+    endpoint = settings.endpoint(claim.endpoint)
+    if endpoint is None:
+        error = f"endpoint {claim.endpoint!r} is no longer configured"
+        _finish_without_sending(runtime, claim, error)
+        return policy.RetryDecision(policy.FAILED, error)
+    try:
+        stored = json.loads(claim.payload)
+        body, logged_body = payload.render(
+            stored,
+            retry=claim.attempt > 1,
+            webhook_key=endpoint.key if endpoint.include_key_in_body else None,
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        error = f"stored payload is unusable: {type(exc).__name__}"
+        _finish_without_sending(runtime, claim, error)
+        return policy.RetryDecision(policy.FAILED, error)
+
+    headers = delivery.build_headers(endpoint.key)
+    outcome = delivery.post(
+        runtime.http,
+        endpoint.url,
+        body,
+        headers,
+        timeout=settings.delivery.timeout,
+        connect_timeout=settings.delivery.connect_timeout,
+        response_body_limit=settings.delivery.response_body_limit,
+    )
+    now = datetime.now(UTC)
+    decision = policy.decide(
+        outcome, attempt=claim.attempt, attempt_limit=claim.attempt_limit, settings=settings.delivery, now=now
+    )
+    error = outcome.error
+    if decision.exhausted:
+        error = f"{error}; attempts exhausted" if error else "attempts exhausted"
+    attempt = store.AttemptRecord(
+        request_id=claim.request_id,
+        event=claim.event,
+        endpoint=claim.endpoint,
+        url=endpoint.url,
+        attempt=claim.attempt,
+        outcome=decision.outcome,
+        http_status=outcome.http_status,
+        error=error,
+        response_body=outcome.response_body,
+        duration_ms=outcome.duration_ms,
+        next_attempt_at=decision.next_attempt_at,
+        request_payload=logged_body,
+        request_headers={**headers, "X-Webhook-Key": REDACTED_HEADER},
+        created_at=now,
+    )
+    record(
+        runtime,
+        attempt,
+        runtime.worker_name,
+        reason=None if decision.outcome != policy.FAILED else decision.reason,
+    )
+    log_line(
+        logging.INFO
+        if decision.outcome != policy.FAILED and outcome.http_status and outcome.http_status < 300
+        else logging.WARNING,
+        "attempt",
+        request_id=claim.request_id,
+        event=claim.event,
+        endpoint=claim.endpoint,
+        attempt=claim.attempt,
+        outcome=decision.outcome,
+        http_status=outcome.http_status,
+        duration_ms=outcome.duration_ms,
+        next_attempt_in=decision.delay_seconds,
+        error=error,
+    )
+    return decision
+
+
+def deliver(request_id: str) -> Retry | None:
+    """The job RQ runs. Returns ``rq.Retry`` to schedule the next attempt, or None when done.
+
+    Raises:
+        PoisonJob: no delivery row has this request_id (failed in RQ, never retried).
+    """
+    runtime = get_runtime()
+    try:
+        claim = _db_write(store.claim)(runtime.engine, request_id, runtime.worker_name)
+    except SQLAlchemyError as exc:
+        log_line(
+            logging.WARNING,
+            "database unavailable at claim; job rescheduled",
+            request_id=request_id,
+            retry_in=CLAIM_RETRY_SECONDS,
+            error=store.describe_error(exc),
+        )
+        return Retry(max=RETRY_FOREVER, interval=CLAIM_RETRY_SECONDS)
+    if claim is None:
+        if not store.delivery_exists(runtime.engine, request_id):
+            log_line(logging.ERROR, "poison job: no delivery row", request_id=request_id)
+            raise PoisonJob(f"no delivery row for request_id {request_id}; the job cannot be delivered")
+        return None  # delivered, failed, or held by another worker right now: nothing to do
+    decision = attempt_delivery(runtime, claim)
+    if decision.outcome == policy.RETRY and decision.delay_seconds:
+        return Retry(max=RETRY_FOREVER, interval=decision.delay_seconds)
+    return None

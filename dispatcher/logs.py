@@ -1,0 +1,153 @@
+"""The process log: one line per attempt, daily files, safe for many writer processes.
+
+Like Laravel's ``daily`` channel, each day has its own file beside the configured path
+(``send-webhook-request-process-2026-11-26.log``), and the configured path itself is a symlink
+to today's file. Every line is one ``write()`` on a file opened with ``O_APPEND``, which the
+kernel keeps whole when several processes append at once, and no file is ever renamed, so
+there is nothing for two processes to race over. Files older than the retention are deleted
+at the first line of a new day.
+
+Never a key, never the event's ``data``: callers log identifiers and outcomes only, and a
+redacting filter masks every configured secret should one reach a message anyway.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+LOGGER_NAME = "dispatcher.process"
+MASK = "****"
+
+
+class DailyFileHandler(logging.Handler):
+    """Appends each record to ``<stem>-YYYY-MM-DD<suffix>`` (UTC days); keeps ``retention_days``."""
+
+    def __init__(self, path: str | os.PathLike, retention_days: int = 14) -> None:
+        super().__init__()
+        self.base = Path(path)
+        self.retention_days = retention_days
+        self._day: date | None = None
+        self._fd: int | None = None
+        self._guard = threading.Lock()
+
+    def path_for(self, day: date) -> Path:
+        return self.base.with_name(f"{self.base.stem}-{day.isoformat()}{self.base.suffix}")
+
+    def _open(self, day: date) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+        self.base.parent.mkdir(parents=True, exist_ok=True)
+        target = self.path_for(day)
+        self._fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        self._day = day
+        self._point_link(target)
+        self._prune(day)
+
+    def _point_link(self, target: Path) -> None:
+        # Replace the symlink atomically; a plain file left at the path is left alone.
+        if self.base.exists() and not self.base.is_symlink():
+            return
+        temp = self.base.with_name(f".{self.base.name}.{os.getpid()}.tmp")
+        try:
+            temp.unlink(missing_ok=True)
+            temp.symlink_to(target.name)
+            os.replace(temp, self.base)
+        except OSError:
+            temp.unlink(missing_ok=True)
+
+    def _prune(self, today: date) -> None:
+        oldest = today - timedelta(days=self.retention_days - 1)
+        pattern = re.compile(
+            re.escape(self.base.stem) + r"-(\d{4}-\d{2}-\d{2})" + re.escape(self.base.suffix) + "$"
+        )
+        for candidate in self.base.parent.iterdir():
+            match = pattern.match(candidate.name)
+            if not match:
+                continue
+            try:
+                if date.fromisoformat(match.group(1)) < oldest:
+                    candidate.unlink(missing_ok=True)
+            except (ValueError, OSError):
+                continue
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = (self.format(record).replace("\n", " | ") + "\n").encode("utf-8", errors="replace")
+            today = datetime.fromtimestamp(record.created, UTC).date()
+            with self._guard:
+                if self._day != today or self._fd is None:
+                    self._open(today)
+                assert self._fd is not None
+                os.write(self._fd, line)
+        except Exception:  # noqa: BLE001 - logging must never break a delivery
+            self.handleError(record)
+
+    def close(self) -> None:
+        with self._guard:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+        super().close()
+
+
+class RedactingFilter(logging.Filter):
+    """Masks every configured secret in the final message."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            for secret in self.secrets:
+                message = message.replace(secret, MASK)
+            record.msg, record.args = message, None
+        return True
+
+
+class UTCFormatter(logging.Formatter):
+    converter = staticmethod(lambda t: datetime.fromtimestamp(t, UTC).timetuple())
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        moment = datetime.fromtimestamp(record.created, UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def setup_process_log(path: str, retention_days: int, secrets: list[str]) -> logging.Logger:
+    """Configures the process logger once per process (calling again replaces the handler)."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    for old in list(logger.filters):
+        logger.removeFilter(old)
+    handler = DailyFileHandler(path, retention_days)
+    handler.setFormatter(UTCFormatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    logger.addFilter(RedactingFilter(secrets))
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger
+
+
+def process_logger() -> logging.Logger:
+    return logging.getLogger(LOGGER_NAME)
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "-"
+    text = str(value)
+    return f'"{text}"' if (" " in text or not text) else text
+
+
+def log_line(level: int, message: str, **fields: object) -> None:
+    """One line: the message then ``key=value`` pairs (values with spaces quoted)."""
+    rendered = " ".join(f"{k}={_value(v)}" for k, v in fields.items())
+    process_logger().log(level, "%s %s", message, rendered)

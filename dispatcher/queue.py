@@ -1,0 +1,123 @@
+"""The RQ glue: one job per delivery, its job id the delivery's request_id.
+
+Because the job id is the request_id, a delivery can have at most one job in Redis at a time:
+re-queues (reconcile, ``dispatcher retry``) use RQ's atomic ``unique`` enqueue after clearing a
+stale record (finished, failed, or held by a dead worker), and a duplicate that slips through
+anyway finds the delivery already claimed in the database and does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import redis
+from rq import Queue
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
+
+from .config import Settings
+
+JOB_FUNCTION = "dispatcher.jobs.deliver"
+FAILURE_TTL = 7 * 24 * 3600
+"""How long RQ keeps a poison job in its failed registry (the database keeps the delivery)."""
+
+ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED})
+
+
+def connect(redis_url: str) -> redis.Redis:
+    """A client that fails fast instead of hanging when Redis is away."""
+    return redis.Redis.from_url(
+        redis_url,
+        socket_connect_timeout=2,
+        socket_timeout=10,
+        health_check_interval=30,
+    )
+
+
+def job_timeout(settings: Settings) -> int:
+    """RQ's hard limit for one job: the HTTP timeouts plus room for the log write's own retries."""
+    return int(settings.delivery.timeout + settings.delivery.connect_timeout) + 120
+
+
+def make_queue(settings: Settings, connection: redis.Redis) -> Queue:
+    return Queue(settings.queue_name, connection=connection, default_timeout=job_timeout(settings))
+
+
+def _job_options(request_id: str) -> dict:
+    return {
+        "args": (request_id,),
+        "job_id": request_id,
+        "result_ttl": 0,
+        "failure_ttl": FAILURE_TTL,
+        "description": f"deliver {request_id}",
+    }
+
+
+def enqueue_new(queue: Queue, request_ids: Iterable[str]) -> None:
+    """Enqueues fresh deliveries (new uuid4 ids, so no record can exist) in one pipeline."""
+    datas = [Queue.prepare_data(JOB_FUNCTION, **_job_options(rid)) for rid in request_ids]
+    if not datas:
+        return
+    with queue.connection.pipeline() as pipe:
+        queue.enqueue_many(datas, pipeline=pipe)
+        pipe.execute()
+
+
+def job_state(queue: Queue, request_id: str) -> tuple[str | None, str | None]:
+    """(RQ status, worker name) of the delivery's job, or (None, None) when there is none."""
+    status, worker = queue.connection.hmget(Job.key_for(request_id), "status", "worker_name")
+    return (status.decode() if status else None, worker.decode() if worker else None)
+
+
+def job_states(queue: Queue, request_ids: list[str]) -> list[tuple[str | None, str | None]]:
+    """:func:`job_state` for many deliveries in one round trip."""
+    with queue.connection.pipeline(transaction=False) as pipe:
+        for request_id in request_ids:
+            pipe.hmget(Job.key_for(request_id), "status", "worker_name")
+        replies = pipe.execute()
+    return [(s.decode() if s else None, w.decode() if w else None) for s, w in replies]
+
+
+def ensure_queued(queue: Queue, request_id: str, at: datetime | None = None) -> bool:
+    """Makes sure the delivery has a job: enqueued now, or scheduled for ``at``.
+
+    A record that is not active (finished, failed, stopped, canceled) is cleared first. Returns
+    True when this call created the job, False when one was already there.
+    """
+    status, _worker = job_state(queue, request_id)
+    if status in ACTIVE_STATUSES:
+        return False
+    if status is not None:
+        remove_job(queue, request_id)
+    job = queue.create_job(JOB_FUNCTION, **_job_options(request_id))
+    try:
+        if at is not None:
+            queue.schedule_job(job, at, unique=True)
+        else:
+            queue.enqueue_job(job, unique=True)
+    except DuplicateJobError:
+        return False
+    return True
+
+
+def remove_job(queue: Queue, request_id: str) -> None:
+    """Deletes the delivery's job record and its registry entries, whatever its state."""
+    try:
+        job = Job.fetch(request_id, connection=queue.connection)
+    except NoSuchJobError:
+        return
+    job.delete(remove_from_queue=True)
+
+
+def move_overdue_to_queue(queue: Queue, request_id: str) -> bool:
+    """Enqueues a scheduled job now (used when the scheduler is late); False if it was not scheduled."""
+    registry = queue.scheduled_job_registry
+    if registry.remove(request_id) == 0:
+        return False
+    try:
+        job = Job.fetch(request_id, connection=queue.connection)
+    except NoSuchJobError:
+        return False
+    queue.enqueue_job(job)
+    return True

@@ -1,0 +1,87 @@
+"""The per-process context: settings and the connections built from them, made once and shared.
+
+``dispatch()`` and the RQ job both call :func:`get_runtime`; the first call loads the
+configuration (a :class:`ConfigError` then) and later calls reuse the same engine, Redis client
+and HTTP session, so connections are kept between jobs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import redis
+import requests
+from rq import Queue
+from sqlalchemy.engine import Engine
+
+from . import delivery, logs, queue, store
+from .config import Settings, load_settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    worker_name: str = field(default_factory=lambda: f"{socket.gethostname()}.{os.getpid()}")
+
+    @cached_property
+    def engine(self) -> Engine:
+        return store.create_store_engine(self.settings.database_url)
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return queue.connect(self.settings.redis_url)
+
+    @cached_property
+    def queue(self) -> Queue:
+        return queue.make_queue(self.settings, self.redis)
+
+    @cached_property
+    def http(self) -> requests.Session:
+        return delivery.new_session()
+
+    @cached_property
+    def spool_dir(self) -> str:
+        """Where attempt records wait when the database refuses them (beside the process log)."""
+        return os.path.join(os.path.dirname(self.settings.process_log) or ".", "spool")
+
+    def start_logging(self) -> None:
+        logs.setup_process_log(
+            self.settings.process_log, self.settings.process_log_retention_days, self.settings.secrets()
+        )
+
+    def close(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()
+        if "redis" in self.__dict__:
+            self.redis.close()
+        if "http" in self.__dict__:
+            self.http.close()
+
+
+_current: Runtime | None = None
+_lock = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    """The process's runtime, built from the configuration on first use."""
+    global _current
+    with _lock:
+        if _current is None:
+            runtime = Runtime(load_settings())
+            runtime.start_logging()
+            _current = runtime
+        return _current
+
+
+def set_runtime(runtime: Runtime | None) -> Runtime | None:
+    """Installs a runtime (a worker at start, a test, the demo); returns the previous one."""
+    global _current
+    with _lock:
+        previous, _current = _current, runtime
+    if runtime is not None:
+        runtime.start_logging()
+    return previous

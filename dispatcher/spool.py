@@ -1,0 +1,76 @@
+"""A local, durable holding place for attempt records the database refused.
+
+When the attempt's log write still fails after its retries, the record is written here (one
+file per record, written to a temporary name then renamed, so a file is either whole or absent)
+and written to the database once it answers again. Never a reason to send again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from .store import AttemptRecord
+
+
+def _encode(record: AttemptRecord, worker: str | None, reason: str | None) -> str:
+    fields = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in record.__dict__.items()}
+    return json.dumps({"record": fields, "worker": worker, "reason": reason})
+
+
+def _decode(text: str) -> tuple[AttemptRecord, str | None, str | None]:
+    raw = json.loads(text)
+    fields = raw["record"]
+    for key in ("next_attempt_at", "created_at"):
+        if fields.get(key):
+            fields[key] = datetime.fromisoformat(fields[key])
+    return AttemptRecord(**fields), raw["worker"], raw["reason"]
+
+
+def hold(directory: str, record: AttemptRecord, worker: str | None, reason: str | None) -> Path:
+    """Writes the record durably (fsync) and returns its file."""
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{record.created_at.strftime('%Y%m%dT%H%M%S%f')}-{record.request_id}-{record.attempt}.json"
+    temp = folder / f".{name}.tmp"
+    with open(temp, "w", encoding="utf-8") as handle:
+        handle.write(_encode(record, worker, reason))
+        handle.flush()
+        os.fsync(handle.fileno())
+    final = folder / name
+    os.replace(temp, final)
+    return final
+
+
+def pending(directory: str) -> list[Path]:
+    folder = Path(directory)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
+
+
+def flush(directory: str, write: Callable[[AttemptRecord, str | None, str | None], object]) -> int:
+    """Writes every held record with ``write``; returns how many were written.
+
+    Each file is first renamed to a name only this process uses, so two flushing processes
+    never write one record twice. A write that fails puts the file back for the next flush.
+    """
+    written = 0
+    for path in pending(directory):
+        claimed = path.with_name(f".{path.name}.{os.getpid()}.flushing")
+        try:
+            os.rename(path, claimed)
+        except FileNotFoundError:
+            continue  # another process took it
+        try:
+            record, worker, reason = _decode(claimed.read_text(encoding="utf-8"))
+            write(record, worker, reason)
+        except Exception:
+            os.rename(claimed, path)
+            raise
+        claimed.unlink()
+        written += 1
+    return written

@@ -1,0 +1,462 @@
+"""The tables and every query on them. Knows nothing of HTTP or Redis.
+
+Two tables:
+
+* ``webhook_deliveries`` (:class:`Delivery`): one row per request_id, the source of truth for status.
+* ``webhook_event_transaction_log`` (:class:`WebhookEventTransactionLog`): one row per attempt.
+
+Statuses of a delivery: ``queued`` -> ``in_flight`` (a worker holds it) -> ``delivered`` |
+``retrying`` | ``failed``. The move to ``in_flight`` is a conditional UPDATE (a claim), so two
+workers, reconcile and an operator can never run one delivery twice at the same time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Field, SQLModel
+
+from .errors import StoreUnavailable
+
+QUEUED = "queued"
+IN_FLIGHT = "in_flight"
+RETRYING = "retrying"
+DELIVERED = "delivered"
+FAILED = "failed"
+FINAL_STATUSES = (DELIVERED, FAILED)
+CLAIMABLE = (QUEUED, RETRYING)
+INTERRUPTED = "interrupted"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Stores timezone-aware UTC datetimes on every backend (SQLite keeps no zone of its own)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _time_column(nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_column=sa.Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class Delivery(SQLModel, table=True):
+    """One delivery of one event to one endpoint."""
+
+    __tablename__ = "webhook_deliveries"
+
+    request_id: str = Field(primary_key=True, max_length=36)
+    event: str = Field(max_length=64, index=True)
+    endpoint: str = Field(max_length=128, index=True)
+    url: str
+    status: str = Field(max_length=16, index=True)
+    attempts: int = 0
+    attempt_limit: int
+    last_http_status: int | None = None
+    payload: str
+    reason: str | None = None
+    worker: str | None = Field(default=None, max_length=255)
+    replay_of: str | None = Field(default=None, max_length=36)
+    attempt_started_at: datetime | None = _time_column(nullable=True)
+    next_attempt_at: datetime | None = _time_column(nullable=True)
+    created_at: datetime = _time_column(index=True)
+    updated_at: datetime = _time_column(index=True)
+
+
+class WebhookEventTransactionLog(SQLModel, table=True):
+    """One row per attempt (and one ``interrupted`` row per attempt cut short by a dead worker)."""
+
+    __tablename__ = "webhook_event_transaction_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: str = Field(max_length=36, index=True)
+    event: str = Field(max_length=64)
+    endpoint: str = Field(max_length=128)
+    url: str
+    attempt: int
+    retry: bool
+    outcome: str = Field(max_length=16)
+    http_status: int | None = None
+    error: str | None = None
+    response_body: str | None = None
+    duration_ms: int | None = None
+    next_attempt_at: datetime | None = _time_column(nullable=True)
+    request_payload: str | None = None
+    request_headers: str | None = None
+    created_at: datetime = _time_column(index=True)
+
+
+DELIVERIES = Delivery.__table__
+ATTEMPTS = WebhookEventTransactionLog.__table__
+
+
+# --- engine ----------------------------------------------------------------------------------
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Autocommit at the driver level; SQLAlchemy's "begin" below then issues BEGIN IMMEDIATE so a
+    # writer waits (busy_timeout) for the lock instead of failing on a read-to-write upgrade.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_store_engine(database_url: str) -> Engine:
+    """An engine for the URL, with the tables created on first use."""
+    if database_url.startswith("sqlite"):
+        path = sa.engine.make_url(database_url).database
+        if path and path != ":memory:":
+            from pathlib import Path
+
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(database_url, connect_args={"timeout": 30, "check_same_thread": False})
+        sa_event.listen(engine, "connect", _sqlite_pragmas)
+        sa_event.listen(engine, "begin", _sqlite_begin)
+    else:
+        engine = sa.create_engine(database_url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    try:
+        SQLModel.metadata.create_all(engine, tables=[DELIVERIES, ATTEMPTS])
+    except SQLAlchemyError as exc:
+        raise StoreUnavailable(
+            f"database {safe_url(database_url)} is unavailable: {_first_line(exc)}"
+        ) from exc
+    return engine
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password hidden."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as the scheme only
+        return url.split(":", 1)[0] + "://..."
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
+
+
+def describe_error(exc: BaseException) -> str:
+    return _first_line(exc)
+
+
+# --- writes ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    request_id: str
+    event: str
+    endpoint: str
+    url: str
+    payload: str
+    attempt_limit: int
+    replay_of: str | None = None
+
+
+def insert_deliveries(engine: Engine, rows: Iterable[NewDelivery], now: datetime | None = None) -> None:
+    """Stores new deliveries as ``queued`` in one transaction."""
+    now = now or utcnow()
+    values = [
+        {
+            "request_id": r.request_id,
+            "event": r.event,
+            "endpoint": r.endpoint,
+            "url": r.url,
+            "status": QUEUED,
+            "attempts": 0,
+            "attempt_limit": r.attempt_limit,
+            "payload": r.payload,
+            "replay_of": r.replay_of,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for r in rows
+    ]
+    if not values:
+        return
+    with engine.begin() as conn:
+        conn.execute(DELIVERIES.insert(), values)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery a worker now holds for one attempt."""
+
+    request_id: str
+    event: str
+    endpoint: str
+    url: str
+    payload: str
+    attempt: int
+    attempt_limit: int
+
+
+def claim(engine: Engine, request_id: str, worker: str, now: datetime | None = None) -> Claim | None:
+    """Takes a queued or retrying delivery for one attempt; None when it is not claimable
+    (already delivered or failed, or held by another worker right now)."""
+    now = now or utcnow()
+    with engine.begin() as conn:
+        updated = conn.execute(
+            DELIVERIES.update()
+            .where(DELIVERIES.c.request_id == request_id, DELIVERIES.c.status.in_(CLAIMABLE))
+            .values(
+                status=IN_FLIGHT,
+                worker=worker,
+                attempts=DELIVERIES.c.attempts + 1,
+                attempt_started_at=now,
+                updated_at=now,
+            )
+        )
+        if updated.rowcount != 1:
+            return None
+        row = conn.execute(
+            sa.select(
+                DELIVERIES.c.event,
+                DELIVERIES.c.endpoint,
+                DELIVERIES.c.url,
+                DELIVERIES.c.payload,
+                DELIVERIES.c.attempts,
+                DELIVERIES.c.attempt_limit,
+            ).where(DELIVERIES.c.request_id == request_id)
+        ).one()
+    return Claim(request_id, row.event, row.endpoint, row.url, row.payload, row.attempts, row.attempt_limit)
+
+
+def delivery_exists(engine: Engine, request_id: str) -> bool:
+    with engine.connect() as conn:
+        return (
+            conn.execute(sa.select(DELIVERIES.c.status).where(DELIVERIES.c.request_id == request_id)).first()
+            is not None
+        )
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    request_id: str
+    event: str
+    endpoint: str
+    url: str
+    attempt: int
+    outcome: str
+    http_status: int | None
+    error: str | None
+    response_body: str | None
+    duration_ms: int | None
+    next_attempt_at: datetime | None
+    request_payload: str | None
+    request_headers: dict[str, str] | None
+    created_at: datetime
+
+    def as_row(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "event": self.event,
+            "endpoint": self.endpoint,
+            "url": self.url,
+            "attempt": self.attempt,
+            "retry": self.attempt > 1,
+            "outcome": self.outcome,
+            "http_status": self.http_status,
+            "error": self.error,
+            "response_body": self.response_body,
+            "duration_ms": self.duration_ms,
+            "next_attempt_at": self.next_attempt_at,
+            "request_payload": self.request_payload,
+            "request_headers": json.dumps(self.request_headers) if self.request_headers is not None else None,
+            "created_at": self.created_at,
+        }
+
+
+_STATUS_AFTER = {"delivered": DELIVERED, "retry_scheduled": RETRYING, "failed": FAILED, INTERRUPTED: RETRYING}
+
+
+def record_attempt(engine: Engine, record: AttemptRecord, worker: str, reason: str | None = None) -> bool:
+    """Writes the attempt row and moves the delivery on, in one transaction.
+
+    Only the holder of the claim (``worker``) moves the delivery. An ``interrupted`` record (a
+    dead worker's attempt, written by reconcile) gives the attempt back to the budget, so a
+    crash never costs a delivery one of its tries. Returns False, writing nothing, when the
+    claim is no longer held.
+    """
+    status = _STATUS_AFTER[record.outcome]
+    values: dict[str, Any] = {
+        "status": status,
+        "worker": None,
+        "next_attempt_at": record.next_attempt_at,
+        "reason": reason,
+        "updated_at": record.created_at,
+    }
+    if record.outcome == INTERRUPTED:
+        values["attempt_limit"] = DELIVERIES.c.attempt_limit + 1
+    else:
+        values["last_http_status"] = record.http_status
+    with engine.begin() as conn:
+        updated = conn.execute(
+            DELIVERIES.update()
+            .where(
+                DELIVERIES.c.request_id == record.request_id,
+                DELIVERIES.c.status == IN_FLIGHT,
+                DELIVERIES.c.worker == worker,
+            )
+            .values(**values)
+        )
+        if updated.rowcount != 1:
+            return False
+        conn.execute(ATTEMPTS.insert(), [record.as_row()])
+        return True
+
+
+def fail_delivery(engine: Engine, request_id: str, reason: str, now: datetime | None = None) -> None:
+    """Marks a delivery failed without an attempt (an unusable stored payload, a removed endpoint)."""
+    now = now or utcnow()
+    with engine.begin() as conn:
+        conn.execute(
+            DELIVERIES.update()
+            .where(DELIVERIES.c.request_id == request_id, DELIVERIES.c.status.not_in(FINAL_STATUSES))
+            .values(status=FAILED, worker=None, reason=reason, updated_at=now)
+        )
+
+
+def grant_retry(engine: Engine, request_id: str, max_attempts: int, now: datetime | None = None) -> bool:
+    """Re-opens a failed delivery with a fresh attempt budget; False unless it was ``failed``."""
+    now = now or utcnow()
+    with engine.begin() as conn:
+        updated = conn.execute(
+            DELIVERIES.update()
+            .where(DELIVERIES.c.request_id == request_id, DELIVERIES.c.status == FAILED)
+            .values(
+                status=QUEUED,
+                attempt_limit=DELIVERIES.c.attempts + max_attempts,
+                reason=None,
+                next_attempt_at=None,
+                updated_at=now,
+            )
+        )
+        return updated.rowcount == 1
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+DELIVERY_FIELDS = (
+    "request_id",
+    "event",
+    "endpoint",
+    "status",
+    "attempts",
+    "last_http_status",
+    "created_at",
+    "updated_at",
+)
+ATTEMPT_FIELDS = (
+    "attempt",
+    "retry",
+    "outcome",
+    "http_status",
+    "error",
+    "duration_ms",
+    "response_body",
+    "next_attempt_at",
+    "created_at",
+)
+
+
+def get_delivery(engine: Engine, request_id: str) -> dict[str, Any] | None:
+    with engine.connect() as conn:
+        row = (
+            conn.execute(sa.select(DELIVERIES).where(DELIVERIES.c.request_id == request_id))
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
+
+
+def list_deliveries(
+    engine: Engine,
+    *,
+    event: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    query = sa.select(*(DELIVERIES.c[name] for name in DELIVERY_FIELDS))
+    if event:
+        query = query.where(DELIVERIES.c.event == event)
+    if status:
+        query = query.where(DELIVERIES.c.status == status)
+    query = query.order_by(DELIVERIES.c.created_at.desc(), DELIVERIES.c.request_id.desc()).limit(limit)
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def list_attempts(engine: Engine, request_id: str) -> list[dict[str, Any]]:
+    query = (
+        sa.select(ATTEMPTS)
+        .where(ATTEMPTS.c.request_id == request_id)
+        .order_by(ATTEMPTS.c.attempt, ATTEMPTS.c.id)
+    )
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def deliveries_by_status(
+    engine: Engine, statuses: Iterable[str], older_than: datetime, batch: int = 1000
+) -> Iterator[dict[str, Any]]:
+    """Deliveries in the given statuses not updated since ``older_than``, oldest first, in batches."""
+    statuses = tuple(statuses)
+    last_key: tuple[datetime, str] | None = None
+    columns = (
+        DELIVERIES.c.request_id,
+        DELIVERIES.c.status,
+        DELIVERIES.c.worker,
+        DELIVERIES.c.next_attempt_at,
+        DELIVERIES.c.attempt_started_at,
+        DELIVERIES.c.updated_at,
+    )
+    while True:
+        query = sa.select(*columns).where(
+            DELIVERIES.c.status.in_(statuses), DELIVERIES.c.updated_at < older_than
+        )
+        if last_key is not None:
+            query = query.where(
+                sa.or_(
+                    DELIVERIES.c.updated_at > last_key[0],
+                    sa.and_(DELIVERIES.c.updated_at == last_key[0], DELIVERIES.c.request_id > last_key[1]),
+                )
+            )
+        query = query.order_by(DELIVERIES.c.updated_at, DELIVERIES.c.request_id).limit(batch)
+        with engine.connect() as conn:
+            rows = [dict(r) for r in conn.execute(query).mappings()]
+        yield from rows
+        if len(rows) < batch:
+            return
+        last_key = (rows[-1]["updated_at"], rows[-1]["request_id"])

@@ -1,0 +1,145 @@
+"""The worker: RQ's non-forking worker with the scheduler, plus a housekeeping thread.
+
+The worker itself runs jobs on its main thread (so the HTTP session keeps its connections
+between jobs). The housekeeping thread keeps the worker's liveness key fresh (so reconcile
+never takes over a delivery from a live worker, however long an attempt waits on the database),
+writes spooled attempt records once the database answers, and runs reconcile about once a
+minute when no other worker has.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+
+from rq import SimpleWorker
+
+from . import reconcile
+from .config import DEFAULT_KEY, Settings
+from .jobs import flush_spool
+from .logs import log_line
+from .runtime import Runtime, set_runtime
+
+HEARTBEAT_SECONDS = 5
+RECONCILE_EVERY_SECONDS = 60
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+
+
+class Housekeeping(threading.Thread):
+    """Heartbeat, spool flush and reconcile, off the job thread."""
+
+    def __init__(self, runtime: Runtime, reconcile_every: int = RECONCILE_EVERY_SECONDS) -> None:
+        super().__init__(name="dispatcher-housekeeping", daemon=True)
+        self.runtime = runtime
+        self.reconcile_every = reconcile_every
+        self.stopping = threading.Event()
+
+    def beat(self) -> None:
+        try:
+            reconcile.mark_alive(self.runtime, self.runtime.worker_name)
+        except Exception as exc:  # noqa: BLE001 - Redis away: try again next beat
+            log_line(
+                logging.WARNING,
+                "heartbeat failed",
+                worker=self.runtime.worker_name,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+        try:
+            flush_spool(self.runtime)
+        except Exception as exc:  # noqa: BLE001
+            log_line(logging.WARNING, "spool flush failed", error=f"{type(exc).__name__}: {exc}")
+
+    def maybe_reconcile(self) -> None:
+        try:
+            report = reconcile.reconcile_if_due(self.runtime, self.runtime.worker_name, self.reconcile_every)
+        except Exception as exc:  # noqa: BLE001 - Redis or the database away: next round
+            log_line(logging.WARNING, "reconcile failed", error=f"{type(exc).__name__}: {exc}")
+            return
+        if report and (report.abandoned or report.requeued or report.overdue):
+            log_line(
+                logging.WARNING,
+                "reconcile",
+                checked=report.checked,
+                abandoned=len(report.abandoned),
+                requeued=len(report.requeued),
+                overdue=len(report.overdue),
+            )
+
+    def run(self) -> None:
+        ticks = 0
+        while not self.stopping.is_set():
+            self.beat()
+            if ticks % max(1, self.reconcile_every // HEARTBEAT_SECONDS) == 1:
+                self.maybe_reconcile()
+            ticks += 1
+            self.stopping.wait(HEARTBEAT_SECONDS)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=10)
+
+
+class WebhookWorker(SimpleWorker):
+    """A SimpleWorker: no fork per job, so connections are kept from one delivery to the next."""
+
+
+def warn_default_keys(settings: Settings) -> list[str]:
+    warned = []
+    for endpoint in settings.endpoints:
+        if endpoint.key == DEFAULT_KEY:
+            log_line(
+                logging.WARNING,
+                "endpoint uses the default key xxx; configure a unique key",
+                endpoint=endpoint.name,
+            )
+            warned.append(endpoint.name)
+    return warned
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    burst: bool = False,
+    name: str | None = None,
+    reconcile_every: int = RECONCILE_EVERY_SECONDS,
+    logging_level: str = "INFO",
+) -> bool:
+    """Runs one worker until SIGTERM (after the current attempt) or, with ``burst``, an empty queue.
+
+    The connections are checked before the first job: a database or Redis that does not answer
+    stops the worker at start-up with a clear error.
+    """
+    runtime = Runtime(settings, worker_name=name or worker_name())
+    set_runtime(runtime)
+    warn_default_keys(settings)
+    runtime.engine  # noqa: B018 - create the tables, or fail now with StoreUnavailable
+    runtime.redis.ping()
+    worker = WebhookWorker(
+        [runtime.queue],
+        connection=runtime.redis,
+        name=runtime.worker_name,
+        worker_ttl=60,
+        maintenance_interval=60,
+    )
+    housekeeping = Housekeeping(runtime, reconcile_every)
+    housekeeping.beat()
+    housekeeping.start()
+    log_line(
+        logging.INFO, "worker started", worker=runtime.worker_name, queue=settings.queue_name, burst=burst
+    )
+    try:
+        return worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
+    finally:
+        housekeeping.stop()
+        try:
+            reconcile.mark_dead(runtime, runtime.worker_name)
+        except Exception:  # noqa: BLE001 - Redis away; the key expires on its own
+            pass
+        log_line(logging.INFO, "worker stopped", worker=runtime.worker_name)
+        runtime.close()
