@@ -27,6 +27,10 @@ CLAIM_RETRY_SECONDS = 15
 """When the database refuses the claim, the job is rescheduled this long later."""
 RETRY_FOREVER = 10**9
 """RQ's own retry counter is never the budget: the delivery table is."""
+SCHEDULER_SLACK_SECONDS = 1
+"""RQ computes a retry's time from its own clock after the job returns and its scheduled
+registry truncates that time to whole seconds, which can make a wait up to a second short.
+One more second keeps every wait at least as long as the policy's ``next_attempt_at``."""
 
 
 def _db_write(fn):
@@ -200,5 +204,5 @@ def deliver(request_id: str) -> Retry | None:
         return None  # delivered, failed, or held by another worker right now: nothing to do
     decision = attempt_delivery(runtime, claim)
     if decision.outcome == policy.RETRY and decision.delay_seconds:
-        return Retry(max=RETRY_FOREVER, interval=decision.delay_seconds)
+        return Retry(max=RETRY_FOREVER, interval=decision.delay_seconds + SCHEDULER_SLACK_SECONDS)
     return None
