@@ -8,6 +8,7 @@ worker refuses to start on it.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,7 +175,7 @@ def _check_keys(prefix: str, raw: dict, allowed: dict) -> None:
 
 
 def _positive(setting: str, value: float) -> None:
-    if value <= 0:
+    if not math.isfinite(value) or value <= 0:
         raise ConfigError(setting, f"must be greater than 0, got {value!r}")
 
 
@@ -332,7 +333,10 @@ def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | N
         try:
             raw = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
         except FileNotFoundError:
-            raise ConfigError("DISPATCHER_CONFIG", f"file {str(file)!r} does not exist") from None
+            setting = "DISPATCHER_CONFIG" if path is None else "config file"
+            raise ConfigError(setting, f"file {str(file)!r} does not exist") from None
+        except OSError as exc:
+            raise ConfigError(str(file), f"cannot be read: {exc.strerror}") from None
         except yaml.YAMLError as exc:
             raise ConfigError(str(file), f"is not valid YAML: {exc}") from None
         if not isinstance(raw, dict):

@@ -70,6 +70,21 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+def _decode(raw: bytes, encoding: str | None) -> str:
+    try:
+        return raw.decode(encoding or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return raw.decode("utf-8", errors="replace")
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    """True for a timeout, including one raised while the body was being read (requests wraps
+    urllib3's ReadTimeoutError in a ConnectionError there)."""
+    if isinstance(exc, requests.Timeout | TimeoutError):
+        return True
+    return any(isinstance(arg, urllib3.exceptions.TimeoutError) for arg in getattr(exc, "args", ()))
+
+
 def _read_limited(response: requests.Response, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
@@ -107,7 +122,7 @@ def post(
             stream=True,
         ) as response:
             raw = _read_limited(response, response_body_limit)
-            text = raw[:STORED_BODY_BYTES].decode(response.encoding or "utf-8", errors="replace")
+            text = _decode(raw[:STORED_BODY_BYTES], response.encoding)
             return DeliveryOutcome(
                 http_status=response.status_code,
                 failure=None,
@@ -122,6 +137,8 @@ def post(
         kind = "connect timeout" if isinstance(exc, requests.ConnectTimeout) else "read timeout"
         return DeliveryOutcome(None, "timeout", f"{kind} after {elapsed()} ms", None, elapsed())
     except requests.ConnectionError as exc:
+        if _is_timeout(exc):
+            return DeliveryOutcome(None, "timeout", f"read timeout after {elapsed()} ms", None, elapsed())
         failure = "dns_error" if _is_dns_failure(exc) else "connection_error"
         return DeliveryOutcome(None, failure, _short(exc), None, elapsed())
     except (

@@ -8,6 +8,7 @@ always sent as UTC ``YYYY-MM-DDTHH:MM:SSZ``.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -35,7 +36,7 @@ class Event:
 
     def example(self) -> dict[str, Any]:
         """The seed's example ``data`` for this event."""
-        return {f.name: _example_value(f) for f in self.fields}
+        return copy.deepcopy({f.name: _example_value(f) for f in self.fields})
 
 
 def _example_value(field: Field) -> Any:
@@ -44,13 +45,18 @@ def _example_value(field: Field) -> Any:
     return field.example
 
 
-_MEDICATION = (
-    Field("quantity", "integer", "Quantity of medication prescribed", example=1),
-    Field("directions", "string", "Dosage instructions for the patient", example="Take 1 tablet daily"),
-    Field("prescribed_item_id", "string", "Unique identifier for the prescribed item", example="prx_rx_id"),
-    Field("rx_order_id", "string", "Prescription order ID if applicable", nullable=True),
-    Field("medication", "string", "Name of the medication", example="Medication Name"),
-)
+def _medication(directions_example: str) -> tuple[Field, ...]:
+    """The medication object; only the example text differs between the two prescription events."""
+    return (
+        Field("quantity", "integer", "Quantity of medication prescribed", example=1),
+        Field("directions", "string", "Dosage instructions for the patient", example=directions_example),
+        Field(
+            "prescribed_item_id", "string", "Unique identifier for the prescribed item", example="prx_rx_id"
+        ),
+        Field("rx_order_id", "string", "Prescription order ID if applicable", nullable=True),
+        Field("medication", "string", "Name of the medication", example="Medication Name"),
+    )
+
 
 _EXAMPLE_TIME = "2026-01-30T12:00:00Z"
 _PATIENT = Field("patient_id", "string", "Unique identifier for the patient", example="patient_unique_id")
@@ -67,7 +73,12 @@ CATALOGUE: dict[str, Event] = {
                 _PATIENT,
                 _ENCOUNTER,
                 _ORDER_NUMBER,
-                Field("medication", "array", "List of prescribed medications", items=_MEDICATION),
+                Field(
+                    "medication",
+                    "array",
+                    "List of prescribed medications",
+                    items=_medication("Take 1 tablet daily"),
+                ),
                 Field(
                     "created_at",
                     "datetime",
@@ -90,7 +101,12 @@ CATALOGUE: dict[str, Event] = {
                 _PATIENT,
                 _ENCOUNTER,
                 _ORDER_NUMBER,
-                Field("medication", "array", "List of medications with updated dosages", items=_MEDICATION),
+                Field(
+                    "medication",
+                    "array",
+                    "List of medications with updated dosages",
+                    items=_medication("Updated directions"),
+                ),
                 Field(
                     "dosage_change", "boolean", "Flag indicating this is a dosage change event", example=True
                 ),
@@ -187,18 +203,18 @@ def format_utc(moment: datetime) -> str:
 
 def _parse_timestamp(value: Any) -> str | None:
     """The UTC form of a timestamp, or None when the value is not an acceptable one."""
-    if isinstance(value, datetime):
-        return format_utc(value)
-    if not isinstance(value, str) or len(value) < 20:
-        return None
-    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
     try:
+        if isinstance(value, datetime):
+            return format_utc(value)
+        if not isinstance(value, str) or "T" not in value.upper():
+            return None
+        text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
         parsed = datetime.fromisoformat(text)
-    except ValueError:
+        if parsed.tzinfo is None:
+            return None
+        return format_utc(parsed)
+    except (ValueError, OverflowError):
         return None
-    if parsed.tzinfo is None or "T" not in value.upper():
-        return None
-    return format_utc(parsed)
 
 
 _TYPE_CHECKS = {

@@ -13,6 +13,7 @@ redacting filter masks every configured secret should one reach a message anyway
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -102,12 +103,22 @@ class RedactingFilter(logging.Filter):
         super().__init__()
         self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
 
+    def mask(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        return text
+
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
+        if not self.secrets:
+            return True
+        try:
             message = record.getMessage()
-            for secret in self.secrets:
-                message = message.replace(secret, MASK)
-            record.msg, record.args = message, None
+        except Exception:  # noqa: BLE001 - a malformed call is logging's to report, not the caller's
+            message = f"{record.msg!r} {record.args!r}"
+        record.msg, record.args = self.mask(message), None
+        if record.exc_info:
+            record.exc_text = self.mask(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
         return True
 
 
@@ -144,10 +155,15 @@ def _value(value: object) -> str:
     if value is None:
         return "-"
     text = str(value)
-    return f'"{text}"' if (" " in text or not text) else text
+    if not text or text == "-" or any(c in text for c in ' "='):
+        return json.dumps(text, ensure_ascii=False)
+    return text
 
 
 def log_line(level: int, message: str, **fields: object) -> None:
-    """One line: the message then ``key=value`` pairs (values with spaces quoted)."""
+    """One line: the message then ``key=value`` pairs (a value with spaces, quotes or ``=`` is
+    JSON-quoted; ``-`` is None)."""
     rendered = " ".join(f"{k}={_value(v)}" for k, v in fields.items())
-    process_logger().log(level, "%s %s", message, rendered)
+    process_logger().log(level, "%s %s", message, rendered) if rendered else process_logger().log(
+        level, "%s", message
+    )

@@ -25,12 +25,15 @@ FAILURE_TTL = 7 * 24 * 3600
 ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED})
 
 
-def connect(redis_url: str) -> redis.Redis:
-    """A client that fails fast instead of hanging when Redis is away."""
+def connect(redis_url: str, socket_timeout: float = 10) -> redis.Redis:
+    """A client that fails fast instead of hanging when Redis is away.
+
+    A worker passes a ``socket_timeout`` longer than RQ's blocking dequeue (worker TTL - 15 s).
+    """
     return redis.Redis.from_url(
         redis_url,
         socket_connect_timeout=2,
-        socket_timeout=10,
+        socket_timeout=socket_timeout,
         health_check_interval=30,
     )
 

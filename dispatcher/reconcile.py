@@ -158,6 +158,7 @@ def reconcile(runtime: Runtime, now: datetime | None = None) -> ReconcileReport:
     """One pass over the unfinished deliveries; see the module docstring."""
     now = now or datetime.now(UTC)
     report = ReconcileReport()
+    runtime.redis.ping()  # fail loudly, before reading anything, when Redis is away
     _recover_abandoned(runtime, now, report)
     _requeue_orphans(runtime, now, report)
     return report

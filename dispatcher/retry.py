@@ -57,7 +57,7 @@ def retry_after_seconds(header: str | None, now: datetime) -> float | None:
     if not header:
         return None
     text = header.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return float(text)
     try:
         when = parsedate_to_datetime(text)
@@ -114,7 +114,7 @@ def decide(
     wait = backoff_seconds(settings.backoff, max(1, retry_number), rand)
     if outcome.http_status in settings.retry_4xx:
         asked = retry_after_seconds(outcome.retry_after, now)
-        if asked is not None and asked > wait:
-            wait = min(asked, settings.backoff.maximum)
+        if asked is not None:
+            wait = max(wait, min(asked, settings.backoff.maximum))
     delay = max(1, math.ceil(wait))
     return RetryDecision(RETRY, reason, delay, now + timedelta(seconds=delay))

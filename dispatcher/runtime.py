@@ -26,6 +26,7 @@ from .config import Settings, load_settings
 class Runtime:
     settings: Settings
     worker_name: str = field(default_factory=lambda: f"{socket.gethostname()}.{os.getpid()}")
+    redis_socket_timeout: float = 10
 
     @cached_property
     def engine(self) -> Engine:
@@ -33,7 +34,7 @@ class Runtime:
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return queue.connect(self.settings.redis_url)
+        return queue.connect(self.settings.redis_url, self.redis_socket_timeout)
 
     @cached_property
     def queue(self) -> Queue:

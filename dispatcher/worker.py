@@ -24,6 +24,8 @@ from .logs import log_line
 from .runtime import Runtime, set_runtime
 
 HEARTBEAT_SECONDS = 5
+WORKER_TTL = 60
+"""RQ's worker TTL; its blocking dequeue waits WORKER_TTL - 15 s, so the socket timeout is longer."""
 RECONCILE_EVERY_SECONDS = 60
 
 
@@ -115,7 +117,7 @@ def run_worker(
     The connections are checked before the first job: a database or Redis that does not answer
     stops the worker at start-up with a clear error.
     """
-    runtime = Runtime(settings, worker_name=name or worker_name())
+    runtime = Runtime(settings, worker_name=name or worker_name(), redis_socket_timeout=WORKER_TTL + 30)
     set_runtime(runtime)
     warn_default_keys(settings)
     runtime.engine  # noqa: B018 - create the tables, or fail now with StoreUnavailable
@@ -124,7 +126,7 @@ def run_worker(
         [runtime.queue],
         connection=runtime.redis,
         name=runtime.worker_name,
-        worker_ttl=60,
+        worker_ttl=WORKER_TTL,
         maintenance_interval=60,
     )
     housekeeping = Housekeeping(runtime, reconcile_every)

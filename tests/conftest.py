@@ -28,7 +28,9 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 PG_URL = os.environ.get("TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1, message: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 30, interval: float = 0.1, message: str = "condition"
+) -> Any:
     """Polls until ``predicate()`` is truthy; fails the test after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -108,7 +110,13 @@ def settings_dict(
         "database_url": database_url,
         "queue_name": "send-webhook-request",
         "process_log": str(tmp_path / "logs" / "send-webhook-request-process.log"),
-        "delivery": {"timeout": 5, "connect_timeout": 2, "max_attempts": 5, "backoff": [1], **(delivery or {})},
+        "delivery": {
+            "timeout": 5,
+            "connect_timeout": 2,
+            "max_attempts": 5,
+            "backoff": [1],
+            **(delivery or {}),
+        },
         "endpoints": endpoints or [],
     }
     raw.update(extra)
@@ -124,7 +132,8 @@ def make_runtime(redis_url: str, sqlite_url: str, tmp_path: Path) -> Iterator[Ca
     def make(**kwargs: Any) -> Runtime:
         nonlocal previous
         kwargs.setdefault("database_url", sqlite_url)
-        raw = settings_dict(redis_url=redis_url, tmp_path=tmp_path, **kwargs)
+        kwargs.setdefault("redis_url", redis_url)
+        raw = settings_dict(tmp_path=tmp_path, **kwargs)
         runtime = Runtime(parse_settings(raw, env={}), worker_name="test-worker")
         before = set_runtime(runtime)
         if not made:
@@ -141,8 +150,15 @@ def make_runtime(redis_url: str, sqlite_url: str, tmp_path: Path) -> Iterator[Ca
 class WorkerProcess:
     """A real ``python worker.py`` process with its own config file."""
 
-    def __init__(self, config_path: Path, name: str, log_path: Path, extra_env: dict[str, str] | None = None) -> None:
-        env = {**os.environ, "DISPATCHER_CONFIG": str(config_path), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    def __init__(
+        self, config_path: Path, name: str, log_path: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
+        env = {
+            **os.environ,
+            "DISPATCHER_CONFIG": str(config_path),
+            "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
+        }
         env.pop("DISPATCHER_REDIS_URL", None)
         env.pop("DISPATCHER_DATABASE_URL", None)
         self.name = name
@@ -175,7 +191,8 @@ class WorkerProcess:
 def write_config(tmp_path: Path, redis_url: str, sqlite_url: str) -> Callable[..., Path]:
     def write(**kwargs: Any) -> Path:
         kwargs.setdefault("database_url", sqlite_url)
-        raw = settings_dict(redis_url=redis_url, tmp_path=tmp_path, **kwargs)
+        kwargs.setdefault("redis_url", redis_url)
+        raw = settings_dict(tmp_path=tmp_path, **kwargs)
         path = tmp_path / "config.yaml"
         path.write_text(yaml.safe_dump(raw))
         return path

@@ -1,0 +1,169 @@
+"""The real `dispatcher` CLI (subprocesses) against the real Redis, a real worker and a real receiver."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dispatcher import events, store
+from tests.conftest import ROOT, wait_for
+from tests.servers import Answer
+
+KEY = "cli-partner-key-456"
+
+
+def run_cli(config: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DISPATCHER_CONFIG": str(config)}
+    env.pop("DISPATCHER_REDIS_URL", None)
+    env.pop("DISPATCHER_DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "dispatcher", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def status_of(runtime, request_id: str) -> str | None:
+    row = store.get_delivery(runtime.engine, request_id)
+    return row["status"] if row else None
+
+
+def test_send_list_show_the_six_seed_events(make_runtime, write_config, start_worker, receiver, tmp_path):
+    ep = {"name": "partner-a", "url": receiver.url, "key": KEY}
+    runtime = make_runtime(endpoints=[ep])
+    config = write_config(endpoints=[ep])
+    start_worker(config)
+    request_ids = []
+    for name in events.EVENT_NAMES:
+        data_file = tmp_path / f"{name}.json"
+        data_file.write_text(run_cli(config, "sample", name).stdout)
+        out = run_cli(
+            config, "send", name, "--data", f"@{data_file}", "--dispatched-by", "cli-test"
+        ).stdout.split()
+        assert len(out) == 1
+        request_ids.append(out[0])
+    for rid in request_ids:
+        wait_for(
+            lambda rid=rid: status_of(runtime, rid) == "delivered", timeout=30, message=f"{rid} delivered"
+        )
+
+    listed = json.loads(run_cli(config, "log", "list", "--json").stdout)
+    assert [d["request_id"] for d in listed] == list(reversed(request_ids))  # newest first
+    assert set(listed[0]) >= {
+        "request_id",
+        "event",
+        "endpoint",
+        "status",
+        "attempts",
+        "last_http_status",
+        "created_at",
+        "updated_at",
+    }
+    assert {d["status"] for d in listed} == {"delivered"}
+    only = json.loads(run_cli(config, "log", "list", "--event", "order_changed", "--json").stdout)
+    assert [d["event"] for d in only] == ["order_changed"]
+
+    shown = json.loads(run_cli(config, "log", "show", request_ids[0], "--json").stdout)
+    assert shown["request_id"] == request_ids[0] and shown["event"] == "prescription_submitted"
+    (attempt,) = shown["attempts"]
+    assert set(attempt) >= {
+        "attempt",
+        "retry",
+        "outcome",
+        "http_status",
+        "error",
+        "duration_ms",
+        "response_body",
+        "next_attempt_at",
+        "created_at",
+    }
+    assert (
+        attempt["outcome"] == "delivered"
+        and attempt["retry"] is False
+        and attempt["created_at"].endswith("Z")
+    )
+    assert shown["payload"]["metadata"]["dispatched_by"] == "cli-test"
+
+    table = run_cli(config, "log", "list").stdout
+    assert request_ids[0] in table and all(len(line) < 400 for line in table.splitlines())
+    readable = run_cli(config, "log", "show", request_ids[0]).stdout
+    assert "delivered" in readable and '"patient_id": "patient_unique_id"' in readable
+    assert KEY not in table + readable
+
+
+def test_unknown_id_and_bad_input_are_one_line_errors(write_config, receiver, redis_url):
+    config = write_config(endpoints=[{"name": "partner-a", "url": receiver.url, "key": KEY}])
+    missing = run_cli(config, "log", "show", "00000000-0000-4000-8000-000000000000", check=False)
+    assert missing.returncode == 1
+    assert missing.stderr.strip().count("\n") == 0 and "no delivery" in missing.stderr
+    bad = run_cli(config, "send", "order_changed", "--data", '{"order_number": 5}', check=False)
+    assert bad.returncode != 0 and "Traceback" not in bad.stderr
+    assert "order_number" in bad.stderr and "status: required field is missing" in bad.stderr
+    assert receiver.received == []
+
+
+def test_unreachable_redis_names_the_url(write_config, receiver, tmp_path):
+    config = write_config(
+        endpoints=[{"name": "partner-a", "url": receiver.url}], redis_url="redis://127.0.0.1:1/0"
+    )
+    result = run_cli(config, "retry", "00000000-0000-4000-8000-000000000000", check=False)
+    assert result.returncode != 0
+    sent = run_cli(config, "reconcile", check=False)
+    assert sent.returncode == 1 and "redis://127.0.0.1:1/0" in sent.stderr and "Traceback" not in sent.stderr
+
+
+def test_retry_re_delivers_a_failed_delivery_with_continuing_attempts(
+    make_runtime, write_config, start_worker, receiver
+):
+    receiver.script_all(Answer(status=400), 200)
+    ep = {"name": "partner-a", "url": receiver.url, "key": KEY}
+    runtime = make_runtime(endpoints=[ep])
+    config = write_config(endpoints=[ep])
+    start_worker(config)
+    (request_id,) = run_cli(config, "send", "order_changed", "--sample").stdout.split()
+    wait_for(
+        lambda: status_of(runtime, request_id) == "failed", timeout=30, message="the 400 to fail the delivery"
+    )
+
+    assert "re-queued" in run_cli(config, "retry", request_id).stdout
+    wait_for(
+        lambda: status_of(runtime, request_id) == "delivered", timeout=30, message="the retry to deliver"
+    )
+    refused = run_cli(config, "retry", request_id, check=False)
+    assert refused.returncode == 1 and "left alone, its status is delivered" in refused.stderr
+    got = receiver.for_request(request_id)
+    assert [g.body["metadata"]["retry"] for g in got] == [False, True]
+    assert {g.body["metadata"]["request_id"] for g in got} == {request_id}
+    attempts = store.list_attempts(runtime.engine, request_id)
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "failed"), (2, "delivered")]
+    row = store.get_delivery(runtime.engine, request_id)
+    assert row["attempt_limit"] == 1 + runtime.settings.delivery.max_attempts
+
+
+def test_reconcile_command_requeues_after_flush(make_runtime, write_config, receiver, redis_client):
+    ep = {"name": "partner-a", "url": receiver.url, "key": KEY}
+    runtime = make_runtime(endpoints=[ep])
+    config = write_config(endpoints=[ep])
+    (request_id,) = run_cli(config, "send", "order_changed", "--sample").stdout.split()
+    redis_client.flushdb()
+    # make the row older than reconcile's grace period for in-progress dispatches
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            store.DELIVERIES.update()
+            .values(updated_at=store.utcnow().replace(year=2020))
+            .where(store.DELIVERIES.c.request_id == request_id)
+        )
+    report = json.loads(run_cli(config, "reconcile", "--json").stdout)
+    assert report["requeued"] == [request_id]
+    assert redis_client.exists(f"rq:job:{request_id}") == 1
+    again = json.loads(run_cli(config, "reconcile", "--json").stdout)
+    assert again["requeued"] == []

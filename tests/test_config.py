@@ -1,0 +1,619 @@
+"""Configuration: defaults, the YAML file, the environment overrides, and every rejection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dispatcher.config import (
+    DEFAULT_KEY,
+    DEFAULT_PROCESS_LOG,
+    DEFAULT_QUEUE_NAME,
+    ExponentialBackoff,
+    ListBackoff,
+    Settings,
+    load_settings,
+    parse_settings,
+)
+from dispatcher.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ENDPOINT = {"name": "partner-a", "url": "https://partner.example.com/webhooks/baremeds"}
+
+
+def parse(raw: dict) -> Settings:
+    return parse_settings(raw, env={})
+
+
+def write_yaml(tmp_path: Path, raw: object, name: str = "config.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+def config_error(raw: dict) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        parse(raw)
+    return caught.value
+
+
+def assert_names(error: ConfigError, setting: str) -> None:
+    assert error.setting == setting
+    assert str(error).startswith(f"config: {setting}: ")
+
+
+# --- defaults --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_local_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory without ./config.yaml, so load_settings() falls back to defaults."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_defaults(no_local_config: Path) -> None:
+    settings = load_settings(env={})
+    assert settings == Settings()
+    assert settings.source == "Baremeds"
+    assert settings.environment == "production"
+    assert settings.redis_url == "redis://127.0.0.1:6379/0"
+    assert settings.database_url == "sqlite:///storage/webhooks.db"
+    assert settings.queue_name == "send-webhook-request" == DEFAULT_QUEUE_NAME
+    assert settings.process_log == "storage/logs/send-webhook-request-process.log" == DEFAULT_PROCESS_LOG
+    assert settings.endpoints == ()
+    delivery = settings.delivery
+    assert delivery.timeout == 30
+    assert delivery.connect_timeout == 5
+    assert delivery.max_attempts == 8
+    assert delivery.retry_4xx == (408, 425, 429)
+    assert isinstance(delivery.backoff, ExponentialBackoff)
+    assert delivery.backoff == ExponentialBackoff()
+
+
+def test_empty_mapping_and_none_give_the_defaults() -> None:
+    assert parse({}) == Settings()
+    assert parse_settings(None, env={}) == Settings()
+
+
+def test_local_config_yaml_is_used_when_no_env_var(no_local_config: Path) -> None:
+    write_yaml(no_local_config, {"environment": "local-dir"})
+    assert load_settings(env={}).environment == "local-dir"
+
+
+def test_default_key_is_xxx() -> None:
+    assert DEFAULT_KEY == "xxx"
+
+
+# --- loading a file --------------------------------------------------------------------------
+
+
+def test_load_settings_from_a_yaml_file_path(tmp_path: Path) -> None:
+    path = write_yaml(
+        tmp_path,
+        {
+            "source": "Acme",
+            "environment": "staging",
+            "redis_url": "redis://10.0.0.5:6379/2",
+            "database_url": "postgresql+psycopg://u@db/webhooks",
+            "queue_name": "hooks",
+            "process_log": "/var/log/hooks.log",
+            "delivery": {
+                "timeout": 12.5,
+                "connect_timeout": 2,
+                "max_attempts": 3,
+                "backoff": [10, 60, 300],
+                "retry_4xx": [429],
+            },
+            "endpoints": [
+                {
+                    "name": "partner-a",
+                    "url": "https://partner.example.com/hook",
+                    "key": "k-1",
+                    "events": ["order_changed", "message_created"],
+                    "include_key_in_body": True,
+                },
+                {"name": "partner-b", "url": "http://127.0.0.1:8080/in"},
+            ],
+        },
+    )
+    for given in (path, str(path)):
+        settings = load_settings(given, env={})
+        assert settings.source == "Acme"
+        assert settings.environment == "staging"
+        assert settings.redis_url == "redis://10.0.0.5:6379/2"
+        assert settings.database_url == "postgresql+psycopg://u@db/webhooks"
+        assert settings.queue_name == "hooks"
+        assert settings.process_log == "/var/log/hooks.log"
+        assert settings.delivery.timeout == 12.5
+        assert settings.delivery.connect_timeout == 2
+        assert settings.delivery.max_attempts == 3
+        assert settings.delivery.backoff == ListBackoff((10, 60, 300))
+        assert settings.delivery.backoff.maximum == 300
+        assert settings.delivery.retry_4xx == (429,)
+        a, b = settings.endpoints
+        assert (a.name, a.url, a.key, a.events, a.include_key_in_body, a.key_configured) == (
+            "partner-a",
+            "https://partner.example.com/hook",
+            "k-1",
+            ("order_changed", "message_created"),
+            True,
+            True,
+        )
+        assert a.subscribes_to("order_changed")
+        assert not a.subscribes_to("encounter_cancelled")
+        assert b.events == ("*",)
+        assert b.subscribes_to("case_assigned_to_clinician")
+        assert b.include_key_in_body is False
+        assert settings.endpoint("partner-b") is b
+        assert settings.endpoint("partner-c") is None
+
+
+def test_empty_yaml_file_gives_the_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("# nothing set\n", encoding="utf-8")
+    assert load_settings(path, env={}) == Settings()
+
+
+def test_dispatcher_config_env_var_names_the_file(tmp_path: Path, no_local_config: Path) -> None:
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    write_yaml(no_local_config, {"environment": "from-cwd"})
+    path = write_yaml(other, {"environment": "from-env-var"}, name="dispatcher.yaml")
+    assert load_settings(env={"DISPATCHER_CONFIG": str(path)}).environment == "from-env-var"
+
+
+def test_dispatcher_config_env_var_naming_a_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env={"DISPATCHER_CONFIG": str(missing)})
+    assert_names(caught.value, "DISPATCHER_CONFIG")
+    assert str(missing) in str(caught.value)
+
+
+def test_missing_file_path(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "absent.yaml", env={})
+
+
+@pytest.mark.parametrize(
+    "text", ["source: [unclosed\n", "delivery:\n  timeout: 30\n bad-indent: 1\n", "a: b: c\n"]
+)
+def test_bad_yaml(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    assert caught.value.setting == str(path)
+    assert "not valid YAML" in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "just a string\n", "42\n"])
+def test_yaml_that_is_not_a_mapping(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_settings(path, env={})
+
+
+# --- environment overrides -------------------------------------------------------------------
+
+
+def test_env_overrides_the_file(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path, {"redis_url": "redis://file:6379/0", "database_url": "sqlite:///file.db"})
+    env = {
+        "DISPATCHER_REDIS_URL": "redis://env-host:6380/5",
+        "DISPATCHER_DATABASE_URL": "postgresql+psycopg://env@db:5432/hooks",
+    }
+    settings = load_settings(path, env=env)
+    assert settings.redis_url == "redis://env-host:6380/5"
+    assert settings.database_url == "postgresql+psycopg://env@db:5432/hooks"
+
+
+def test_each_env_override_is_independent(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path, {"redis_url": "redis://file:6379/0", "database_url": "sqlite:///file.db"})
+    only_redis = load_settings(path, env={"DISPATCHER_REDIS_URL": "redis://env:6379/1"})
+    assert (only_redis.redis_url, only_redis.database_url) == ("redis://env:6379/1", "sqlite:///file.db")
+    only_db = load_settings(path, env={"DISPATCHER_DATABASE_URL": "sqlite:///env.db"})
+    assert (only_db.redis_url, only_db.database_url) == ("redis://file:6379/0", "sqlite:///env.db")
+
+
+def test_env_overrides_apply_over_the_defaults() -> None:
+    settings = parse_settings(
+        {}, env={"DISPATCHER_REDIS_URL": "redis://r:1/2", "DISPATCHER_DATABASE_URL": "sqlite:///x.db"}
+    )
+    assert settings.redis_url == "redis://r:1/2"
+    assert settings.database_url == "sqlite:///x.db"
+
+
+def test_empty_env_override_is_ignored() -> None:
+    settings = parse_settings({"redis_url": "redis://file:6379/0"}, env={"DISPATCHER_REDIS_URL": ""})
+    assert settings.redis_url == "redis://file:6379/0"
+
+
+def test_env_override_is_validated() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({}, env={"DISPATCHER_REDIS_URL": "http://not-redis"})
+    assert_names(caught.value, "redis_url")
+
+
+def test_os_environ_is_used_when_env_is_not_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISPATCHER_REDIS_URL", "redis://from-os-environ:6379/3")
+    monkeypatch.delenv("DISPATCHER_DATABASE_URL", raising=False)
+    assert parse_settings({}).redis_url == "redis://from-os-environ:6379/3"
+
+
+# --- ConfigError naming the setting ----------------------------------------------------------
+
+
+def test_config_error_is_a_value_error() -> None:
+    assert issubclass(ConfigError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("raw", "setting"),
+    [
+        ({"sources": "Baremeds"}, "sources"),
+        ({"delivery": {"timeouts": 30}}, "delivery.timeouts"),
+        ({"delivery": {"backoff": {"base": 10, "factor": 2}}}, "delivery.backoff.factor"),
+        ({"endpoints": [{**ENDPOINT, "secret": "k"}]}, "endpoints[0].secret"),
+        (
+            {"endpoints": [ENDPOINT, {"name": "b", "url": "https://b.example.com", "header": "x"}]},
+            "endpoints[1].header",
+        ),
+    ],
+)
+def test_unknown_keys_are_rejected(raw: dict, setting: str) -> None:
+    error = config_error(raw)
+    assert_names(error, setting)
+    assert "unknown setting" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("raw", "setting"),
+    [
+        ({"delivery": {"timeout": "30"}}, "delivery.timeout"),
+        ({"delivery": {"timeout": True}}, "delivery.timeout"),
+        ({"delivery": {"connect_timeout": "5"}}, "delivery.connect_timeout"),
+        ({"delivery": {"max_attempts": True}}, "delivery.max_attempts"),
+        ({"delivery": {"max_attempts": "8"}}, "delivery.max_attempts"),
+        ({"delivery": {"max_attempts": 8.5}}, "delivery.max_attempts"),
+        ({"delivery": {"retry_4xx": 429}}, "delivery.retry_4xx"),
+        ({"delivery": {"retry_4xx": ["429"]}}, "delivery.retry_4xx[0]"),
+        ({"delivery": {"backoff": 60}}, "delivery.backoff"),
+        ({"delivery": ["timeout", 30]}, "delivery"),
+        ({"delivery": None}, "delivery"),
+        ({"endpoints": [{**ENDPOINT, "include_key_in_body": "yes"}]}, "endpoints[0].include_key_in_body"),
+        ({"endpoints": [{**ENDPOINT, "include_key_in_body": 1}]}, "endpoints[0].include_key_in_body"),
+        ({"endpoints": [{**ENDPOINT, "key": 1234}]}, "endpoints[0].key"),
+        ({"endpoints": [{**ENDPOINT, "events": "order_changed"}]}, "endpoints[0].events"),
+        ({"endpoints": [{**ENDPOINT, "events": [1]}]}, "endpoints[0].events[0]"),
+        ({"endpoints": [{**ENDPOINT, "name": 7}]}, "endpoints[0].name"),
+        ({"endpoints": [{**ENDPOINT, "url": ["https://x.example.com"]}]}, "endpoints[0].url"),
+        ({"endpoints": ["https://partner.example.com"]}, "endpoints[0]"),
+        ({"endpoints": {"partner-a": ENDPOINT}}, "endpoints"),
+        ({"source": 3}, "source"),
+        ({"queue_name": None}, "queue_name"),
+        ({"process_log_retention_days": True}, "process_log_retention_days"),
+    ],
+)
+def test_wrong_types_are_rejected(raw: dict, setting: str) -> None:
+    error = config_error(raw)
+    assert_names(error, setting)
+    assert "expected" in str(error)
+
+
+def test_wrong_type_read_from_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text('delivery:\n  timeout: "30"\n  max_attempts: 8\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    assert_names(caught.value, "delivery.timeout")
+
+
+def test_yaml_true_is_not_a_number(tmp_path: Path) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("delivery:\n  max_attempts: true\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    assert_names(caught.value, "delivery.max_attempts")
+
+
+def test_yaml_yes_string_is_not_a_boolean(tmp_path: Path) -> None:
+    # Quoted: YAML 1.1 would otherwise read a bare `yes` as true.
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        'endpoints:\n  - name: a\n    url: https://a.example.com\n    include_key_in_body: "yes"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    assert_names(caught.value, "endpoints[0].include_key_in_body")
+
+
+@pytest.mark.parametrize(
+    ("raw", "setting"),
+    [
+        ({"delivery": {"timeout": 0}}, "delivery.timeout"),
+        ({"delivery": {"timeout": -1}}, "delivery.timeout"),
+        ({"delivery": {"connect_timeout": 0}}, "delivery.connect_timeout"),
+        ({"delivery": {"max_attempts": 0}}, "delivery.max_attempts"),
+        ({"process_log_retention_days": 0}, "process_log_retention_days"),
+        ({"source": "  "}, "source"),
+        ({"queue_name": ""}, "queue_name"),
+        ({"redis_url": "http://localhost:6379"}, "redis_url"),
+        ({"database_url": "webhooks.db"}, "database_url"),
+    ],
+)
+def test_out_of_range_values_are_rejected(raw: dict, setting: str) -> None:
+    assert_names(config_error(raw), setting)
+
+
+@pytest.mark.parametrize(
+    ("raw", "setting"),
+    [
+        ({"delivery": {"timeout": float("nan")}}, "delivery.timeout"),
+        ({"delivery": {"backoff": {"base": float("nan")}}}, "delivery.backoff.base"),
+    ],
+)
+def test_nan_is_not_a_positive_number(raw: dict, setting: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(raw)
+    assert_names(caught.value, setting)
+
+
+@pytest.mark.parametrize(
+    ("codes", "setting"),
+    [
+        ([500], "delivery.retry_4xx[0]"),
+        ([429, 503], "delivery.retry_4xx[1]"),
+        ([408, 399], "delivery.retry_4xx[1]"),
+        ([200], "delivery.retry_4xx[0]"),
+        ([True], "delivery.retry_4xx[0]"),
+    ],
+)
+def test_retry_4xx_only_takes_4xx_codes(codes: list, setting: str) -> None:
+    error = config_error({"delivery": {"retry_4xx": codes}})
+    assert_names(error, setting)
+
+
+def test_retry_4xx_accepts_any_4xx_list() -> None:
+    assert parse({"delivery": {"retry_4xx": [400, 499]}}).delivery.retry_4xx == (400, 499)
+    assert parse({"delivery": {"retry_4xx": []}}).delivery.retry_4xx == ()
+
+
+# --- endpoints -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("events", [["order_shipped"], ["order_changed", "Order_Changed"], ["*", "nope"]])
+def test_unknown_event_in_events_is_rejected(events: list[str]) -> None:
+    bad_index = len(events) - 1
+    error = config_error({"endpoints": [{**ENDPOINT, "events": events}]})
+    assert_names(error, f"endpoints[0].events[{bad_index}]")
+    assert repr(events[bad_index]) in str(error)
+    assert "prescription_submitted" in str(error)  # lists what is allowed
+
+
+def test_unknown_event_in_second_endpoint_names_that_endpoint() -> None:
+    endpoints = [
+        ENDPOINT,
+        {"name": "b", "url": "https://b.example.com", "events": ["message_created", "typo"]},
+    ]
+    assert_names(config_error({"endpoints": endpoints}), "endpoints[1].events[1]")
+
+
+def test_every_catalogue_event_and_star_are_accepted() -> None:
+    events = [
+        "*",
+        "prescription_submitted",
+        "prescription_dosage_changed",
+        "encounter_cancelled",
+        "message_created",
+        "order_changed",
+        "case_assigned_to_clinician",
+    ]
+    (endpoint,) = parse({"endpoints": [{**ENDPOINT, "events": events}]}).endpoints
+    assert endpoint.events == tuple(events)
+
+
+def test_endpoint_event_subscription() -> None:
+    settings = parse(
+        {
+            "endpoints": [
+                {"name": "all", "url": "https://a.example.com"},
+                {"name": "orders", "url": "https://b.example.com", "events": ["order_changed"]},
+                {"name": "none", "url": "https://c.example.com", "events": []},
+            ]
+        }
+    )
+    everything, orders, nothing = settings.endpoints
+    assert everything.subscribes_to("message_created")
+    assert orders.subscribes_to("order_changed")
+    assert not orders.subscribes_to("message_created")
+    assert not nothing.subscribes_to("order_changed")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://partner.example.com/hook",
+        "http://",
+        "https:///path-only",
+        "partner.example.com/hook",
+        "//partner.example.com/hook",
+        "file:///etc/passwd",
+        "mailto:ops@example.com",
+        "",
+    ],
+)
+def test_non_http_urls_are_rejected(url: str) -> None:
+    error = config_error({"endpoints": [{**ENDPOINT, "url": url}]})
+    assert_names(error, "endpoints[0].url")
+    assert "http" in str(error)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/in",
+        "https://partner.example.com/webhooks/baremeds?x=1",
+        "HTTPS://UPPER.example.com",
+    ],
+)
+def test_http_and_https_urls_are_accepted(url: str) -> None:
+    (endpoint,) = parse({"endpoints": [{**ENDPOINT, "url": url}]}).endpoints
+    assert endpoint.url == url
+
+
+def test_duplicate_endpoint_names_are_rejected() -> None:
+    endpoints = [
+        ENDPOINT,
+        {"name": "other", "url": "https://o.example.com"},
+        {**ENDPOINT, "url": "https://x.example.com"},
+    ]
+    error = config_error({"endpoints": endpoints})
+    assert_names(error, "endpoints[2].name")
+    assert "duplicate" in str(error)
+    assert "'partner-a'" in str(error)
+
+
+@pytest.mark.parametrize("missing", ["name", "url"])
+def test_missing_name_or_url_is_rejected(missing: str) -> None:
+    endpoint = {k: v for k, v in ENDPOINT.items() if k != missing}
+    error = config_error({"endpoints": [endpoint]})
+    assert_names(error, f"endpoints[0].{missing}")
+    assert "required" in str(error)
+
+
+def test_blank_name_and_empty_key_are_rejected() -> None:
+    assert_names(config_error({"endpoints": [{**ENDPOINT, "name": "  "}]}), "endpoints[0].name")
+    assert_names(config_error({"endpoints": [{**ENDPOINT, "key": ""}]}), "endpoints[0].key")
+
+
+def test_endpoint_without_key_gets_xxx_and_is_not_a_secret() -> None:
+    settings = parse(
+        {
+            "endpoints": [
+                {"name": "keyless", "url": "https://a.example.com"},
+                {"name": "keyed", "url": "https://b.example.com", "key": "real-secret-1"},
+            ]
+        }
+    )
+    keyless, keyed = settings.endpoints
+    assert keyless.key == "xxx"
+    assert keyless.key_configured is False
+    assert keyed.key == "real-secret-1"
+    assert keyed.key_configured is True
+    assert settings.secrets() == ["real-secret-1"]
+
+
+def test_secrets_is_empty_without_configured_keys() -> None:
+    settings = parse({"endpoints": [{"name": "a", "url": "https://a.example.com"}]})
+    assert settings.secrets() == []
+    assert "xxx" not in settings.secrets()
+
+
+# --- backoff ---------------------------------------------------------------------------------
+
+
+def test_backoff_exponential_string() -> None:
+    assert parse({"delivery": {"backoff": "exponential"}}).delivery.backoff == ExponentialBackoff()
+
+
+def test_backoff_unknown_strategy_name() -> None:
+    assert_names(config_error({"delivery": {"backoff": "linear"}}), "delivery.backoff")
+
+
+def test_backoff_list() -> None:
+    backoff = parse({"delivery": {"backoff": [10, 60, 300]}}).delivery.backoff
+    assert backoff == ListBackoff((10, 60, 300))
+    assert backoff.maximum == 300.0
+
+
+@pytest.mark.parametrize(
+    ("backoff", "setting"),
+    [
+        ([10, 0, 300], "delivery.backoff[1]"),
+        ([0], "delivery.backoff[0]"),
+        ([-5], "delivery.backoff[0]"),
+        (["10", 60], "delivery.backoff[0]"),
+        ([10, "1m"], "delivery.backoff[1]"),
+        ([10, 1.5], "delivery.backoff[1]"),
+        ([True], "delivery.backoff[0]"),
+        ([], "delivery.backoff"),
+    ],
+)
+def test_bad_backoff_lists_are_rejected(backoff: list, setting: str) -> None:
+    assert_names(config_error({"delivery": {"backoff": backoff}}), setting)
+
+
+def test_backoff_mapping_form() -> None:
+    backoff = parse(
+        {"delivery": {"backoff": {"base": 5, "multiplier": 3, "cap": 600, "jitter": 0.25}}}
+    ).delivery.backoff
+    assert backoff == ExponentialBackoff(base=5.0, multiplier=3.0, cap=600.0, jitter=0.25)
+    assert backoff.maximum == 600.0
+
+
+def test_backoff_mapping_fills_in_the_defaults() -> None:
+    backoff = parse({"delivery": {"backoff": {"jitter": 0}}}).delivery.backoff
+    default = ExponentialBackoff()
+    assert backoff == ExponentialBackoff(
+        base=default.base, multiplier=default.multiplier, cap=default.cap, jitter=0.0
+    )
+
+
+@pytest.mark.parametrize(
+    ("mapping", "setting"),
+    [
+        ({"base": 0}, "delivery.backoff.base"),
+        ({"base": "30"}, "delivery.backoff.base"),
+        ({"multiplier": 0.5}, "delivery.backoff.multiplier"),
+        ({"base": 100, "cap": 50}, "delivery.backoff.cap"),
+        ({"jitter": 1.5}, "delivery.backoff.jitter"),
+        ({"jitter": -0.1}, "delivery.backoff.jitter"),
+        ({"jitter": True}, "delivery.backoff.jitter"),
+    ],
+)
+def test_bad_backoff_mappings_are_rejected(mapping: dict, setting: str) -> None:
+    assert_names(config_error({"delivery": {"backoff": mapping}}), setting)
+
+
+def nominal_waits(backoff: ExponentialBackoff, retries: int) -> list[float]:
+    """The documented schedule with jitter 0: min(cap, base * multiplier ** (n - 1)) for n = 1..retries."""
+    return [min(backoff.cap, backoff.base * backoff.multiplier ** (n - 1)) for n in range(1, retries + 1)]
+
+
+def test_default_exponential_retry_window_is_a_few_hours() -> None:
+    settings = Settings()
+    default = settings.delivery.backoff
+    assert isinstance(default, ExponentialBackoff)
+    no_jitter = ExponentialBackoff(
+        base=default.base, multiplier=default.multiplier, cap=default.cap, jitter=0
+    )
+    waits = nominal_waits(no_jitter, settings.delivery.max_attempts - 1)
+    assert len(waits) == 7
+    assert waits == sorted(waits)  # never shorter than the wait before
+    assert 3600 <= sum(waits) <= 4 * 3600
+    # The jitter only lengthens waits; even at its maximum the window stays under 4 hours.
+    assert sum(waits) * (1 + default.jitter) <= 4 * 3600
+
+
+def test_default_exponential_values_are_the_documented_ones() -> None:
+    assert ExponentialBackoff() == ExponentialBackoff(base=30.0, multiplier=2.5, cap=3600.0, jitter=0.1)
+    assert ExponentialBackoff().maximum == 3600.0
+
+
+# --- config.example.yaml ---------------------------------------------------------------------
+
+
+def test_config_example_yaml_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    example = ROOT / "config.example.yaml"
+    if not example.exists():
+        pytest.skip("config.example.yaml is not in the repository yet")
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(example, env={})
+    assert isinstance(settings, Settings)
