@@ -80,7 +80,9 @@ class ScriptedReceiver:
                         time.sleep(answer.delay)
                     if answer.reset:
                         # RST instead of FIN: the client sees "connection reset by peer".
-                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        self.connection.setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                        )
                         self.close_connection = True
                         self.connection.close()
                         return

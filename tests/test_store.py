@@ -1,0 +1,578 @@
+"""The store on both backends (SQLite and the real PostgreSQL): tables, claims, attempt records,
+the retry budget, the listings, and several SQLite writer processes at once."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import queue
+import traceback
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from dispatcher import store
+
+T0 = datetime(2026, 1, 30, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(database_url: str):
+    engine = store.create_store_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def new_delivery(
+    request_id: str | None = None,
+    *,
+    event: str = "order_changed",
+    endpoint: str = "partner-a",
+    attempt_limit: int = 5,
+    payload: str | None = None,
+) -> store.NewDelivery:
+    request_id = request_id or str(uuid.uuid4())
+    return store.NewDelivery(
+        request_id=request_id,
+        event=event,
+        endpoint=endpoint,
+        url="http://127.0.0.1:9/webhooks",
+        payload=payload or json.dumps({"event": event, "metadata": {"request_id": request_id}}),
+        attempt_limit=attempt_limit,
+    )
+
+
+def attempt_record(
+    claim: store.Claim,
+    outcome: str,
+    *,
+    http_status: int | None = 200,
+    next_attempt_at: datetime | None = None,
+    created_at: datetime | None = None,
+) -> store.AttemptRecord:
+    return store.AttemptRecord(
+        request_id=claim.request_id,
+        event=claim.event,
+        endpoint=claim.endpoint,
+        url=claim.url,
+        attempt=claim.attempt,
+        outcome=outcome,
+        http_status=http_status,
+        error=None if outcome == "delivered" else "something went wrong",
+        response_body='{"ok":true}',
+        duration_ms=12,
+        next_attempt_at=next_attempt_at,
+        request_payload=claim.payload,
+        request_headers={"Content-Type": "application/json", "X-Webhook-Key": "[redacted]"},
+        created_at=created_at or store.utcnow(),
+    )
+
+
+def attempt_count(engine, request_id: str | None = None) -> int:
+    query = sa.select(sa.func.count()).select_from(store.ATTEMPTS)
+    if request_id is not None:
+        query = query.where(store.ATTEMPTS.c.request_id == request_id)
+    with engine.connect() as conn:
+        return conn.execute(query).scalar_one()
+
+
+def claimed(engine, worker: str = "w1", **kwargs) -> store.Claim:
+    row = new_delivery(**kwargs)
+    store.insert_deliveries(engine, [row])
+    claim = store.claim(engine, row.request_id, worker)
+    assert claim is not None
+    return claim
+
+
+# --- tables ----------------------------------------------------------------------------------
+
+
+def test_tables_are_created_on_first_use(database_url: str) -> None:
+    plain = sa.create_engine(database_url)
+    try:
+        before = set(sa.inspect(plain).get_table_names())
+        assert store.DELIVERIES.name not in before
+        assert store.ATTEMPTS.name not in before
+
+        engine = store.create_store_engine(database_url)
+        try:
+            after = set(sa.inspect(plain).get_table_names())
+            assert {"webhook_deliveries", "webhook_event_transaction_log"} <= after
+            # Usable at once, and a second engine on the same database does not trip over them.
+            store.insert_deliveries(engine, [new_delivery("11111111-1111-4111-8111-111111111111")])
+            again = store.create_store_engine(database_url)
+            assert store.get_delivery(again, "11111111-1111-4111-8111-111111111111") is not None
+            again.dispose()
+        finally:
+            engine.dispose()
+    finally:
+        plain.dispose()
+
+
+# --- insert / get ----------------------------------------------------------------------------
+
+
+def test_insert_then_get_round_trips(engine) -> None:
+    row = store.NewDelivery(
+        request_id=str(uuid.uuid4()),
+        event="prescription_submitted",
+        endpoint="partner-b",
+        url="https://partner.example.com/hook",
+        payload='{"event":"prescription_submitted","note":"ünïcödé"}',
+        attempt_limit=8,
+        replay_of="5e0c5bb4-6a6d-4c7b-9a0c-000000000000",
+    )
+    store.insert_deliveries(engine, [row], now=T0)
+
+    got = store.get_delivery(engine, row.request_id)
+    assert got is not None
+    assert got["request_id"] == row.request_id
+    assert got["event"] == "prescription_submitted"
+    assert got["endpoint"] == "partner-b"
+    assert got["url"] == "https://partner.example.com/hook"
+    assert got["payload"] == row.payload
+    assert got["attempt_limit"] == 8
+    assert got["replay_of"] == row.replay_of
+    assert got["status"] == store.QUEUED
+    assert got["attempts"] == 0
+    assert got["last_http_status"] is None
+    assert got["worker"] is None
+    assert got["reason"] is None
+    assert got["created_at"] == T0
+    assert got["updated_at"] == T0
+    assert store.get_delivery(engine, str(uuid.uuid4())) is None
+    assert store.delivery_exists(engine, row.request_id)
+    assert not store.delivery_exists(engine, str(uuid.uuid4()))
+
+
+def test_insert_nothing_is_a_no_op(engine) -> None:
+    store.insert_deliveries(engine, [])
+    assert store.list_deliveries(engine) == []
+
+
+def test_datetimes_come_back_timezone_aware_utc(engine) -> None:
+    plus_two = timezone(timedelta(hours=2))
+    local = datetime(2026, 3, 1, 14, 30, 15, 250000, tzinfo=plus_two)  # 12:30:15.25 UTC
+    naive = datetime(2026, 3, 1, 9, 0, 0)  # naive means UTC
+    a, b = new_delivery(), new_delivery()
+    store.insert_deliveries(engine, [a], now=local)
+    store.insert_deliveries(engine, [b], now=naive)
+
+    got_a = store.get_delivery(engine, a.request_id)
+    got_b = store.get_delivery(engine, b.request_id)
+    for value in (got_a["created_at"], got_a["updated_at"], got_b["created_at"]):
+        assert value.tzinfo is not None
+        assert value.utcoffset() == timedelta(0)
+    assert got_a["created_at"] == local
+    assert got_a["created_at"].hour == 12 and got_a["created_at"].minute == 30
+    assert got_a["created_at"].microsecond == 250000
+    assert got_b["created_at"] == naive.replace(tzinfo=UTC)
+
+    # Attempt rows and next_attempt_at too.
+    claim = store.claim(engine, a.request_id, "w1", now=local)
+    assert claim is not None
+    due = datetime(2026, 3, 1, 15, 0, 0, tzinfo=plus_two)
+    assert store.record_attempt(
+        engine,
+        attempt_record(claim, "retry_scheduled", http_status=503, next_attempt_at=due, created_at=local),
+        "w1",
+    )
+    (attempt,) = store.list_attempts(engine, a.request_id)
+    for key in ("created_at", "next_attempt_at"):
+        assert attempt[key].utcoffset() == timedelta(0)
+    assert attempt["next_attempt_at"] == due
+    assert attempt["next_attempt_at"].hour == 13
+    delivery = store.get_delivery(engine, a.request_id)
+    assert delivery["next_attempt_at"] == due
+    assert delivery["attempt_started_at"] == local
+    assert delivery["attempt_started_at"].utcoffset() == timedelta(0)
+
+
+# --- claim -----------------------------------------------------------------------------------
+
+
+def test_claim_moves_queued_to_in_flight_once(engine) -> None:
+    row = new_delivery(attempt_limit=7)
+    store.insert_deliveries(engine, [row], now=T0)
+    later = T0 + timedelta(seconds=5)
+
+    claim = store.claim(engine, row.request_id, "worker-1", now=later)
+    assert claim == store.Claim(
+        request_id=row.request_id,
+        event=row.event,
+        endpoint=row.endpoint,
+        url=row.url,
+        payload=row.payload,
+        attempt=1,
+        attempt_limit=7,
+    )
+    got = store.get_delivery(engine, row.request_id)
+    assert got["status"] == store.IN_FLIGHT
+    assert got["attempts"] == 1
+    assert got["worker"] == "worker-1"
+    assert got["attempt_started_at"] == later
+    assert got["updated_at"] == later
+
+    # No double claim: neither another worker nor the same one.
+    assert store.claim(engine, row.request_id, "worker-2") is None
+    assert store.claim(engine, row.request_id, "worker-1") is None
+    got = store.get_delivery(engine, row.request_id)
+    assert got["attempts"] == 1
+    assert got["worker"] == "worker-1"
+
+
+def test_claim_of_unknown_request_id_returns_none(engine) -> None:
+    assert store.claim(engine, str(uuid.uuid4()), "w1") is None
+
+
+@pytest.mark.parametrize("outcome", ["delivered", "failed"])
+def test_claim_of_a_finished_delivery_returns_none(engine, outcome: str) -> None:
+    claim = claimed(engine)
+    assert store.record_attempt(engine, attempt_record(claim, outcome, http_status=400), "w1")
+    assert store.get_delivery(engine, claim.request_id)["status"] == outcome
+
+    assert store.claim(engine, claim.request_id, "w2") is None
+    got = store.get_delivery(engine, claim.request_id)
+    assert got["status"] == outcome
+    assert got["attempts"] == 1
+    assert got["worker"] is None
+
+
+def test_claim_of_a_delivery_failed_without_attempt_returns_none(engine) -> None:
+    row = new_delivery()
+    store.insert_deliveries(engine, [row])
+    store.fail_delivery(engine, row.request_id, "endpoint gone")
+    got = store.get_delivery(engine, row.request_id)
+    assert got["status"] == store.FAILED
+    assert got["reason"] == "endpoint gone"
+    assert store.claim(engine, row.request_id, "w1") is None
+    assert store.get_delivery(engine, row.request_id)["attempts"] == 0
+
+
+def test_a_retrying_delivery_is_claimable_again(engine) -> None:
+    claim = claimed(engine)
+    due = store.utcnow() + timedelta(seconds=30)
+    assert store.record_attempt(
+        engine, attempt_record(claim, "retry_scheduled", http_status=503, next_attempt_at=due), "w1"
+    )
+    second = store.claim(engine, claim.request_id, "w2")
+    assert second is not None
+    assert second.attempt == 2
+    assert store.get_delivery(engine, claim.request_id)["worker"] == "w2"
+
+
+# --- record_attempt --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("outcome", "http_status", "status"),
+    [
+        ("delivered", 200, store.DELIVERED),
+        ("retry_scheduled", 503, store.RETRYING),
+        ("failed", 400, store.FAILED),
+    ],
+)
+def test_record_attempt_writes_one_row_and_moves_the_status(
+    engine, outcome: str, http_status: int, status: str
+) -> None:
+    claim = claimed(engine, worker="w1")
+    other = claimed(engine, worker="w1")  # another delivery: its rows must not be touched
+    now = store.utcnow()
+    due = now + timedelta(seconds=42) if outcome == "retry_scheduled" else None
+    record = attempt_record(claim, outcome, http_status=http_status, next_attempt_at=due, created_at=now)
+
+    assert store.record_attempt(engine, record, "w1", reason="why" if outcome == "failed" else None) is True
+
+    assert attempt_count(engine) == 1
+    (row,) = store.list_attempts(engine, claim.request_id)
+    assert row["request_id"] == claim.request_id
+    assert row["attempt"] == 1
+    assert row["retry"] is False
+    assert row["outcome"] == outcome
+    assert row["http_status"] == http_status
+    assert row["response_body"] == '{"ok":true}'
+    assert row["duration_ms"] == 12
+    assert row["next_attempt_at"] == due
+    assert row["request_payload"] == claim.payload
+    assert json.loads(row["request_headers"]) == {
+        "Content-Type": "application/json",
+        "X-Webhook-Key": "[redacted]",
+    }
+    assert row["created_at"] == now
+
+    got = store.get_delivery(engine, claim.request_id)
+    assert got["status"] == status
+    assert got["last_http_status"] == http_status
+    assert got["worker"] is None
+    assert got["next_attempt_at"] == due
+    assert got["updated_at"] == now
+    assert got["reason"] == ("why" if outcome == "failed" else None)
+    assert store.get_delivery(engine, other.request_id)["status"] == store.IN_FLIGHT
+
+
+def test_second_attempt_is_marked_retry(engine) -> None:
+    claim = claimed(engine)
+    store.record_attempt(engine, attempt_record(claim, "retry_scheduled", http_status=503), "w1")
+    second = store.claim(engine, claim.request_id, "w1")
+    assert store.record_attempt(engine, attempt_record(second, "delivered"), "w1")
+    rows = store.list_attempts(engine, claim.request_id)
+    assert [(r["attempt"], r["retry"], r["outcome"]) for r in rows] == [
+        (1, False, "retry_scheduled"),
+        (2, True, "delivered"),
+    ]
+    assert store.get_delivery(engine, claim.request_id)["status"] == store.DELIVERED
+
+
+def test_record_attempt_by_a_worker_without_the_claim_writes_nothing(engine) -> None:
+    claim = claimed(engine, worker="holder")
+    before = store.get_delivery(engine, claim.request_id)
+
+    assert store.record_attempt(engine, attempt_record(claim, "delivered"), "intruder") is False
+
+    assert attempt_count(engine) == 0
+    assert store.get_delivery(engine, claim.request_id) == before
+    assert before["status"] == store.IN_FLIGHT
+    assert before["worker"] == "holder"
+
+
+def test_record_attempt_after_the_claim_was_released_writes_nothing(engine) -> None:
+    claim = claimed(engine, worker="w1")
+    assert store.record_attempt(engine, attempt_record(claim, "delivered"), "w1")
+    # The same worker recording again (a duplicate job) holds no claim any more.
+    assert store.record_attempt(engine, attempt_record(claim, "failed", http_status=500), "w1") is False
+    assert attempt_count(engine) == 1
+    assert store.get_delivery(engine, claim.request_id)["status"] == store.DELIVERED
+
+
+def test_interrupted_record_gives_the_attempt_back(engine) -> None:
+    claim = claimed(engine, worker="dead-worker", attempt_limit=3)
+    now = store.utcnow()
+    record = attempt_record(claim, store.INTERRUPTED, http_status=None, next_attempt_at=now, created_at=now)
+
+    assert store.record_attempt(engine, record, "dead-worker") is True
+
+    got = store.get_delivery(engine, claim.request_id)
+    assert got["attempt_limit"] == 4
+    assert got["attempts"] == 1
+    assert got["status"] == store.RETRYING
+    assert got["worker"] is None
+    (row,) = store.list_attempts(engine, claim.request_id)
+    assert row["outcome"] == "interrupted"
+    assert row["http_status"] is None
+
+
+def test_a_normal_record_leaves_the_attempt_limit_alone(engine) -> None:
+    claim = claimed(engine, attempt_limit=3)
+    store.record_attempt(engine, attempt_record(claim, "retry_scheduled", http_status=503), "w1")
+    assert store.get_delivery(engine, claim.request_id)["attempt_limit"] == 3
+
+
+# --- grant_retry -----------------------------------------------------------------------------
+
+
+def test_grant_retry_reopens_only_failed_deliveries(engine) -> None:
+    failed = claimed(engine, attempt_limit=2)
+    due = store.utcnow() + timedelta(minutes=1)
+    store.record_attempt(
+        engine, attempt_record(failed, "retry_scheduled", http_status=503, next_attempt_at=due), "w1"
+    )
+    second = store.claim(engine, failed.request_id, "w1")
+    store.record_attempt(engine, attempt_record(second, "failed", http_status=503), "w1", reason="exhausted")
+    assert store.get_delivery(engine, failed.request_id)["attempts"] == 2
+
+    queued = new_delivery()
+    store.insert_deliveries(engine, [queued])
+    delivered = claimed(engine)
+    store.record_attempt(engine, attempt_record(delivered, "delivered"), "w1")
+    in_flight = claimed(engine)
+    retrying = claimed(engine)
+    store.record_attempt(
+        engine, attempt_record(retrying, "retry_scheduled", http_status=503, next_attempt_at=due), "w1"
+    )
+    others = {
+        queued.request_id: store.get_delivery(engine, queued.request_id),
+        delivered.request_id: store.get_delivery(engine, delivered.request_id),
+        in_flight.request_id: store.get_delivery(engine, in_flight.request_id),
+        retrying.request_id: store.get_delivery(engine, retrying.request_id),
+    }
+
+    now = store.utcnow()
+    assert store.grant_retry(engine, failed.request_id, max_attempts=5, now=now) is True
+    got = store.get_delivery(engine, failed.request_id)
+    assert got["status"] == store.QUEUED
+    assert got["attempts"] == 2
+    assert got["attempt_limit"] == 2 + 5
+    assert got["reason"] is None
+    assert got["next_attempt_at"] is None
+    assert got["updated_at"] == now
+
+    # A second grant finds it queued, not failed.
+    assert store.grant_retry(engine, failed.request_id, max_attempts=5) is False
+    assert store.get_delivery(engine, failed.request_id)["attempt_limit"] == 7
+
+    for request_id, before in others.items():
+        assert store.grant_retry(engine, request_id, max_attempts=5) is False
+        assert store.get_delivery(engine, request_id) == before
+    assert store.grant_retry(engine, str(uuid.uuid4()), max_attempts=5) is False
+
+    # The re-opened delivery can be claimed, and its attempt numbers continue.
+    third = store.claim(engine, failed.request_id, "w1")
+    assert third.attempt == 3
+    assert third.attempt_limit == 7
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+def test_list_deliveries_newest_first_with_filters_and_limit(engine) -> None:
+    rows = []
+    for i, event in enumerate(
+        ["order_changed", "message_created", "order_changed", "encounter_cancelled"] * 2
+    ):
+        row = new_delivery(event=event)
+        store.insert_deliveries(engine, [row], now=T0 + timedelta(minutes=i))
+        rows.append(row)
+    # Two of them delivered.
+    for row in (rows[2], rows[5]):
+        claim = store.claim(engine, row.request_id, "w1", now=T0 + timedelta(hours=1))
+        store.record_attempt(
+            engine, attempt_record(claim, "delivered", created_at=T0 + timedelta(hours=1)), "w1"
+        )
+
+    listed = store.list_deliveries(engine)
+    assert [r["request_id"] for r in listed] == [r.request_id for r in reversed(rows)]
+    assert set(listed[0]) == set(store.DELIVERY_FIELDS)
+    assert all(r["created_at"].utcoffset() == timedelta(0) for r in listed)
+
+    assert [r["request_id"] for r in store.list_deliveries(engine, limit=3)] == [
+        rows[7].request_id,
+        rows[6].request_id,
+        rows[5].request_id,
+    ]
+    orders = store.list_deliveries(engine, event="order_changed")
+    assert [r["request_id"] for r in orders] == [
+        rows[6].request_id,
+        rows[4].request_id,
+        rows[2].request_id,
+        rows[0].request_id,
+    ]
+    delivered = store.list_deliveries(engine, status="delivered")
+    assert [r["request_id"] for r in delivered] == [rows[5].request_id, rows[2].request_id]
+    assert all(
+        r["status"] == "delivered" and r["attempts"] == 1 and r["last_http_status"] == 200 for r in delivered
+    )
+    both = store.list_deliveries(engine, event="order_changed", status="queued", limit=1)
+    assert [r["request_id"] for r in both] == [rows[6].request_id]
+    assert store.list_deliveries(engine, event="case_assigned_to_clinician") == []
+
+
+def test_deliveries_by_status_pages_across_batches(engine) -> None:
+    # 10 queued rows; several share an updated_at so page boundaries fall inside a tie.
+    times = [T0, T0, T0, T0, T0 + timedelta(seconds=1), T0 + timedelta(seconds=1), T0 + timedelta(seconds=2),
+             T0 + timedelta(seconds=2), T0 + timedelta(seconds=2), T0 + timedelta(seconds=3)]  # fmt: skip
+    expected = []
+    for i, when in enumerate(times):
+        request_id = f"00000000-0000-4000-8000-{i:012d}"
+        store.insert_deliveries(engine, [new_delivery(request_id)], now=when)
+        expected.append(request_id)
+    # Noise: a delivered row, and a queued row newer than the cut-off.
+    done = new_delivery()
+    store.insert_deliveries(engine, [done], now=T0)
+    done_claim = store.claim(engine, done.request_id, "w1", now=T0)
+    store.record_attempt(engine, attempt_record(done_claim, "delivered", created_at=T0), "w1")
+    store.insert_deliveries(engine, [new_delivery()], now=T0 + timedelta(hours=1))
+
+    cutoff = T0 + timedelta(minutes=1)
+    got = list(store.deliveries_by_status(engine, [store.QUEUED], cutoff, batch=3))
+    assert [r["request_id"] for r in got] == expected
+    assert len({r["request_id"] for r in got}) == 10
+    assert all(r["status"] == store.QUEUED and r["updated_at"].utcoffset() == timedelta(0) for r in got)
+
+    # Batch sizes that divide the rows exactly, and one larger than all of them.
+    for batch in (1, 2, 5, 10, 1000):
+        assert [
+            r["request_id"] for r in store.deliveries_by_status(engine, ["queued"], cutoff, batch=batch)
+        ] == expected
+    # Several statuses at once; the cut-off is strict.
+    assert len(list(store.deliveries_by_status(engine, ["queued", "delivered"], cutoff, batch=3))) == 11
+    assert [
+        r["request_id"]
+        for r in store.deliveries_by_status(engine, ["queued"], T0 + timedelta(seconds=1), batch=3)
+    ] == expected[:4]
+    assert list(store.deliveries_by_status(engine, ["retrying"], cutoff, batch=3)) == []
+
+
+# --- several SQLite writers at once ----------------------------------------------------------
+
+
+def _sqlite_worker(database_url: str, worker: str, request_ids: list[str], start, errors) -> None:
+    try:
+        engine = store.create_store_engine(database_url)
+        start.wait(timeout=30)
+        for request_id in request_ids:
+            claim = store.claim(engine, request_id, worker)
+            if claim is None:
+                raise AssertionError(f"{worker} could not claim {request_id}")
+            if not store.record_attempt(engine, attempt_record(claim, "delivered"), worker):
+                raise AssertionError(f"{worker} lost its claim on {request_id}")
+            store.get_delivery(engine, request_id)  # a read between writes, as the worker does
+        engine.dispose()
+    except BaseException:  # noqa: BLE001 - reported to the parent
+        errors.put(f"{worker}: {traceback.format_exc()}")
+
+
+def test_sqlite_several_processes_write_at_once(database_url: str) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("SQLite-only: PostgreSQL has its own concurrency")
+    engine = store.create_store_engine(database_url)
+    rows = [new_delivery() for _ in range(200)]
+    store.insert_deliveries(engine, rows)
+    engine.dispose()
+
+    ctx = multiprocessing.get_context("fork")
+    start = ctx.Barrier(4)
+    errors = ctx.Queue()
+    processes = [
+        ctx.Process(
+            target=_sqlite_worker,
+            args=(
+                database_url,
+                f"proc-{i}",
+                [r.request_id for r in rows[i * 50 : (i + 1) * 50]],
+                start,
+                errors,
+            ),
+        )
+        for i in range(4)
+    ]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(timeout=120)
+    reported = []
+    while True:
+        try:
+            reported.append(errors.get(timeout=0.5))
+        except queue.Empty:
+            break
+    for p in processes:
+        if p.is_alive():
+            p.kill()
+    assert not any("database is locked" in e for e in reported), reported
+    assert reported == []
+    assert [p.exitcode for p in processes] == [0, 0, 0, 0]
+
+    engine = store.create_store_engine(database_url)
+    try:
+        assert len(store.list_deliveries(engine, status="delivered", limit=1000)) == 200
+        assert store.list_deliveries(engine, status="in_flight", limit=1000) == []
+        assert attempt_count(engine) == 200
+        with engine.connect() as conn:
+            per_delivery = conn.execute(
+                sa.select(store.ATTEMPTS.c.request_id, sa.func.count()).group_by(store.ATTEMPTS.c.request_id)
+            ).all()
+        assert sorted(per_delivery) == sorted((r.request_id, 1) for r in rows)
+    finally:
+        engine.dispose()
