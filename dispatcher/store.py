@@ -184,10 +184,10 @@ class NewDelivery:
     replay_of: str | None = None
 
 
-def insert_deliveries(engine: Engine, rows: Iterable[NewDelivery], now: datetime | None = None) -> None:
-    """Stores new deliveries as ``queued`` in one transaction."""
+def delivery_rows(rows: Iterable[NewDelivery], now: datetime | None = None) -> list[dict[str, Any]]:
+    """The ``webhook_deliveries`` values for new deliveries, status ``queued``."""
     now = now or utcnow()
-    values = [
+    return [
         {
             "request_id": r.request_id,
             "event": r.event,
@@ -203,6 +203,11 @@ def insert_deliveries(engine: Engine, rows: Iterable[NewDelivery], now: datetime
         }
         for r in rows
     ]
+
+
+def insert_deliveries(engine: Engine, rows: Iterable[NewDelivery], now: datetime | None = None) -> None:
+    """Stores new deliveries as ``queued`` in one transaction."""
+    values = delivery_rows(rows, now)
     if not values:
         return
     with engine.begin() as conn:
