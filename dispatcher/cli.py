@@ -8,9 +8,10 @@ stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -155,16 +156,66 @@ def log() -> None:
     """Read the transaction log."""
 
 
+class MomentType(click.ParamType):
+    """An ISO 8601 time (``Z``/offset; naive is UTC) or an age before now: ``30m``, ``2h``, ``7d``, ``45s``."""
+
+    name = "TIME"
+    UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        match = re.fullmatch(r"(\d+)\s*([smhdw])", text)
+        if match:
+            return datetime.now(UTC) - timedelta(seconds=int(match.group(1)) * self.UNITS[match.group(2)])
+        try:
+            moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        except ValueError:
+            self.fail(f"{text!r} is neither an ISO 8601 time nor an age like 30m, 2h, 7d", param, ctx)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+MOMENT = MomentType()
+
+
 @log.command("list")
 @click.option("--event", type=click.Choice(events.EVENT_NAMES), help="Only this event.")
 @click.option("--status", type=click.Choice(STATUSES), help="Only deliveries in this status.")
+@click.option("--endpoint", help="Only deliveries to this endpoint.")
+@click.option("--request-id", help="Only this delivery.")
+@click.option("--since", type=MOMENT, help="Created at or after: ISO 8601 or an age (30m, 2h, 7d).")
+@click.option("--until", type=MOMENT, help="Created before: ISO 8601 or an age.")
 @click.option(
     "--limit", default=50, show_default=True, type=click.IntRange(1, 100_000), help="At most this many rows."
 )
+@click.option(
+    "--offset", default=0, show_default=True, type=click.IntRange(0), help="Skip this many rows (paging)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-def log_list(event: str | None, status: str | None, limit: int, as_json: bool) -> None:
-    """List deliveries, newest first."""
-    rows = store.list_deliveries(runtime().engine, event=event, status=status, limit=limit)
+def log_list(
+    event: str | None,
+    status: str | None,
+    endpoint: str | None,
+    request_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """List deliveries, newest first. Times are UTC."""
+    rows = store.list_deliveries(
+        runtime().engine,
+        event=event,
+        status=status,
+        endpoint=endpoint,
+        request_id=request_id,
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
     if as_json:
         click.echo(to_json(rows))
         return

@@ -411,14 +411,32 @@ def list_deliveries(
     *,
     event: str | None = None,
     status: str | None = None,
+    endpoint: str | None = None,
+    request_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     limit: int = 50,
+    offset: int = 0,
 ) -> list[dict[str, Any]]:
+    """Deliveries newest first (by created_at), filtered; ``since`` inclusive, ``until`` exclusive."""
     query = sa.select(*(DELIVERIES.c[name] for name in DELIVERY_FIELDS))
-    if event:
-        query = query.where(DELIVERIES.c.event == event)
-    if status:
-        query = query.where(DELIVERIES.c.status == status)
-    query = query.order_by(DELIVERIES.c.created_at.desc(), DELIVERIES.c.request_id.desc()).limit(limit)
+    for column, value in (
+        ("event", event),
+        ("status", status),
+        ("endpoint", endpoint),
+        ("request_id", request_id),
+    ):
+        if value:
+            query = query.where(DELIVERIES.c[column] == value)
+    if since is not None:
+        query = query.where(DELIVERIES.c.created_at >= since)
+    if until is not None:
+        query = query.where(DELIVERIES.c.created_at < until)
+    query = (
+        query.order_by(DELIVERIES.c.created_at.desc(), DELIVERIES.c.request_id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(query).mappings()]
 
