@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import events, queue, store
+from . import events, store
 from .config import Settings, load_settings
 from .errors import DeliveryNotFound, DispatcherError
 from .runtime import Runtime, get_runtime
@@ -319,37 +319,6 @@ def log_show(request_id: str, as_json: bool) -> None:
             out.print(a["response_body"], highlight=False, markup=False)
 
 
-# --- retry -----------------------------------------------------------------------------------
-
-
-@cli.command("retry")
-@click.argument("request_ids", nargs=-1, required=True)
-def retry_command(request_ids: tuple[str, ...]) -> None:
-    """Re-queue failed deliveries: same request_id, `retry: true`, a fresh attempt budget."""
-    rt = runtime()
-    problems = 0
-    for request_id in request_ids:
-        delivery = store.get_delivery(rt.engine, request_id)
-        if delivery is None:
-            click.echo(f"{request_id}: no such delivery", err=True)
-            problems += 1
-            continue
-        if delivery["status"] != store.FAILED or not store.grant_retry(
-            rt.engine, request_id, rt.settings.delivery.max_attempts
-        ):
-            click.echo(
-                f"{request_id}: left alone, its status is {delivery['status']} (only failed deliveries are re-queued)",
-                err=True,
-            )
-            problems += 1
-            continue
-        queue.remove_job(rt.queue, request_id)
-        queue.ensure_queued(rt.queue, request_id)
-        click.echo(f"{request_id}: re-queued")
-    if problems:
-        sys.exit(1)
-
-
 # --- workers and maintenance -----------------------------------------------------------------
 
 
@@ -466,6 +435,15 @@ def _redis_url_for_message() -> str:
         return get_runtime().settings.redis_url
     except Exception:  # noqa: BLE001
         return "(configured URL)"
+
+
+def _register_commands() -> None:
+    from .commands import register_all
+
+    register_all(cli)
+
+
+_register_commands()
 
 
 if __name__ == "__main__":

@@ -63,12 +63,15 @@ def record(
 def flush_spool(runtime: Runtime) -> int:
     """Writes held attempt records to the database; returns how many."""
     try:
-        return spool.flush(
+        written = spool.flush(
             runtime.spool_dir,
             lambda rec, worker, reason: store.record_attempt(runtime.engine, rec, worker, reason),
         )
     except SQLAlchemyError:
         return 0
+    if written:
+        log_line(logging.WARNING, "spooled attempt records written to the database", count=written)
+    return written
 
 
 def _finish_without_sending(runtime: Runtime, claim: store.Claim, error: str) -> None:
@@ -187,7 +190,8 @@ def deliver(request_id: str) -> Retry | None:
     """
     runtime = get_runtime()
     try:
-        claim = _db_write(store.claim)(runtime.engine, request_id, runtime.worker_name)
+        # One timestamp for every try, so a retried claim recognizes its own committed claim.
+        claim = _db_write(store.claim)(runtime.engine, request_id, runtime.worker_name, datetime.now(UTC))
     except SQLAlchemyError as exc:
         log_line(
             logging.WARNING,

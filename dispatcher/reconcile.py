@@ -168,4 +168,12 @@ def reconcile_if_due(runtime: Runtime, owner: str, every_seconds: int = 60) -> R
     """Runs :func:`reconcile` when no other worker has within ``every_seconds`` (one at a time)."""
     if not runtime.redis.set(LOCK_KEY, owner, nx=True, ex=every_seconds):
         return None
-    return reconcile(runtime)
+    try:
+        return reconcile(runtime)
+    except Exception:
+        # A pass that failed (database or Redis away) must not keep others from trying soon.
+        try:
+            runtime.redis.delete(LOCK_KEY)
+        except Exception:  # noqa: BLE001 - Redis itself is away; the lock expires on its own
+            pass
+        raise

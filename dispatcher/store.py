@@ -229,7 +229,12 @@ class Claim:
 
 def claim(engine: Engine, request_id: str, worker: str, now: datetime | None = None) -> Claim | None:
     """Takes a queued or retrying delivery for one attempt; None when it is not claimable
-    (already delivered or failed, or held by another worker right now)."""
+    (already delivered or failed, or held by another worker right now).
+
+    Safe to call again with the same ``now`` after an error whose commit may have gone through
+    (a lost acknowledgement): a row this worker already claimed at exactly ``now`` is this
+    call's own claim and is returned, not refused.
+    """
     now = now or utcnow()
     with engine.begin() as conn:
         updated = conn.execute(
@@ -243,8 +248,6 @@ def claim(engine: Engine, request_id: str, worker: str, now: datetime | None = N
                 updated_at=now,
             )
         )
-        if updated.rowcount != 1:
-            return None
         row = conn.execute(
             sa.select(
                 DELIVERIES.c.event,
@@ -253,8 +256,17 @@ def claim(engine: Engine, request_id: str, worker: str, now: datetime | None = N
                 DELIVERIES.c.payload,
                 DELIVERIES.c.attempts,
                 DELIVERIES.c.attempt_limit,
+                DELIVERIES.c.status,
+                DELIVERIES.c.worker,
+                DELIVERIES.c.attempt_started_at,
             ).where(DELIVERIES.c.request_id == request_id)
-        ).one()
+        ).first()
+    if row is None:
+        return None
+    if updated.rowcount != 1:
+        ours = row.status == IN_FLIGHT and row.worker == worker and row.attempt_started_at == now.astimezone(UTC)
+        if not ours:
+            return None
     return Claim(request_id, row.event, row.endpoint, row.url, row.payload, row.attempts, row.attempt_limit)
 
 

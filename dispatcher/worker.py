@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import uuid
@@ -27,6 +28,25 @@ HEARTBEAT_SECONDS = 5
 WORKER_TTL = 60
 """RQ's worker TTL; its blocking dequeue waits WORKER_TTL - 15 s, so the socket timeout is longer."""
 RECONCILE_EVERY_SECONDS = 60
+
+
+def _die_with_parent() -> None:
+    """In a child forked by the worker (RQ's scheduler process): ask the kernel for SIGTERM when
+    the worker dies, so a worker killed with SIGKILL leaves no scheduler behind holding RQ's
+    scheduler lock. Linux only; elsewhere the lock simply expires."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != _worker_pid:
+        os.kill(os.getpid(), signal.SIGTERM)  # the worker died before the request took effect
+
+
+_worker_pid = os.getpid()
 
 
 def worker_name() -> str:
@@ -117,6 +137,9 @@ def run_worker(
     The connections are checked before the first job: a database or Redis that does not answer
     stops the worker at start-up with a clear error.
     """
+    global _worker_pid
+    _worker_pid = os.getpid()
+    os.register_at_fork(after_in_child=_die_with_parent)
     runtime = Runtime(settings, worker_name=name or worker_name(), redis_socket_timeout=WORKER_TTL + 30)
     set_runtime(runtime)
     warn_default_keys(settings)
