@@ -22,7 +22,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import events, store
-from .config import Settings, load_settings
+from .config import Settings, load_settings, production_warnings
 from .errors import DeliveryNotFound, DispatcherError
 from .runtime import Runtime, get_runtime
 
@@ -395,6 +395,12 @@ def config_check() -> None:
     """Load and validate the configuration; print the effective settings with keys masked."""
     settings = load_settings()
     click.echo(to_json(masked_settings(settings)))
+    problems = production_warnings(settings)
+    for problem in problems:
+        click.echo(f"error: config: {problem}", err=True)
+    if problems:
+        sys.exit(1)
+    click.echo(f"config ok ({len(settings.endpoints)} endpoints, environment {settings.environment})", err=True)
 
 
 def masked_settings(settings: Settings) -> dict[str, Any]:

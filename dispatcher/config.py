@@ -69,6 +69,13 @@ class DeliverySettings:
     retry_4xx: tuple[int, ...] = (408, 425, 429)
     max_payload_bytes: int = 262144
     response_body_limit: int = 65536
+    tls_verify: bool = True
+    ca_bundle: str | None = None
+
+    @property
+    def verify(self) -> bool | str:
+        """The ``verify`` argument for requests: the CA bundle's path, or whether to verify."""
+        return self.ca_bundle if (self.tls_verify and self.ca_bundle) else self.tls_verify
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,8 @@ _DELIVERY_KEYS = {
     "retry_4xx": list,
     "max_payload_bytes": int,
     "response_body_limit": int,
+    "tls_verify": bool,
+    "ca_bundle": str,
 }
 _ENDPOINT_KEYS = {
     "name": str,
@@ -219,6 +228,12 @@ def _parse_delivery(raw: dict) -> DeliverySettings:
             values[key] = raw[key]
     if "backoff" in raw:
         values["backoff"] = _parse_backoff(raw["backoff"])
+    if "tls_verify" in raw:
+        values["tls_verify"] = raw["tls_verify"]
+    if "ca_bundle" in raw:
+        if not Path(raw["ca_bundle"]).is_file():
+            raise ConfigError("delivery.ca_bundle", f"file {raw['ca_bundle']!r} does not exist")
+        values["ca_bundle"] = raw["ca_bundle"]
     if "retry_4xx" in raw:
         codes = raw["retry_4xx"]
         for i, code in enumerate(codes):
@@ -301,6 +316,8 @@ def parse_settings(raw: dict | None, env: dict[str, str] | None = None) -> Setti
     if env.get("DISPATCHER_DATABASE_URL"):
         values["database_url"] = env["DISPATCHER_DATABASE_URL"]
     settings = Settings(**values)
+    if settings.environment == "production":
+        _check_production(settings)
     if urlsplit(settings.redis_url).scheme not in ("redis", "rediss", "unix"):
         raise ConfigError("redis_url", f"expected a redis:// URL, got {settings.redis_url!r}")
     if "://" not in settings.database_url:
@@ -309,6 +326,30 @@ def parse_settings(raw: dict | None, env: dict[str, str] | None = None) -> Setti
             f"expected an SQLAlchemy URL such as sqlite:///path.db, got {settings.database_url!r}",
         )
     return settings
+
+
+def _check_production(settings: Settings) -> None:
+    """Production sends PHI: only over verified TLS."""
+    if not settings.delivery.tls_verify:
+        raise ConfigError("delivery.tls_verify", "must be true when environment is production")
+    for i, endpoint in enumerate(settings.endpoints):
+        if urlsplit(endpoint.url).scheme != "https":
+            raise ConfigError(
+                f"endpoints[{i}].url",
+                f"must be https:// when environment is production, got {endpoint.url!r} "
+                "(set environment: staging for a plain-http test endpoint)",
+            )
+
+
+def production_warnings(settings: Settings) -> list[str]:
+    """What ``config check`` refuses in production beyond what stops a worker."""
+    if settings.environment != "production":
+        return []
+    return [
+        f"endpoints[{i}].key: endpoint {e.name!r} uses the default key xxx; configure a unique key"
+        for i, e in enumerate(settings.endpoints)
+        if e.key == DEFAULT_KEY
+    ]
 
 
 def config_path(env: dict[str, str] | None = None) -> Path | None:

@@ -105,6 +105,7 @@ def post(
     timeout: float,
     connect_timeout: float,
     response_body_limit: int = 65536,
+    verify: bool | str = True,
 ) -> DeliveryOutcome:
     """POSTs once, without following redirects, and classifies what happened."""
     started = time.perf_counter()
@@ -120,6 +121,7 @@ def post(
             timeout=(connect_timeout, timeout),
             allow_redirects=False,
             stream=True,
+            verify=verify,
         ) as response:
             raw = _read_limited(response, response_body_limit)
             text = _decode(raw[:STORED_BODY_BYTES], response.encoding)

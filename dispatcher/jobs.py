@@ -134,6 +134,7 @@ def attempt_delivery(runtime: Runtime, claim: store.Claim) -> policy.RetryDecisi
         timeout=settings.delivery.timeout,
         connect_timeout=settings.delivery.connect_timeout,
         response_body_limit=settings.delivery.response_body_limit,
+        verify=settings.delivery.verify,
     )
     now = datetime.now(UTC)
     decision = policy.decide(

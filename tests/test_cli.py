@@ -70,3 +70,26 @@ def test_config_check_masks_keys(write_config, receiver, monkeypatch):
     assert result.exit_code == 0
     assert "partner-a" in result.output
     assert "super-secret-key-9" not in result.output and '"key": "****"' in result.output
+
+
+def test_config_check_fails_in_production_on_the_default_key(tmp_path, monkeypatch):
+    config = tmp_path / "prod.yaml"
+    config.write_text(
+        "environment: production\nendpoints:\n  - name: p\n    url: https://p.example.com/hook\n"
+    )
+    monkeypatch.setenv("DISPATCHER_CONFIG", str(config))
+    result = CliRunner().invoke(cli, ["config", "check"])
+    assert result.exit_code == 1
+    assert "endpoints[0].key: endpoint 'p' uses the default key xxx" in result.output
+
+
+def test_config_check_names_a_bad_setting(tmp_path, monkeypatch):
+    config = tmp_path / "bad.yaml"
+    config.write_text(
+        "environment: production\nendpoints:\n  - name: p\n    url: http://p.example.com/hook\n    key: k\n"
+    )
+    monkeypatch.setenv("DISPATCHER_CONFIG", str(config))
+    from dispatcher.errors import ConfigError
+
+    result = CliRunner().invoke(cli, ["config", "check"])
+    assert isinstance(result.exception, ConfigError) and "endpoints[0].url" in str(result.exception)

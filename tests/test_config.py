@@ -464,8 +464,48 @@ def test_non_http_urls_are_rejected(url: str) -> None:
     ],
 )
 def test_http_and_https_urls_are_accepted(url: str) -> None:
-    (endpoint,) = parse({"endpoints": [{**ENDPOINT, "url": url}]}).endpoints
+    (endpoint,) = parse({"environment": "staging", "endpoints": [{**ENDPOINT, "url": url}]}).endpoints
     assert endpoint.url == url
+
+
+def test_production_requires_https_and_tls_verification() -> None:
+    with pytest.raises(
+        ConfigError, match=r"endpoints\[0\]\.url: must be https:// when environment is production"
+    ):
+        parse(
+            {"environment": "production", "endpoints": [{**ENDPOINT, "url": "http://partner.example.com/in"}]}
+        )
+    with pytest.raises(
+        ConfigError, match=r"delivery\.tls_verify: must be true when environment is production"
+    ):
+        parse({"environment": "production", "delivery": {"tls_verify": False}})
+    staging = parse({"environment": "staging", "delivery": {"tls_verify": False}})
+    assert staging.delivery.verify is False
+
+
+def test_ca_bundle_must_exist_and_becomes_requests_verify(tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"delivery\.ca_bundle: file"):
+        parse({"delivery": {"ca_bundle": str(tmp_path / "missing.pem")}})
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    assert parse({"delivery": {"ca_bundle": str(bundle)}}).delivery.verify == str(bundle)
+
+
+def test_production_warns_about_the_default_key() -> None:
+    from dispatcher.config import production_warnings
+
+    settings = parse(
+        {"environment": "production", "endpoints": [{"name": "p", "url": "https://p.example.com"}]}
+    )
+    assert production_warnings(settings) == [
+        "endpoints[0].key: endpoint 'p' uses the default key xxx; configure a unique key"
+    ]
+    assert (
+        production_warnings(
+            parse({"environment": "staging", "endpoints": [{"name": "p", "url": "http://p.example.com"}]})
+        )
+        == []
+    )
 
 
 def test_duplicate_endpoint_names_are_rejected() -> None:
