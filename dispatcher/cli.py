@@ -359,14 +359,22 @@ def reconcile_command(as_json: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8787, show_default=True, type=int)
 @click.option("--key", default="xxx", show_default=True, help="The X-Webhook-Key to accept.")
-def receiver(host: str, port: int, key: str) -> None:
+@click.option("--signing-secret", help="Also verify Standard Webhooks signatures with this whsec_ secret.")
+def receiver(host: str, port: int, key: str, signing_secret: str | None) -> None:
     """Run the reference partner endpoint (accepts any path; dedupes on request_id)."""
     from .receiver import ReceiverServer, ReceiverState
 
     def show(received: Any) -> None:
         click.echo(f"{received.event:<28} {received.request_id}  retry={str(received.retry).lower()}")
 
-    server = ReceiverServer(host, port, ReceiverState(key=key, on_event=show))
+    if signing_secret:
+        from .signing import decode_secret
+
+        try:
+            decode_secret(signing_secret)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--signing-secret") from None
+    server = ReceiverServer(host, port, ReceiverState(key=key, signing_secret=signing_secret, on_event=show))
     click.echo(f"receiving on http://{host}:{server.server_address[1]}/ (any path); Ctrl-C stops", err=True)
     try:
         server.serve_forever()
@@ -400,7 +408,9 @@ def config_check() -> None:
         click.echo(f"error: config: {problem}", err=True)
     if problems:
         sys.exit(1)
-    click.echo(f"config ok ({len(settings.endpoints)} endpoints, environment {settings.environment})", err=True)
+    click.echo(
+        f"config ok ({len(settings.endpoints)} endpoints, environment {settings.environment})", err=True
+    )
 
 
 def masked_settings(settings: Settings) -> dict[str, Any]:

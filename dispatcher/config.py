@@ -19,6 +19,8 @@ import yaml
 
 from .errors import ConfigError
 from .events import EVENT_NAMES
+from .guard import parse_networks
+from .signing import decode_secret
 
 DEFAULT_KEY = "xxx"
 """The seed's key for an endpoint that has none configured."""
@@ -86,6 +88,10 @@ class Endpoint:
     events: tuple[str, ...] = ("*",)
     include_key_in_body: bool = False
     key_configured: bool = True
+    signing_secrets: tuple[str, ...] = ()
+
+    def signing_keys(self) -> list[bytes]:
+        return [decode_secret(s) for s in self.signing_secrets]
 
     def subscribes_to(self, event: str) -> bool:
         return "*" in self.events or event in self.events
@@ -102,6 +108,7 @@ class Settings:
     process_log_retention_days: int = 14
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     endpoints: tuple[Endpoint, ...] = ()
+    allow_networks: tuple[str, ...] = ()
 
     def endpoint(self, name: str) -> Endpoint | None:
         for endpoint in self.endpoints:
@@ -111,7 +118,9 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every configured secret, for masking. The default key is public, so it is not one."""
-        return [e.key for e in self.endpoints if e.key_configured and e.key != DEFAULT_KEY]
+        keys = [e.key for e in self.endpoints if e.key_configured and e.key != DEFAULT_KEY]
+        signing = [s for e in self.endpoints for s in e.signing_secrets]
+        return keys + signing + [s[len("whsec_") :] for s in signing]
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -126,6 +135,7 @@ _TOP_KEYS = {
     "process_log_retention_days": int,
     "delivery": dict,
     "endpoints": list,
+    "allow_networks": list,
 }
 _DELIVERY_KEYS = {
     "timeout": (int, float),
@@ -144,6 +154,7 @@ _ENDPOINT_KEYS = {
     "key": str,
     "events": list,
     "include_key_in_body": bool,
+    "signing_secret": (str, list),
 }
 _BACKOFF_KEYS = {
     "base": (int, float),
@@ -273,6 +284,20 @@ def _parse_endpoint(index: int, raw: Any) -> Endpoint:
     key = raw.get("key")
     if key is not None and not key:
         raise ConfigError(f"{prefix}.key", "must not be empty; leave it out to use the default key")
+    secrets = raw.get("signing_secret", [])
+    secrets = [secrets] if isinstance(secrets, str) else secrets
+    for i, secret in enumerate(secrets):
+        setting = f"{prefix}.signing_secret" + (
+            f"[{i}]" if isinstance(raw.get("signing_secret"), list) else ""
+        )
+        _check_type(setting, secret, str)
+        try:
+            decode_secret(secret)
+        except ValueError as exc:
+            # The message never repeats the secret itself.
+            raise ConfigError(
+                setting, f"{exc} (a Standard Webhooks secret: whsec_ + base64 of 24-64 bytes)"
+            ) from None
     return Endpoint(
         name=name,
         url=url,
@@ -280,6 +305,7 @@ def _parse_endpoint(index: int, raw: Any) -> Endpoint:
         events=tuple(events),
         include_key_in_body=raw.get("include_key_in_body", False),
         key_configured=key is not None,
+        signing_secrets=tuple(secrets),
     )
 
 
@@ -311,6 +337,16 @@ def parse_settings(raw: dict | None, env: dict[str, str] | None = None) -> Setti
             raise ConfigError(f"endpoints[{i}].name", f"duplicate endpoint name {endpoint.name!r}")
         seen.add(endpoint.name)
     values["endpoints"] = endpoints
+    if "allow_networks" in raw:
+        for i, entry in enumerate(raw["allow_networks"]):
+            _check_type(f"allow_networks[{i}]", entry, str)
+            try:
+                parse_networks([entry])
+            except ValueError:
+                raise ConfigError(
+                    f"allow_networks[{i}]", f"expected a network like 127.0.0.0/8 or ::1/128, got {entry!r}"
+                ) from None
+        values["allow_networks"] = tuple(raw["allow_networks"])
     if env.get("DISPATCHER_REDIS_URL"):
         values["redis_url"] = env["DISPATCHER_REDIS_URL"]
     if env.get("DISPATCHER_DATABASE_URL"):

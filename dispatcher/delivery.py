@@ -10,6 +10,8 @@ from importlib.metadata import PackageNotFoundError, version
 import requests
 import urllib3
 
+from . import guard
+
 try:
     __version__ = version("baremeds-webhook-dispatcher")
 except PackageNotFoundError:  # running from a source tree that is not installed
@@ -35,12 +37,13 @@ class DeliveryOutcome:
     retry_after: str | None = None
 
 
-def new_session() -> requests.Session:
-    """A session that keeps connections between jobs and never reads proxy settings from the environment."""
+def new_session(allow_networks: tuple[str, ...] | list[str] = ()) -> requests.Session:
+    """A session that keeps connections between jobs, never reads proxy settings from the
+    environment, and connects only to public addresses or ``allow_networks``."""
     session = requests.Session()
     session.trust_env = False
     session.headers.clear()
-    return session
+    return guard.guard_session(session, guard.parse_networks(allow_networks))
 
 
 def build_headers(key: str) -> dict[str, str]:
@@ -139,6 +142,8 @@ def post(
         kind = "connect timeout" if isinstance(exc, requests.ConnectTimeout) else "read timeout"
         return DeliveryOutcome(None, "timeout", f"{kind} after {elapsed()} ms", None, elapsed())
     except requests.ConnectionError as exc:
+        if guard.is_refusal(exc):
+            return DeliveryOutcome(None, "destination_refused", _short(exc), None, elapsed())
         if _is_timeout(exc):
             return DeliveryOutcome(None, "timeout", f"read timeout after {elapsed()} ms", None, elapsed())
         failure = "dns_error" if _is_dns_failure(exc) else "connection_error"

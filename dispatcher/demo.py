@@ -118,6 +118,7 @@ def demo_settings(base: Settings, redis_url: str, receiver_url: str, folder: Pat
         process_log=str(folder / "logs" / "send-webhook-request-process.log"),
         delivery=DeliverySettings(timeout=5, connect_timeout=2, max_attempts=3, backoff=ListBackoff((1,))),
         endpoints=(Endpoint(name="demo-partner", url=receiver_url, key=DEMO_KEY),),
+        allow_networks=("127.0.0.0/8",),  # the demo's receiver is on loopback
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, datetime
 
 from rq import Retry
@@ -16,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tenacity import retry as tenacity_retry
 from tenacity import retry_if_exception_type, stop_after_delay, wait_exponential
 
-from . import delivery, payload, spool, store
+from . import delivery, payload, signing, spool, store
 from . import retry as policy
 from .errors import PoisonJob
 from .logs import log_line
@@ -126,6 +127,10 @@ def attempt_delivery(runtime: Runtime, claim: store.Claim) -> policy.RetryDecisi
         return policy.RetryDecision(policy.FAILED, error)
 
     headers = delivery.build_headers(endpoint.key)
+    if endpoint.signing_secrets:
+        headers.update(
+            signing.signature_headers(claim.request_id, int(time.time()), body, endpoint.signing_keys())
+        )
     outcome = delivery.post(
         runtime.http,
         endpoint.url,

@@ -11,10 +11,13 @@ from __future__ import annotations
 import hmac
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from . import signing
 
 
 @dataclass
@@ -28,6 +31,7 @@ class ReceivedEvent:
 @dataclass
 class ReceiverState:
     key: str
+    signing_secret: str | None = None
     fail_once: set[str] = field(default_factory=set)
     seen: dict[str, ReceivedEvent] = field(default_factory=dict)
     duplicates: int = 0
@@ -35,6 +39,23 @@ class ReceiverState:
     failed_once: set[str] = field(default_factory=set)
     on_event: Callable[[ReceivedEvent], None] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+SIGNATURE_TOLERANCE_SECONDS = 300
+
+
+def verify_signature(secret: str, raw: bytes, headers: Any) -> bool:
+    """Standard Webhooks verification: one of the v1 signatures matches, timestamp within 5 min."""
+    msg_id, timestamp, signatures = (
+        headers.get(h) for h in ("webhook-id", "webhook-timestamp", "webhook-signature")
+    )
+    if not (msg_id and timestamp and signatures and timestamp.isdigit()):
+        return False
+    if abs(time.time() - int(timestamp)) > SIGNATURE_TOLERANCE_SECONDS:
+        return False
+    expected = signing.signature_headers(msg_id, int(timestamp), raw, [signing.decode_secret(secret)])
+    wanted = expected["webhook-signature"]
+    return any(hmac.compare_digest(wanted, candidate) for candidate in signatures.split(" "))
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -61,6 +82,11 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.rejected += 1
             self._answer(401, {"error": "invalid X-Webhook-Key"})
+            return
+        if state.signing_secret and not verify_signature(state.signing_secret, raw, self.headers):
+            with state.lock:
+                state.rejected += 1
+            self._answer(401, {"error": "invalid webhook-signature"})
             return
         try:
             body = json.loads(raw)

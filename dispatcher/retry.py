@@ -9,6 +9,7 @@ Pure: no Redis, no HTTP, no clock of its own (``now`` and ``rand`` are passed in
 | timeout, connection refused/reset, DNS   | retry with backoff                            |
 | 4xx in ``retry_4xx``                     | retry; Retry-After may lengthen the wait      |
 | other 4xx, 3xx, 1xx, a malformed request | failed, no retry                              |
+| a refused destination (private network)  | failed, no retry                              |
 | attempts reach the budget                | failed                                        |
 """
 

@@ -42,7 +42,7 @@ class Runtime:
 
     @cached_property
     def http(self) -> requests.Session:
-        return delivery.new_session()
+        return delivery.new_session(self.settings.allow_networks)
 
     @cached_property
     def spool_dir(self) -> str:

@@ -118,6 +118,8 @@ def settings_dict(
             **(delivery or {}),
         },
         "endpoints": endpoints or [],
+        # The destination guard refuses loopback unless allowed; the test receivers live there.
+        "allow_networks": ["127.0.0.0/8", "::1/128"],
     }
     raw.update(extra)
     return raw
