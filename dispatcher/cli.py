@@ -419,6 +419,7 @@ def masked_settings(settings: Settings) -> dict[str, Any]:
     document = asdict(settings)
     for endpoint in document["endpoints"]:
         endpoint["key"] = "xxx (default)" if not endpoint.pop("key_configured") else "****"
+        endpoint["signing_secrets"] = ["whsec_****"] * len(endpoint["signing_secrets"])
     document["database_url"] = store.safe_url(settings.database_url)
     return document
 

@@ -64,11 +64,16 @@ def test_bad_duration_is_a_clear_usage_error(make_runtime):
 
 
 def test_config_check_masks_keys(write_config, receiver, monkeypatch):
-    config = write_config(endpoints=[{"name": "partner-a", "url": receiver.url, "key": "super-secret-key-9"}])
+    from dispatcher.signing import generate_secret
+
+    secret = generate_secret()
+    endpoint = {"name": "partner-a", "url": receiver.url, "key": "super-secret-key-9", "signing_secret": secret}
+    config = write_config(endpoints=[endpoint])
     monkeypatch.setenv("DISPATCHER_CONFIG", str(config))
     result = invoke("config", "check")
     assert result.exit_code == 0
     assert "partner-a" in result.output
+    assert secret not in result.output and secret[6:] not in result.output
     assert "super-secret-key-9" not in result.output and '"key": "****"' in result.output
 
 
