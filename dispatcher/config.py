@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -81,6 +81,14 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True)
+class DisableAfter:
+    """Disable an endpoint after ``failed_deliveries`` failures and no success within ``window_seconds``."""
+
+    failed_deliveries: int
+    window_seconds: int = 5 * 86400
+
+
+@dataclass(frozen=True)
 class Endpoint:
     name: str
     url: str
@@ -89,6 +97,11 @@ class Endpoint:
     include_key_in_body: bool = False
     key_configured: bool = True
     signing_secrets: tuple[str, ...] = ()
+    delivery: DeliverySettings | None = None
+    """The global delivery settings with this endpoint's overrides (timeout, max_attempts, backoff)."""
+    max_concurrency: int | None = None
+    rate_per_second: float | None = None
+    disable_after: DisableAfter | None = None
 
     def signing_keys(self) -> list[bytes]:
         return [decode_secret(s) for s in self.signing_secrets]
@@ -109,6 +122,10 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     endpoints: tuple[Endpoint, ...] = ()
     allow_networks: tuple[str, ...] = ()
+
+    def delivery_for(self, endpoint: Endpoint | None) -> DeliverySettings:
+        """The delivery settings in force for an endpoint (its overrides, else the global ones)."""
+        return endpoint.delivery if endpoint is not None and endpoint.delivery is not None else self.delivery
 
     def endpoint(self, name: str) -> Endpoint | None:
         for endpoint in self.endpoints:
@@ -155,7 +172,16 @@ _ENDPOINT_KEYS = {
     "events": list,
     "include_key_in_body": bool,
     "signing_secret": (str, list),
+    "timeout": (int, float),
+    "connect_timeout": (int, float),
+    "max_attempts": int,
+    "backoff": (str, list, dict),
+    "max_concurrency": int,
+    "rate_per_second": (int, float),
+    "disable_after": dict,
 }
+_OVERRIDE_KEYS = ("timeout", "connect_timeout", "max_attempts", "backoff")
+_DISABLE_AFTER_KEYS = {"failed_deliveries": int, "window": (str, int)}
 _BACKOFF_KEYS = {
     "base": (int, float),
     "multiplier": (int, float),
@@ -199,46 +225,48 @@ def _positive(setting: str, value: float) -> None:
         raise ConfigError(setting, f"must be greater than 0, got {value!r}")
 
 
-def _parse_backoff(raw: Any) -> Backoff:
+def _parse_backoff(raw: Any, setting: str = "delivery.backoff") -> Backoff:
     if isinstance(raw, str):
         if raw != "exponential":
-            raise ConfigError(
-                "delivery.backoff", f"expected 'exponential', a list of seconds or a mapping, got {raw!r}"
-            )
+            raise ConfigError(setting, f"expected 'exponential', a list of seconds or a mapping, got {raw!r}")
         return ExponentialBackoff()
     if isinstance(raw, list):
         if not raw:
-            raise ConfigError("delivery.backoff", "the list of seconds is empty")
+            raise ConfigError(setting, "the list of seconds is empty")
         for i, value in enumerate(raw):
-            _check_type(f"delivery.backoff[{i}]", value, int)
+            _check_type(f"{setting}[{i}]", value, int)
             if value < 1:
-                raise ConfigError(f"delivery.backoff[{i}]", f"must be at least 1 second, got {value}")
+                raise ConfigError(f"{setting}[{i}]", f"must be at least 1 second, got {value}")
         return ListBackoff(tuple(raw))
-    _check_keys("delivery.backoff.", raw, _BACKOFF_KEYS)
+    _check_keys(f"{setting}.", raw, _BACKOFF_KEYS)
     backoff = ExponentialBackoff(**{k: float(v) for k, v in raw.items()})
-    _positive("delivery.backoff.base", backoff.base)
+    _positive(f"{setting}.base", backoff.base)
     if backoff.multiplier < 1:
-        raise ConfigError("delivery.backoff.multiplier", f"must be at least 1, got {backoff.multiplier}")
+        raise ConfigError(f"{setting}.multiplier", f"must be at least 1, got {backoff.multiplier}")
     if backoff.cap < backoff.base:
-        raise ConfigError("delivery.backoff.cap", f"must be at least delivery.backoff.base ({backoff.base})")
+        raise ConfigError(f"{setting}.cap", f"must be at least {setting}.base ({backoff.base})")
     if not 0 <= backoff.jitter <= 1:
-        raise ConfigError("delivery.backoff.jitter", f"must be between 0 and 1, got {backoff.jitter}")
+        raise ConfigError(f"{setting}.jitter", f"must be between 0 and 1, got {backoff.jitter}")
     return backoff
 
 
-def _parse_delivery(raw: dict) -> DeliverySettings:
-    _check_keys("delivery.", raw, _DELIVERY_KEYS)
+def _parse_delivery(
+    raw: dict, prefix: str = "delivery.", base: DeliverySettings | None = None
+) -> DeliverySettings:
+    """The ``delivery`` mapping, or an endpoint's overrides of it (``prefix`` names where)."""
+    if prefix == "delivery.":
+        _check_keys(prefix, raw, _DELIVERY_KEYS)
     values: dict[str, Any] = {}
     for key in ("timeout", "connect_timeout"):
         if key in raw:
-            _positive(f"delivery.{key}", raw[key])
+            _positive(f"{prefix}{key}", raw[key])
             values[key] = float(raw[key])
     for key in ("max_attempts", "max_payload_bytes", "response_body_limit"):
         if key in raw:
-            _positive(f"delivery.{key}", raw[key])
+            _positive(f"{prefix}{key}", raw[key])
             values[key] = raw[key]
     if "backoff" in raw:
-        values["backoff"] = _parse_backoff(raw["backoff"])
+        values["backoff"] = _parse_backoff(raw["backoff"], f"{prefix}backoff")
     if "tls_verify" in raw:
         values["tls_verify"] = raw["tls_verify"]
     if "ca_bundle" in raw:
@@ -252,7 +280,7 @@ def _parse_delivery(raw: dict) -> DeliverySettings:
             if not 400 <= code <= 499:
                 raise ConfigError(f"delivery.retry_4xx[{i}]", f"must be a 4xx status code, got {code}")
         values["retry_4xx"] = tuple(codes)
-    return DeliverySettings(**values)
+    return replace(base, **values) if base is not None else DeliverySettings(**values)
 
 
 def _parse_url(setting: str, url: str) -> str:
@@ -262,7 +290,31 @@ def _parse_url(setting: str, url: str) -> str:
     return url
 
 
-def _parse_endpoint(index: int, raw: Any) -> Endpoint:
+def parse_duration(setting: str, value: str | int) -> int:
+    """Seconds from ``90``, ``45s``, ``30m``, ``12h``, ``5d`` or ``2w``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    else:
+        units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+        text = str(value).strip()
+        if not text or not (text[:-1].isdigit() and text[-1] in units) and not text.isdigit():
+            raise ConfigError(setting, f"expected a duration like 30m, 12h or 5d, got {value!r}")
+        seconds = int(text) if text.isdigit() else int(text[:-1]) * units[text[-1]]
+    if seconds <= 0:
+        raise ConfigError(setting, f"must be longer than 0, got {value!r}")
+    return seconds
+
+
+def _parse_disable_after(setting: str, raw: dict) -> DisableAfter:
+    _check_keys(f"{setting}.", raw, _DISABLE_AFTER_KEYS)
+    if "failed_deliveries" not in raw:
+        raise ConfigError(f"{setting}.failed_deliveries", "is required")
+    _positive(f"{setting}.failed_deliveries", raw["failed_deliveries"])
+    window = parse_duration(f"{setting}.window", raw.get("window", "5d"))
+    return DisableAfter(raw["failed_deliveries"], window)
+
+
+def _parse_endpoint(index: int, raw: Any, delivery: DeliverySettings | None = None) -> Endpoint:
     prefix = f"endpoints[{index}]"
     _check_type(prefix, raw, dict)
     _check_keys(f"{prefix}.", raw, _ENDPOINT_KEYS)
@@ -298,6 +350,10 @@ def _parse_endpoint(index: int, raw: Any) -> Endpoint:
             raise ConfigError(
                 setting, f"{exc} (a Standard Webhooks secret: whsec_ + base64 of 24-64 bytes)"
             ) from None
+    overrides = {k: raw[k] for k in _OVERRIDE_KEYS if k in raw}
+    for limit in ("max_concurrency", "rate_per_second"):
+        if limit in raw:
+            _positive(f"{prefix}.{limit}", raw[limit])
     return Endpoint(
         name=name,
         url=url,
@@ -306,6 +362,14 @@ def _parse_endpoint(index: int, raw: Any) -> Endpoint:
         include_key_in_body=raw.get("include_key_in_body", False),
         key_configured=key is not None,
         signing_secrets=tuple(secrets),
+        delivery=_parse_delivery(overrides, f"{prefix}.", delivery or DeliverySettings())
+        if overrides
+        else None,
+        max_concurrency=raw.get("max_concurrency"),
+        rate_per_second=float(raw["rate_per_second"]) if "rate_per_second" in raw else None,
+        disable_after=_parse_disable_after(f"{prefix}.disable_after", raw["disable_after"])
+        if "disable_after" in raw
+        else None,
     )
 
 
@@ -330,7 +394,9 @@ def parse_settings(raw: dict | None, env: dict[str, str] | None = None) -> Setti
         values["process_log_retention_days"] = raw["process_log_retention_days"]
     if "delivery" in raw:
         values["delivery"] = _parse_delivery(raw["delivery"])
-    endpoints = tuple(_parse_endpoint(i, e) for i, e in enumerate(raw.get("endpoints", [])))
+    endpoints = tuple(
+        _parse_endpoint(i, e, values.get("delivery")) for i, e in enumerate(raw.get("endpoints", []))
+    )
     seen: set[str] = set()
     for i, endpoint in enumerate(endpoints):
         if endpoint.name in seen:

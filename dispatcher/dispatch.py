@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import redis
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import events, payload, queue, store
+from . import events, health, payload, queue, store
 from .config import Endpoint, Settings
 from .errors import InvalidEventData, PayloadTooLarge, StoreUnavailable, UnknownEndpoint
 from .logs import log_line
@@ -52,8 +52,10 @@ def prepare(
     endpoints: Sequence[str] | None = None,
     replay_of: Sequence[str | None] | None = None,
     now: datetime | None = None,
+    disabled: Container[str] = (),
 ) -> list[store.NewDelivery]:
-    """Validates every item and builds its deliveries; nothing is stored.
+    """Validates every item and builds its deliveries; nothing is stored. Deliveries to a
+    ``disabled`` endpoint are built ``failed`` with reason ``endpoint_disabled``.
 
     Raises:
         UnknownEvent, InvalidEventData, UnknownEndpoint, PayloadTooLarge: before anything is stored.
@@ -97,11 +99,23 @@ def prepare(
                     endpoint=endpoint.name,
                     url=endpoint.url,
                     payload=payload.dumps(body),
-                    attempt_limit=settings.delivery.max_attempts,
+                    attempt_limit=settings.delivery_for(endpoint).max_attempts,
                     replay_of=replay_of[index] if replay_of else None,
+                    status=store.FAILED if endpoint.name in disabled else store.QUEUED,
+                    reason=health.DISABLED_REASON if endpoint.name in disabled else None,
                 )
             )
     return new
+
+
+def _disabled(runtime: Runtime) -> Container[str]:
+    try:
+        return runtime.disabled.get()
+    except SQLAlchemyError as exc:
+        raise StoreUnavailable(
+            f"could not read endpoint state from {store.safe_url(runtime.settings.database_url)}: "
+            f"{store.describe_error(exc)}; nothing was dispatched"
+        ) from exc
 
 
 def store_and_queue(runtime: Runtime, deliveries: list[store.NewDelivery]) -> list[str]:
@@ -116,8 +130,9 @@ def store_and_queue(runtime: Runtime, deliveries: list[store.NewDelivery]) -> li
             f"{store.describe_error(exc)}; nothing was dispatched"
         ) from exc
     request_ids = [d.request_id for d in deliveries]
+    to_queue = [d.request_id for d in deliveries if d.status == store.QUEUED]
     try:
-        queue.enqueue_new(runtime.queue, request_ids)
+        queue.enqueue_new(runtime.queue, to_queue)
         queued = True
     except redis.RedisError as exc:
         queued = False
@@ -128,6 +143,15 @@ def store_and_queue(runtime: Runtime, deliveries: list[store.NewDelivery]) -> li
             error=f"{type(exc).__name__}: {exc}",
         )
     for d in deliveries:
+        if d.status != store.QUEUED:
+            log_line(
+                logging.WARNING,
+                "held back: endpoint disabled",
+                request_id=d.request_id,
+                event=d.event,
+                endpoint=d.endpoint,
+            )
+            continue
         log_line(
             logging.INFO,
             "dispatched" if queued else "stored",
@@ -161,9 +185,15 @@ def dispatch(
         StoreUnavailable: the database refused; nothing was stored or queued.
     """
     runtime = get_runtime()
-    return store_and_queue(
-        runtime, prepare(runtime.settings, event, [data], dispatched_by=dispatched_by, endpoints=endpoints)
+    deliveries = prepare(
+        runtime.settings,
+        event,
+        [data],
+        dispatched_by=dispatched_by,
+        endpoints=endpoints,
+        disabled=_disabled(runtime),
     )
+    return store_and_queue(runtime, deliveries)
 
 
 def dispatch_many(
@@ -180,7 +210,12 @@ def dispatch_many(
         The request ids, item by item, endpoint by endpoint.
     """
     runtime = get_runtime()
-    return store_and_queue(
-        runtime,
-        prepare(runtime.settings, event, list(items), dispatched_by=dispatched_by, endpoints=endpoints),
+    deliveries = prepare(
+        runtime.settings,
+        event,
+        list(items),
+        dispatched_by=dispatched_by,
+        endpoints=endpoints,
+        disabled=_disabled(runtime),
     )
+    return store_and_queue(runtime, deliveries)

@@ -17,8 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from tenacity import retry as tenacity_retry
 from tenacity import retry_if_exception_type, stop_after_delay, wait_exponential
 
-from . import delivery, payload, signing, spool, store
+from . import delivery, health, limits, payload, signing, spool, store
 from . import retry as policy
+from .config import Endpoint
 from .errors import PoisonJob
 from .logs import log_line
 from .runtime import Runtime, get_runtime
@@ -28,6 +29,8 @@ CLAIM_RETRY_SECONDS = 15
 """When the database refuses the claim, the job is rescheduled this long later."""
 RETRY_FOREVER = 10**9
 """RQ's own retry counter is never the budget: the delivery table is."""
+LIMIT_DEFER_SECONDS = 1
+"""A delivery whose endpoint is at its concurrency or rate limit comes back this much later."""
 SCHEDULER_SLACK_SECONDS = 1
 """RQ computes a retry's time from its own clock after the job returns and its scheduled
 registry truncates that time to whole seconds, which can make a wait up to a second short.
@@ -114,6 +117,7 @@ def attempt_delivery(runtime: Runtime, claim: store.Claim) -> policy.RetryDecisi
         error = f"endpoint {claim.endpoint!r} is no longer configured"
         _finish_without_sending(runtime, claim, error)
         return policy.RetryDecision(policy.FAILED, error)
+    rules = settings.delivery_for(endpoint)
     try:
         stored = json.loads(claim.payload)
         body, logged_body = payload.render(
@@ -136,14 +140,14 @@ def attempt_delivery(runtime: Runtime, claim: store.Claim) -> policy.RetryDecisi
         endpoint.url,
         body,
         headers,
-        timeout=settings.delivery.timeout,
-        connect_timeout=settings.delivery.connect_timeout,
-        response_body_limit=settings.delivery.response_body_limit,
-        verify=settings.delivery.verify,
+        timeout=rules.timeout,
+        connect_timeout=rules.connect_timeout,
+        response_body_limit=rules.response_body_limit,
+        verify=rules.verify,
     )
     now = datetime.now(UTC)
     decision = policy.decide(
-        outcome, attempt=claim.attempt, attempt_limit=claim.attempt_limit, settings=settings.delivery, now=now
+        outcome, attempt=claim.attempt, attempt_limit=claim.attempt_limit, settings=rules, now=now
     )
     error = outcome.error
     if decision.exhausted:
@@ -185,7 +189,22 @@ def attempt_delivery(runtime: Runtime, claim: store.Claim) -> policy.RetryDecisi
         next_attempt_in=decision.delay_seconds,
         error=error,
     )
+    if decision.outcome == policy.FAILED:
+        _check_health(runtime, endpoint, outcome.http_status)
     return decision
+
+
+def _check_health(runtime: Runtime, endpoint: Endpoint, http_status: int | None) -> None:
+    try:
+        if health.after_failure(runtime.engine, endpoint, http_status):
+            runtime.disabled.invalidate()
+    except SQLAlchemyError as exc:  # the attempt is recorded; the check runs again at the next failure
+        log_line(
+            logging.WARNING,
+            "endpoint health check failed",
+            endpoint=endpoint.name,
+            error=store.describe_error(exc),
+        )
 
 
 def deliver(request_id: str) -> Retry | None:
@@ -212,7 +231,26 @@ def deliver(request_id: str) -> Retry | None:
             log_line(logging.ERROR, "poison job: no delivery row", request_id=request_id)
             raise PoisonJob(f"no delivery row for request_id {request_id}; the job cannot be delivered")
         return None  # delivered, failed, or held by another worker right now: nothing to do
-    decision = attempt_delivery(runtime, claim)
+    endpoint = runtime.settings.endpoint(claim.endpoint)
+    if endpoint is not None and endpoint.name in runtime.disabled.get():
+        store.release_claim(
+            runtime.engine, request_id, runtime.worker_name, fail_reason=health.DISABLED_REASON
+        )
+        log_line(
+            logging.WARNING, "held back: endpoint disabled", request_id=request_id, endpoint=endpoint.name
+        )
+        return None
+    limited = endpoint is not None and limits.is_limited(endpoint)
+    if limited:
+        lease = runtime.settings.delivery_for(endpoint).timeout + 60
+        if not limits.acquire(runtime.redis, endpoint, request_id, lease):
+            store.release_claim(runtime.engine, request_id, runtime.worker_name)
+            return Retry(max=RETRY_FOREVER, interval=LIMIT_DEFER_SECONDS)
+    try:
+        decision = attempt_delivery(runtime, claim)
+    finally:
+        if limited:
+            limits.release(runtime.redis, endpoint, request_id)
     if decision.outcome == policy.RETRY and decision.delay_seconds:
         return Retry(max=RETRY_FOREVER, interval=decision.delay_seconds + SCHEDULER_SLACK_SECONDS)
     return None

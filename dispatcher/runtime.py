@@ -18,7 +18,7 @@ import requests
 from rq import Queue
 from sqlalchemy.engine import Engine
 
-from . import delivery, logs, queue, store
+from . import delivery, health, logs, queue, store
 from .config import Settings, load_settings
 
 
@@ -39,6 +39,11 @@ class Runtime:
     @cached_property
     def queue(self) -> Queue:
         return queue.make_queue(self.settings, self.redis)
+
+    @cached_property
+    def disabled(self) -> health.DisabledCache:
+        """Disabled endpoints, cached for a few seconds."""
+        return health.DisabledCache(self.engine)
 
     @cached_property
     def http(self) -> requests.Session:

@@ -110,8 +110,22 @@ class WebhookEventTransactionLog(SQLModel, table=True):
     created_at: datetime = _time_column(index=True)
 
 
+class EndpointState(SQLModel, table=True):
+    """An endpoint's health, shared by every worker: disabled by a 410 or by failing for a window."""
+
+    __tablename__ = "webhook_endpoint_state"
+
+    name: str = Field(primary_key=True, max_length=128)
+    disabled: bool = False
+    reason: str | None = None
+    disabled_at: datetime | None = _time_column(nullable=True)
+    updated_at: datetime = _time_column()
+
+
 DELIVERIES = Delivery.__table__
 ATTEMPTS = WebhookEventTransactionLog.__table__
+ENDPOINT_STATE = EndpointState.__table__
+TABLES = [DELIVERIES, ATTEMPTS, ENDPOINT_STATE]
 
 
 # --- engine ----------------------------------------------------------------------------------
@@ -146,7 +160,7 @@ def create_store_engine(database_url: str) -> Engine:
     else:
         engine = sa.create_engine(database_url, pool_pre_ping=True, pool_size=5, max_overflow=5)
     try:
-        SQLModel.metadata.create_all(engine, tables=[DELIVERIES, ATTEMPTS])
+        SQLModel.metadata.create_all(engine, tables=TABLES)
     except SQLAlchemyError as exc:
         raise StoreUnavailable(
             f"database {safe_url(database_url)} is unavailable: {_first_line(exc)}"
@@ -182,10 +196,12 @@ class NewDelivery:
     payload: str
     attempt_limit: int
     replay_of: str | None = None
+    status: str = QUEUED
+    reason: str | None = None
 
 
 def delivery_rows(rows: Iterable[NewDelivery], now: datetime | None = None) -> list[dict[str, Any]]:
-    """The ``webhook_deliveries`` values for new deliveries, status ``queued``."""
+    """The ``webhook_deliveries`` values for new deliveries (``queued`` unless held back)."""
     now = now or utcnow()
     return [
         {
@@ -193,7 +209,8 @@ def delivery_rows(rows: Iterable[NewDelivery], now: datetime | None = None) -> l
             "event": r.event,
             "endpoint": r.endpoint,
             "url": r.url,
-            "status": QUEUED,
+            "status": r.status,
+            "reason": r.reason,
             "attempts": 0,
             "attempt_limit": r.attempt_limit,
             "payload": r.payload,
@@ -264,10 +281,34 @@ def claim(engine: Engine, request_id: str, worker: str, now: datetime | None = N
     if row is None:
         return None
     if updated.rowcount != 1:
-        ours = row.status == IN_FLIGHT and row.worker == worker and row.attempt_started_at == now.astimezone(UTC)
+        ours = (
+            row.status == IN_FLIGHT and row.worker == worker and row.attempt_started_at == now.astimezone(UTC)
+        )
         if not ours:
             return None
     return Claim(request_id, row.event, row.endpoint, row.url, row.payload, row.attempts, row.attempt_limit)
+
+
+def release_claim(engine: Engine, request_id: str, worker: str, fail_reason: str | None = None) -> None:
+    """Gives back a claim that made no attempt: back to ``queued``/``retrying`` (a deferral for an
+    endpoint's limits), or to ``failed`` with ``fail_reason`` (an endpoint that is disabled)."""
+    was = sa.case((DELIVERIES.c.attempts <= 1, QUEUED), else_=RETRYING)
+    with engine.begin() as conn:
+        conn.execute(
+            DELIVERIES.update()
+            .where(
+                DELIVERIES.c.request_id == request_id,
+                DELIVERIES.c.status == IN_FLIGHT,
+                DELIVERIES.c.worker == worker,
+            )
+            .values(
+                status=FAILED if fail_reason else was,
+                reason=fail_reason,
+                worker=None,
+                attempts=DELIVERIES.c.attempts - 1,
+                updated_at=utcnow(),
+            )
+        )
 
 
 def delivery_exists(engine: Engine, request_id: str) -> bool:
@@ -381,6 +422,83 @@ def grant_retry(engine: Engine, request_id: str, max_attempts: int, now: datetim
             )
         )
         return updated.rowcount == 1
+
+
+# --- endpoint state --------------------------------------------------------------------------
+
+
+def disabled_endpoints(engine: Engine) -> dict[str, str | None]:
+    """Disabled endpoints and why."""
+    query = sa.select(ENDPOINT_STATE.c.name, ENDPOINT_STATE.c.reason).where(
+        ENDPOINT_STATE.c.disabled.is_(True)
+    )
+    with engine.connect() as conn:
+        return {row.name: row.reason for row in conn.execute(query)}
+
+
+def endpoint_states(engine: Engine) -> dict[str, dict[str, Any]]:
+    with engine.connect() as conn:
+        return {row["name"]: dict(row) for row in conn.execute(sa.select(ENDPOINT_STATE)).mappings()}
+
+
+def set_endpoint_disabled(engine: Engine, name: str, disabled: bool, reason: str | None = None) -> bool:
+    """Disables or enables an endpoint; True when that changed its state."""
+    now = utcnow()
+    with engine.begin() as conn:
+        current = conn.execute(
+            sa.select(ENDPOINT_STATE.c.disabled).where(ENDPOINT_STATE.c.name == name)
+        ).first()
+        if current is None:
+            conn.execute(
+                ENDPOINT_STATE.insert().values(
+                    name=name,
+                    disabled=disabled,
+                    reason=reason,
+                    disabled_at=now if disabled else None,
+                    updated_at=now,
+                )
+            )
+            return disabled
+        if bool(current.disabled) == disabled:
+            return False
+        conn.execute(
+            ENDPOINT_STATE.update()
+            .where(ENDPOINT_STATE.c.name == name)
+            .values(disabled=disabled, reason=reason, disabled_at=now if disabled else None, updated_at=now)
+        )
+        return True
+
+
+def failures_without_success(engine: Engine, endpoint: str, since: datetime) -> int:
+    """Failed deliveries to ``endpoint`` since ``since``, or 0 when one was delivered in that time."""
+    final = (
+        sa.select(DELIVERIES.c.status, sa.func.count())
+        .where(
+            DELIVERIES.c.endpoint == endpoint,
+            DELIVERIES.c.updated_at >= since,
+            DELIVERIES.c.status.in_(FINAL_STATUSES),
+            sa.or_(DELIVERIES.c.reason.is_(None), DELIVERIES.c.reason != "endpoint_disabled"),
+        )
+        .group_by(DELIVERIES.c.status)
+    )
+    with engine.connect() as conn:
+        counts = dict(conn.execute(final).all())
+    return 0 if counts.get(DELIVERED) else counts.get(FAILED, 0)
+
+
+def held_back(engine: Engine, endpoint: str) -> list[str]:
+    """Deliveries failed with ``endpoint_disabled`` for an endpoint, oldest first."""
+    query = (
+        sa.select(DELIVERIES.c.request_id)
+        .where(
+            DELIVERIES.c.endpoint == endpoint,
+            DELIVERIES.c.status == FAILED,
+            DELIVERIES.c.reason == "endpoint_disabled",
+        )
+        .order_by(DELIVERIES.c.created_at)
+    )
+    with engine.connect() as conn:
+        return list(conn.execute(query).scalars())
 
 
 # --- reads -----------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 
 def _reset_postgres() -> None:
     engine = sa.create_engine(PG_URL)
-    store.SQLModel.metadata.drop_all(engine, tables=[store.DELIVERIES, store.ATTEMPTS])
+    store.SQLModel.metadata.drop_all(engine, tables=store.TABLES)
     engine.dispose()
 
 
