@@ -324,13 +324,27 @@ def log_show(request_id: str, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--burst", is_flag=True, help="Exit when nothing is queued.")
-@click.option("--name", help="Worker name (default: host.pid.random).")
-def worker(burst: bool, name: str | None) -> None:
+@click.option("--name", help="Worker name (default: host.pid.random); with --concurrency, the names' prefix.")
+@click.option(
+    "--concurrency",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Run this many worker processes under one supervisor (a dead one is replaced).",
+)
+def worker(burst: bool, name: str | None, concurrency: int) -> None:
     """Run a worker on the configured queue, with the scheduler."""
-    from .worker import run_worker
+    settings = load_settings()  # a bad config stops here, before any process starts
+    if concurrency == 1:
+        from .worker import run_worker
 
-    settings = load_settings()
-    run_worker(settings, burst=burst, name=name)
+        run_worker(settings, burst=burst, name=name)
+        return
+    from .logs import setup_process_log
+    from .supervisor import Supervisor, default_base_name
+
+    setup_process_log(settings.process_log, settings.process_log_retention_days, settings.secrets())
+    sys.exit(Supervisor(concurrency, name or default_base_name(), burst=burst).run())
 
 
 @cli.command("reconcile")

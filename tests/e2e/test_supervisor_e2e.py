@@ -1,0 +1,70 @@
+"""`python worker.py --concurrency N`: a supervisor, N real workers, replacement and clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import redis
+from rq import Worker
+
+from dispatcher import events, store
+from dispatcher.dispatch import dispatch_many
+from tests.conftest import REDIS_URL, ROOT, wait_for
+
+
+def workers_named(prefix: str) -> list[Worker]:
+    connection = redis.Redis.from_url(REDIS_URL)
+    return [w for w in Worker.all(connection=connection) if w.name.startswith(prefix)]
+
+
+def test_concurrency_runs_n_workers_replaces_a_dead_one_and_stops_cleanly(
+    make_runtime, write_config, receiver, tmp_path
+):
+    ep = {"name": "partner-a", "url": receiver.url, "key": "k-sup-1"}
+    runtime = make_runtime(endpoints=[ep])
+    config = write_config(endpoints=[ep])
+    env = {**os.environ, "DISPATCHER_CONFIG": str(config)}
+    env.pop("DISPATCHER_REDIS_URL", None)
+    env.pop("DISPATCHER_DATABASE_URL", None)
+    log = open(tmp_path / "supervisor.out", "wb")  # noqa: SIM115
+    supervisor = subprocess.Popen(
+        [sys.executable, "worker.py", "--concurrency", "3", "--name", "sup"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(lambda: len(workers_named("sup.")) == 3, timeout=30, message="three workers registered")
+        request_ids = dispatch_many("order_changed", [events.CATALOGUE["order_changed"].example()] * 30)
+        wait_for(
+            lambda: all(store.get_delivery(runtime.engine, r)["status"] == "delivered" for r in request_ids),
+            timeout=60,
+            message="deliveries",
+        )
+        assert {len(receiver.for_request(r)) for r in request_ids} == {1}
+
+        victim = workers_named("sup.")[0]
+        os.kill(victim.pid, signal.SIGKILL)
+        wait_for(
+            lambda: (
+                len([w for w in workers_named("sup.") if w.name != victim.name and w.pid != victim.pid]) >= 3
+            ),
+            timeout=60,
+            message="the killed worker to be replaced by a new one",
+        )
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(timeout=60) == 0
+        wait_for(
+            lambda: not [w for w in workers_named("sup.") if w.name != victim.name],
+            timeout=30,
+            message="workers gone",
+        )
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+            supervisor.wait()
+        log.close()
