@@ -158,7 +158,9 @@ def create_store_engine(database_url: str) -> Engine:
         sa_event.listen(engine, "connect", _sqlite_pragmas)
         sa_event.listen(engine, "begin", _sqlite_begin)
     else:
-        engine = sa.create_engine(database_url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        # No pre-ping: it costs a round trip per checkout. A connection the server dropped is
+        # invalidated on first use and the write retried (insert_deliveries; tenacity in jobs).
+        engine = sa.create_engine(database_url, pool_size=5, max_overflow=5)
     try:
         SQLModel.metadata.create_all(engine, tables=TABLES)
     except SQLAlchemyError as exc:
@@ -227,8 +229,15 @@ def insert_deliveries(engine: Engine, rows: Iterable[NewDelivery], now: datetime
     values = delivery_rows(rows, now)
     if not values:
         return
-    with engine.begin() as conn:
-        conn.execute(DELIVERIES.insert(), values)
+    for try_number in (1, 2):
+        try:
+            with engine.begin() as conn:
+                conn.execute(DELIVERIES.insert(), values)
+            return
+        except sa.exc.DBAPIError as exc:
+            # A pooled connection the server dropped (a restart): the pool is invalidated, try once more.
+            if try_number == 2 or not exc.connection_invalidated:
+                raise
 
 
 @dataclass(frozen=True)

@@ -787,3 +787,15 @@ def test_poison_job_without_row_fails_clearly_and_worker_keeps_working(
     assert poison in registry.get_job_ids()
     assert receiver.request_ids() == {request_id}
     assert store.get_delivery(runtime.engine, poison) is None
+
+
+def test_dispatch_after_the_database_dropped_its_connections(make_runtime, pg_proxy, receiver):
+    """No pre-ping: a pooled connection the server dropped is invalidated and the write retried once."""
+    direct_url, proxy = pg_proxy
+    runtime = make_runtime(database_url=proxied_url(direct_url, proxy), endpoints=[endpoint(receiver)])
+    (first,) = dispatch("order_changed", example())  # the pool now holds a connection
+    proxy.refuse()
+    proxy.restore()  # every open connection was cut; new ones are accepted again
+    (second,) = dispatch("order_changed", example())
+    assert store.get_delivery(runtime.engine, first)["status"] == "queued"
+    assert store.get_delivery(runtime.engine, second)["status"] == "queued"
