@@ -262,8 +262,16 @@ def claim(engine: Engine, request_id: str, worker: str, now: datetime | None = N
     call's own claim and is returned, not refused.
     """
     now = now or utcnow()
+    wanted = (
+        DELIVERIES.c.event,
+        DELIVERIES.c.endpoint,
+        DELIVERIES.c.url,
+        DELIVERIES.c.payload,
+        DELIVERIES.c.attempts,
+        DELIVERIES.c.attempt_limit,
+    )
     with engine.begin() as conn:
-        updated = conn.execute(
+        row = conn.execute(
             DELIVERIES.update()
             .where(DELIVERIES.c.request_id == request_id, DELIVERIES.c.status.in_(CLAIMABLE))
             .values(
@@ -273,28 +281,19 @@ def claim(engine: Engine, request_id: str, worker: str, now: datetime | None = N
                 attempt_started_at=now,
                 updated_at=now,
             )
-        )
-        row = conn.execute(
-            sa.select(
-                DELIVERIES.c.event,
-                DELIVERIES.c.endpoint,
-                DELIVERIES.c.url,
-                DELIVERIES.c.payload,
-                DELIVERIES.c.attempts,
-                DELIVERIES.c.attempt_limit,
-                DELIVERIES.c.status,
-                DELIVERIES.c.worker,
-                DELIVERIES.c.attempt_started_at,
-            ).where(DELIVERIES.c.request_id == request_id)
+            .returning(*wanted)
         ).first()
+        if row is None:  # not claimable, unless it is this very call's claim committed before
+            row = conn.execute(
+                sa.select(*wanted).where(
+                    DELIVERIES.c.request_id == request_id,
+                    DELIVERIES.c.status == IN_FLIGHT,
+                    DELIVERIES.c.worker == worker,
+                    DELIVERIES.c.attempt_started_at == now,
+                )
+            ).first()
     if row is None:
         return None
-    if updated.rowcount != 1:
-        ours = (
-            row.status == IN_FLIGHT and row.worker == worker and row.attempt_started_at == now.astimezone(UTC)
-        )
-        if not ours:
-            return None
     return Claim(request_id, row.event, row.endpoint, row.url, row.payload, row.attempts, row.attempt_limit)
 
 
