@@ -111,6 +111,15 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """Prometheus metrics: each worker process serves the first free port of port .. port+port_range-1."""
+
+    port: int = 9108
+    host: str = "0.0.0.0"
+    port_range: int = 16
+
+
+@dataclass(frozen=True)
 class Settings:
     source: str = "Baremeds"
     environment: str = "production"
@@ -122,6 +131,7 @@ class Settings:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     endpoints: tuple[Endpoint, ...] = ()
     allow_networks: tuple[str, ...] = ()
+    metrics: MetricsSettings | None = None
 
     def delivery_for(self, endpoint: Endpoint | None) -> DeliverySettings:
         """The delivery settings in force for an endpoint (its overrides, else the global ones)."""
@@ -153,7 +163,9 @@ _TOP_KEYS = {
     "delivery": dict,
     "endpoints": list,
     "allow_networks": list,
+    "metrics": dict,
 }
+_METRICS_KEYS = {"port": int, "host": str, "port_range": int}
 _DELIVERY_KEYS = {
     "timeout": (int, float),
     "connect_timeout": (int, float),
@@ -403,6 +415,17 @@ def parse_settings(raw: dict | None, env: dict[str, str] | None = None) -> Setti
             raise ConfigError(f"endpoints[{i}].name", f"duplicate endpoint name {endpoint.name!r}")
         seen.add(endpoint.name)
     values["endpoints"] = endpoints
+    if "metrics" in raw:
+        _check_keys("metrics.", raw["metrics"], _METRICS_KEYS)
+        metrics = MetricsSettings(**raw["metrics"])
+        if not 1 <= metrics.port <= 65535:
+            raise ConfigError("metrics.port", f"must be a port number 1-65535, got {metrics.port}")
+        if metrics.port_range < 1 or metrics.port + metrics.port_range - 1 > 65535:
+            raise ConfigError(
+                "metrics.port_range",
+                f"must be at least 1 and end at port 65535 or below, got {metrics.port_range}",
+            )
+        values["metrics"] = metrics
     if "allow_networks" in raw:
         for i, entry in enumerate(raw["allow_networks"]):
             _check_type(f"allow_networks[{i}]", entry, str)

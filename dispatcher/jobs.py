@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tenacity import retry as tenacity_retry
 from tenacity import retry_if_exception_type, stop_after_delay, wait_exponential
 
-from . import delivery, health, limits, payload, signing, spool, store
+from . import delivery, health, limits, metrics, payload, signing, spool, store
 from . import retry as policy
 from .config import Endpoint
 from .errors import PoisonJob
@@ -97,6 +97,7 @@ def _finish_without_sending(runtime: Runtime, claim: store.Claim, error: str) ->
         created_at=now,
     )
     record(runtime, attempt, runtime.worker_name, reason=error)
+    metrics.record_attempt(claim.event, claim.endpoint, policy.FAILED, None)
     log_line(
         logging.ERROR,
         "failed without sending",
@@ -174,6 +175,7 @@ def attempt_delivery(runtime: Runtime, claim: store.Claim) -> policy.RetryDecisi
         runtime.worker_name,
         reason=None if decision.outcome != policy.FAILED else decision.reason,
     )
+    metrics.record_attempt(claim.event, claim.endpoint, decision.outcome, outcome.duration_ms / 1000)
     log_line(
         logging.INFO
         if decision.outcome != policy.FAILED and outcome.http_status and outcome.http_status < 300

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from rq.job import JobStatus
 
-from . import queue, store
+from . import metrics, queue, store
 from .logs import log_line
 from .runtime import Runtime
 
@@ -100,6 +100,7 @@ def _recover_abandoned(runtime: Runtime, now: datetime, report: ReconcileReport)
         )
         if not store.record_attempt(runtime.engine, record, delivery["worker"]):
             continue
+        metrics.record_attempt(delivery["event"], delivery["endpoint"], store.INTERRUPTED, None)
         queue.remove_job(runtime.queue, delivery["request_id"])
         queue.ensure_queued(runtime.queue, delivery["request_id"])
         report.abandoned.append(delivery["request_id"])

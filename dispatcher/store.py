@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Field, SQLModel
 
@@ -143,7 +144,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # A read (see `reading`) takes no write lock, so reports never pause the workers' writes.
+    read_only = connection.get_execution_options().get("dispatcher_read_only")
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only: on SQLite a deferred transaction, not BEGIN IMMEDIATE."""
+    with engine.connect() as conn:
+        conn.execution_options(dispatcher_read_only=True)
+        yield conn
 
 
 def create_store_engine(database_url: str) -> Engine:
@@ -320,7 +331,7 @@ def release_claim(engine: Engine, request_id: str, worker: str, fail_reason: str
 
 
 def delivery_exists(engine: Engine, request_id: str) -> bool:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return (
             conn.execute(sa.select(DELIVERIES.c.status).where(DELIVERIES.c.request_id == request_id)).first()
             is not None
@@ -440,12 +451,12 @@ def disabled_endpoints(engine: Engine) -> dict[str, str | None]:
     query = sa.select(ENDPOINT_STATE.c.name, ENDPOINT_STATE.c.reason).where(
         ENDPOINT_STATE.c.disabled.is_(True)
     )
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return {row.name: row.reason for row in conn.execute(query)}
 
 
 def endpoint_states(engine: Engine) -> dict[str, dict[str, Any]]:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return {row["name"]: dict(row) for row in conn.execute(sa.select(ENDPOINT_STATE)).mappings()}
 
 
@@ -489,7 +500,7 @@ def failures_without_success(engine: Engine, endpoint: str, since: datetime) -> 
         )
         .group_by(DELIVERIES.c.status)
     )
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         counts = dict(conn.execute(final).all())
     return 0 if counts.get(DELIVERED) else counts.get(FAILED, 0)
 
@@ -505,7 +516,7 @@ def held_back(engine: Engine, endpoint: str) -> list[str]:
         )
         .order_by(DELIVERIES.c.created_at)
     )
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return list(conn.execute(query).scalars())
 
 
@@ -535,7 +546,7 @@ ATTEMPT_FIELDS = (
 
 
 def get_delivery(engine: Engine, request_id: str) -> dict[str, Any] | None:
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = (
             conn.execute(sa.select(DELIVERIES).where(DELIVERIES.c.request_id == request_id))
             .mappings()
@@ -575,7 +586,7 @@ def list_deliveries(
         .limit(limit)
         .offset(offset)
     )
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [dict(r) for r in conn.execute(query).mappings()]
 
 
@@ -585,7 +596,7 @@ def list_attempts(engine: Engine, request_id: str) -> list[dict[str, Any]]:
         .where(ATTEMPTS.c.request_id == request_id)
         .order_by(ATTEMPTS.c.attempt, ATTEMPTS.c.id)
     )
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [dict(r) for r in conn.execute(query).mappings()]
 
 
@@ -615,7 +626,7 @@ def deliveries_by_status(
                 )
             )
         query = query.order_by(DELIVERIES.c.updated_at, DELIVERIES.c.request_id).limit(batch)
-        with engine.connect() as conn:
+        with reading(engine) as conn:
             rows = [dict(r) for r in conn.execute(query).mappings()]
         yield from rows
         if len(rows) < batch:

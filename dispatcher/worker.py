@@ -18,7 +18,7 @@ import uuid
 
 from rq import SimpleWorker
 
-from . import reconcile
+from . import metrics, reconcile
 from .config import DEFAULT_KEY, Settings
 from .jobs import flush_spool
 from .logs import log_line
@@ -152,6 +152,11 @@ def run_worker(
         worker_ttl=WORKER_TTL,
         maintenance_interval=60,
     )
+    if settings.metrics is not None:
+        port = metrics.start_metrics_server(
+            settings.metrics.port, runtime, host=settings.metrics.host, search=settings.metrics.port_range
+        )
+        log_line(logging.INFO, "metrics served", worker=runtime.worker_name, port=port)
     housekeeping = Housekeeping(runtime, reconcile_every)
     housekeeping.beat()
     housekeeping.start()
@@ -162,6 +167,7 @@ def run_worker(
         return worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
     finally:
         housekeeping.stop()
+        metrics.stop_metrics_server()
         try:
             reconcile.mark_dead(runtime, runtime.worker_name)
         except Exception:  # noqa: BLE001 - Redis away; the key expires on its own

@@ -576,3 +576,23 @@ def test_sqlite_several_processes_write_at_once(database_url: str) -> None:
         assert sorted(per_delivery) == sorted((r.request_id, 1) for r in rows)
     finally:
         engine.dispose()
+
+
+def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path) -> None:
+    """Reads use a deferred transaction: a report never queues behind (or blocks) a worker's write."""
+    engine = store.create_store_engine(f"sqlite:///{tmp_path / 'read.db'}")
+    engine.dialect  # noqa: B018
+    store.insert_deliveries(
+        engine,
+        [store.NewDelivery("11111111-1111-4111-8111-111111111111", "order_changed", "a", "https://a.example", "{}", 3)],
+    )
+    writer = engine.connect()
+    writer.begin()  # BEGIN IMMEDIATE: holds the write lock
+    writer.execute(store.DELIVERIES.update().values(status="failed"))
+    try:
+        row = store.get_delivery(engine, "11111111-1111-4111-8111-111111111111")
+        assert row is not None and row["status"] == "queued"  # the committed state, not the writer's
+    finally:
+        writer.rollback()
+        writer.close()
+        engine.dispose()

@@ -248,3 +248,35 @@ def test_invalid_data_sends_nothing_and_logs_nothing(
     assert [r["request_id"] for r in store.list_deliveries(runtime.engine)] == [good]
     process_log = (tmp_path / "logs" / "send-webhook-request-process.log").read_text()
     assert "prescription_submitted" not in process_log
+
+
+def test_worker_serves_prometheus_metrics(make_runtime, write_config, start_worker, receiver):
+    import socket
+
+    import requests
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    runtime = make_runtime(endpoints=[endpoint(receiver)])
+    start_worker(
+        write_config(
+            endpoints=[endpoint(receiver)], metrics={"port": port, "host": "127.0.0.1", "port_range": 1}
+        )
+    )
+    (request_id,) = dispatch("order_changed", events.CATALOGUE["order_changed"].example())
+    wait_final(runtime, [request_id])
+
+    def scrape():
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+        except requests.RequestException:
+            return ""
+
+    text = wait_for(
+        lambda: 'outcome="delivered"} 1.0' in scrape() and scrape(), timeout=20, message="metrics"
+    )
+    assert (
+        'webhook_deliveries_total{endpoint="partner-a",event="order_changed",outcome="delivered"} 1.0' in text
+    )
+    assert "webhook_attempt_duration_seconds_count" in text and "webhook_queue_depth" in text

@@ -1,0 +1,128 @@
+"""``dispatcher info`` against the real Redis, SQLite and a real worker process."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from dispatcher import events
+from dispatcher import queue as queue_mod
+from dispatcher.cli import cli, main
+from dispatcher.dispatch import dispatch
+from tests.conftest import wait_for
+
+INFO_KEYS = {
+    "queue",
+    "queued",
+    "scheduled",
+    "started",
+    "failed_jobs",
+    "oldest_queued_age_seconds",
+    "workers",
+    "deliveries_by_status",
+}
+WORKER_KEYS = {"name", "hostname", "pid", "state", "current_job", "last_heartbeat", "alive"}
+
+
+def info_json() -> dict:
+    result = CliRunner().invoke(cli, ["info", "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_info_on_an_empty_queue(make_runtime, receiver):
+    make_runtime(endpoints=[{"name": "partner", "url": receiver.url}])
+    document = info_json()
+    assert set(document) == INFO_KEYS
+    assert document == {
+        "queue": "send-webhook-request",
+        "queued": 0,
+        "scheduled": 0,
+        "started": 0,
+        "failed_jobs": 0,
+        "oldest_queued_age_seconds": None,
+        "workers": [],
+        "deliveries_by_status": {"queued": 0, "in_flight": 0, "retrying": 0, "delivered": 0, "failed": 0},
+    }
+
+
+def test_info_counts_queued_scheduled_and_failed_jobs(make_runtime, receiver, redis_client):
+    runtime = make_runtime(
+        endpoints=[{"name": "partner-a", "url": receiver.url}, {"name": "partner-b", "url": receiver.url}]
+    )
+    example = events.CATALOGUE["order_changed"].example()
+    request_ids = dispatch("order_changed", example) + dispatch("order_changed", example)
+    assert len(request_ids) == 4
+    # The head job has waited a while: its enqueued_at is 90 s in the past.
+    head = redis_client.lindex(runtime.queue.key, 0).decode()
+    past = (datetime.now(UTC) - timedelta(seconds=90)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    redis_client.hset(f"rq:job:{head}", "enqueued_at", past)
+    # One retry scheduled for later.
+    (scheduled_id,) = dispatch("order_changed", example, endpoints=["partner-a"])
+    queue_mod.remove_job(runtime.queue, scheduled_id)
+    assert queue_mod.ensure_queued(runtime.queue, scheduled_id, at=datetime.now(UTC) + timedelta(hours=1))
+
+    document = info_json()
+    assert document["queued"] == 4
+    assert document["scheduled"] == 1
+    assert document["started"] == 0
+    assert document["failed_jobs"] == 0
+    assert 89 <= document["oldest_queued_age_seconds"] < 120
+    assert document["deliveries_by_status"]["queued"] == 5
+    assert sum(document["deliveries_by_status"].values()) == 5
+
+    table = CliRunner().invoke(cli, ["info"], catch_exceptions=False)
+    assert table.exit_code == 0
+    assert "send-webhook-request" in table.stdout
+    assert re.search(r"\b9\ds\b", table.stdout), table.stdout  # the head job's age: 90 s and a bit
+
+
+def test_info_shows_a_real_worker_and_what_it_delivered(make_runtime, receiver, write_config, start_worker):
+    endpoints = [{"name": "partner", "url": receiver.url}]
+    make_runtime(endpoints=endpoints)
+    config = write_config(endpoints=endpoints)
+    worker = start_worker(config, name="info-worker-1")
+
+    def registered() -> list[dict]:
+        return [w for w in info_json()["workers"] if w["name"] == "info-worker-1"]
+
+    (shown,) = wait_for(registered, timeout=30, message="the worker in `info`")
+    assert set(shown) == WORKER_KEYS
+    assert shown["pid"] == worker.process.pid
+    assert shown["hostname"] == os.uname().nodename
+    assert shown["state"] in {"idle", "busy", "started"}
+    assert shown["last_heartbeat"].endswith("Z")
+    heartbeat = datetime.fromisoformat(shown["last_heartbeat"].replace("Z", "+00:00"))
+    assert abs((datetime.now(UTC) - heartbeat).total_seconds()) < 120
+    wait_for(lambda: registered()[0]["alive"], timeout=15, message="the liveness key")
+
+    request_ids = dispatch("order_changed", events.CATALOGUE["order_changed"].example())
+    wait_for(
+        lambda: info_json()["deliveries_by_status"]["delivered"] == len(request_ids),
+        timeout=30,
+        message="the delivery",
+    )
+    document = info_json()
+    assert document["queued"] == 0
+    assert document["oldest_queued_age_seconds"] is None
+
+    table = CliRunner().invoke(cli, ["info"], catch_exceptions=False)
+    assert "info-worker-1" in table.stdout and str(worker.process.pid) in table.stdout
+
+    worker.stop()
+    wait_for(lambda: not registered(), timeout=15, message="the stopped worker to leave `info`")
+
+
+def test_unreachable_redis_is_one_line_naming_the_url(make_runtime, capsys):
+    make_runtime(redis_url="redis://127.0.0.1:1/5")
+    with pytest.raises(SystemExit) as exited:
+        main(["info", "--json"])
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("error: Redis at redis://127.0.0.1:1/5 is unreachable")
