@@ -192,6 +192,15 @@ def _demo_run(runtime: Runtime, state: ReceiverState) -> int:
         ],
         title="attempts (WebhookEventTransactionLog)",
     )
+    from . import reports
+    from .commands.log_reports import STATS_COLUMNS, stats_row
+
+    stats = reports.delivery_stats(runtime.engine)
+    print_table(
+        ("event", *STATS_COLUMNS),
+        [*(stats_row(name, group) for name, group in stats.by_event), stats_row("(total)", stats.total)],
+        title="stats (dispatcher log stats)",
+    )
     delivered = sum(1 for r in rows if r and r["status"] == store.DELIVERED)
     click.echo(
         f"{delivered} of {len(request_ids)} delivered in {len(attempts)} attempts; "

@@ -33,7 +33,7 @@ STATS_COLUMNS = (
 )
 
 
-def _stats_row(name: str, group: reports.GroupStats) -> list[Any]:
+def stats_row(name: str, group: reports.GroupStats) -> list[Any]:
     return [
         name,
         group.deliveries,
@@ -74,15 +74,15 @@ def log_stats(since: datetime, until: datetime | None, as_json: bool) -> None:
         click.echo(to_json(stats.as_dict()))
         return
     window = f"deliveries created {events.format_utc(since)} .. {events.format_utc(until)} (UTC)"
-    total = _stats_row("(total)", stats.total)
+    total = stats_row("(total)", stats.total)
     print_table(
         ("event", *STATS_COLUMNS),
-        [*(_stats_row(name, group) for name, group in stats.by_event), total],
+        [*(stats_row(name, group) for name, group in stats.by_event), total],
         title=f"by event: {window}",
     )
     print_table(
         ("endpoint", *STATS_COLUMNS),
-        [*(_stats_row(name, group) for name, group in stats.by_endpoint), total],
+        [*(stats_row(name, group) for name, group in stats.by_endpoint), total],
         title=f"by endpoint: {window}",
     )
 
