@@ -11,6 +11,7 @@ import json
 import logging
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from rq import Retry
 from sqlalchemy.exc import SQLAlchemyError
@@ -78,24 +79,23 @@ def flush_spool(runtime: Runtime) -> int:
     return written
 
 
-def _finish_without_sending(runtime: Runtime, claim: store.Claim, error: str) -> None:
-    now = datetime.now(UTC)
-    attempt = store.AttemptRecord(
+def _attempt_record(
+    claim: store.Claim, url: str, outcome: str, now: datetime, **fields: Any
+) -> store.AttemptRecord:
+    return store.AttemptRecord(
         request_id=claim.request_id,
         event=claim.event,
         endpoint=claim.endpoint,
-        url=claim.url,
+        url=url,
         attempt=claim.attempt,
-        outcome=policy.FAILED,
-        http_status=None,
-        error=error,
-        response_body=None,
-        duration_ms=0,
-        next_attempt_at=None,
-        request_payload=None,
-        request_headers=None,
+        outcome=outcome,
         created_at=now,
+        **fields,
     )
+
+
+def _finish_without_sending(runtime: Runtime, claim: store.Claim, error: str) -> None:
+    attempt = _attempt_record(claim, claim.url, policy.FAILED, datetime.now(UTC), error=error, duration_ms=0)
     record(runtime, attempt, runtime.worker_name, reason=error)
     metrics.record_attempt(claim.event, claim.endpoint, policy.FAILED, None)
     log_line(
@@ -153,13 +153,11 @@ def attempt_delivery(runtime: Runtime, claim: store.Claim) -> policy.RetryDecisi
     error = outcome.error
     if decision.exhausted:
         error = f"{error}; attempts exhausted" if error else "attempts exhausted"
-    attempt = store.AttemptRecord(
-        request_id=claim.request_id,
-        event=claim.event,
-        endpoint=claim.endpoint,
-        url=endpoint.url,
-        attempt=claim.attempt,
-        outcome=decision.outcome,
+    attempt = _attempt_record(
+        claim,
+        endpoint.url,
+        decision.outcome,
+        now,
         http_status=outcome.http_status,
         error=error,
         response_body=outcome.response_body,
@@ -167,7 +165,6 @@ def attempt_delivery(runtime: Runtime, claim: store.Claim) -> policy.RetryDecisi
         next_attempt_at=decision.next_attempt_at,
         request_payload=logged_body,
         request_headers={**headers, "X-Webhook-Key": REDACTED_HEADER},
-        created_at=now,
     )
     record(
         runtime,

@@ -89,14 +89,9 @@ def _recover_abandoned(runtime: Runtime, now: datetime, report: ReconcileReport)
             url=delivery["url"],
             attempt=delivery["attempts"],
             outcome=store.INTERRUPTED,
-            http_status=None,
-            error=f"worker {delivery['worker']} stopped during the attempt",
-            response_body=None,
-            duration_ms=None,
-            next_attempt_at=now,
-            request_payload=None,
-            request_headers=None,
             created_at=now,
+            error=f"worker {delivery['worker']} stopped during the attempt",
+            next_attempt_at=now,
         )
         if not store.record_attempt(runtime.engine, record, delivery["worker"]):
             continue

@@ -340,20 +340,22 @@ def delivery_exists(engine: Engine, request_id: str) -> bool:
 
 @dataclass(frozen=True)
 class AttemptRecord:
+    """One attempt row; what an attempt that sent nothing lacks defaults to None."""
+
     request_id: str
     event: str
     endpoint: str
     url: str
     attempt: int
     outcome: str
-    http_status: int | None
-    error: str | None
-    response_body: str | None
-    duration_ms: int | None
-    next_attempt_at: datetime | None
-    request_payload: str | None
-    request_headers: dict[str, str] | None
     created_at: datetime
+    http_status: int | None = None
+    error: str | None = None
+    response_body: str | None = None
+    duration_ms: int | None = None
+    next_attempt_at: datetime | None = None
+    request_payload: str | None = None
+    request_headers: dict[str, str] | None = None
 
     def as_row(self) -> dict[str, Any]:
         return {
