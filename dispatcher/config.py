@@ -137,6 +137,10 @@ class Settings:
         """The delivery settings in force for an endpoint (its overrides, else the global ones)."""
         return endpoint.delivery if endpoint is not None and endpoint.delivery is not None else self.delivery
 
+    def attempt_budgets(self) -> dict[str, int]:
+        """``max_attempts`` of every endpoint that overrides it, by name."""
+        return {e.name: e.delivery.max_attempts for e in self.endpoints if e.delivery is not None}
+
     def endpoint(self, name: str) -> Endpoint | None:
         for endpoint in self.endpoints:
             if endpoint.name == name:

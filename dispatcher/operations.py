@@ -73,7 +73,7 @@ class Selection:
 
 
 def count(engine: Engine, selection: Selection) -> int:
-    with engine.connect() as conn:
+    with store.reading(engine) as conn:
         return conn.execute(
             sa.select(sa.func.count()).select_from(D).where(*selection.conditions())
         ).scalar_one()
@@ -81,7 +81,7 @@ def count(engine: Engine, selection: Selection) -> int:
 
 def count_by_status(engine: Engine, selection: Selection) -> dict[str, int]:
     query = sa.select(D.c.status, sa.func.count()).where(*selection.conditions()).group_by(D.c.status)
-    with engine.connect() as conn:
+    with store.reading(engine) as conn:
         return {status: n for status, n in conn.execute(query).all()}
 
 
@@ -107,7 +107,7 @@ def pages(
         if last is not None:
             query = query.where(order >= last[0], sa.or_(order > last[0], D.c.request_id > last[1]))
         query = query.order_by(order, D.c.request_id).limit(batch)
-        with engine.connect() as conn:
+        with store.reading(engine) as conn:
             rows = conn.execute(query).all()
         if rows:
             yield rows
@@ -154,35 +154,12 @@ def retry_one(runtime: Runtime, request_id: str) -> tuple[str, str | None]:
     delivery = store.get_delivery(runtime.engine, request_id)
     if delivery is None:
         return MISSING, None
-    if delivery["status"] != store.FAILED or not store.grant_retry(
-        runtime.engine, request_id, runtime.settings.delivery.max_attempts
-    ):
+    budget = runtime.settings.delivery_for(runtime.settings.endpoint(delivery["endpoint"])).max_attempts
+    if delivery["status"] != store.FAILED or not store.grant_retry(runtime.engine, request_id, budget):
         return NOT_FAILED, delivery["status"]
     queue.remove_job(runtime.queue, request_id)
     queue.ensure_queued(runtime.queue, request_id)
     return REQUEUED, delivery["status"]
-
-
-def grant_retries(engine: Engine, request_ids: Sequence[str], max_attempts: int) -> list[str]:
-    """:func:`store.grant_retry` for a batch in one transaction: re-opens those still ``failed``
-    with a fresh attempt budget, and returns their ids (others are left alone)."""
-    if not request_ids:
-        return []
-    with engine.begin() as conn:
-        return list(
-            conn.execute(
-                D.update()
-                .where(D.c.request_id.in_(request_ids), D.c.status == store.FAILED)
-                .values(
-                    status=store.QUEUED,
-                    attempt_limit=D.c.attempts + max_attempts,
-                    reason=None,
-                    next_attempt_at=None,
-                    updated_at=store.utcnow(),
-                )
-                .returning(D.c.request_id)
-            ).scalars()
-        )
 
 
 def queue_reopened(runtime: Runtime, request_ids: Sequence[str]) -> None:
@@ -239,9 +216,14 @@ def retry_failed(
         report.ids.extend([row["request_id"] for row in first_rows(runtime.engine, selection)])
         report.ids.truncated = matched > len(report.ids.items)
         return report
-    max_attempts = runtime.settings.delivery.max_attempts
+    settings = runtime.settings
     for page in pages(runtime.engine, selection, batch=batch):
-        reopened = grant_retries(runtime.engine, [row.request_id for row in page], max_attempts)
+        reopened = store.grant_retries(
+            runtime.engine,
+            [row.request_id for row in page],
+            settings.delivery.max_attempts,
+            settings.attempt_budgets(),
+        )
         if reopened and report.redis_error is None:
             try:
                 queue_reopened(runtime, reopened)

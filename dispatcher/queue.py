@@ -60,7 +60,8 @@ def _job_options(request_id: str) -> dict:
 
 
 def enqueue_new(queue: Queue, request_ids: Iterable[str]) -> None:
-    """Enqueues fresh deliveries (new uuid4 ids, so no record can exist) in one pipeline."""
+    """Enqueues deliveries that have no job record (new uuid4 ids, or re-opened ones whose stale
+    record was cleared) in one pipeline."""
     datas = [Queue.prepare_data(JOB_FUNCTION, **_job_options(rid)) for rid in request_ids]
     if not datas:
         return

@@ -13,7 +13,7 @@ workers, reconcile and an operator can never run one delivery twice at the same 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -427,22 +427,43 @@ def fail_delivery(engine: Engine, request_id: str, reason: str, now: datetime | 
         )
 
 
-def grant_retry(engine: Engine, request_id: str, max_attempts: int, now: datetime | None = None) -> bool:
-    """Re-opens a failed delivery with a fresh attempt budget; False unless it was ``failed``."""
-    now = now or utcnow()
-    with engine.begin() as conn:
-        updated = conn.execute(
-            DELIVERIES.update()
-            .where(DELIVERIES.c.request_id == request_id, DELIVERIES.c.status == FAILED)
-            .values(
-                status=QUEUED,
-                attempt_limit=DELIVERIES.c.attempts + max_attempts,
-                reason=None,
-                next_attempt_at=None,
-                updated_at=now,
-            )
+def grant_retries(
+    engine: Engine,
+    request_ids: Sequence[str],
+    max_attempts: int,
+    per_endpoint: Mapping[str, int] | None = None,
+    now: datetime | None = None,
+) -> list[str]:
+    """Re-opens the deliveries still ``failed`` among ``request_ids`` with a fresh attempt budget
+    (``per_endpoint`` overrides ``max_attempts`` by endpoint name), in one statement; returns
+    the ids it re-opened."""
+    if not request_ids:
+        return []
+    budget: Any = max_attempts
+    if per_endpoint:
+        budget = sa.case(
+            *((DELIVERIES.c.endpoint == name, n) for name, n in per_endpoint.items()), else_=max_attempts
         )
-        return updated.rowcount == 1
+    with engine.begin() as conn:
+        return list(
+            conn.execute(
+                DELIVERIES.update()
+                .where(DELIVERIES.c.request_id.in_(list(request_ids)), DELIVERIES.c.status == FAILED)
+                .values(
+                    status=QUEUED,
+                    attempt_limit=DELIVERIES.c.attempts + budget,
+                    reason=None,
+                    next_attempt_at=None,
+                    updated_at=now or utcnow(),
+                )
+                .returning(DELIVERIES.c.request_id)
+            ).scalars()
+        )
+
+
+def grant_retry(engine: Engine, request_id: str, max_attempts: int, now: datetime | None = None) -> bool:
+    """Re-opens one failed delivery with a fresh attempt budget; False unless it was ``failed``."""
+    return bool(grant_retries(engine, [request_id], max_attempts, now=now))
 
 
 # --- endpoint state --------------------------------------------------------------------------

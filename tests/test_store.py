@@ -584,7 +584,11 @@ def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path) -> None:
     engine.dialect  # noqa: B018
     store.insert_deliveries(
         engine,
-        [store.NewDelivery("11111111-1111-4111-8111-111111111111", "order_changed", "a", "https://a.example", "{}", 3)],
+        [
+            store.NewDelivery(
+                "11111111-1111-4111-8111-111111111111", "order_changed", "a", "https://a.example", "{}", 3
+            )
+        ],
     )
     writer = engine.connect()
     writer.begin()  # BEGIN IMMEDIATE: holds the write lock
@@ -596,3 +600,24 @@ def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path) -> None:
         writer.rollback()
         writer.close()
         engine.dispose()
+
+
+def test_grant_retries_uses_each_endpoints_budget(database_url) -> None:
+    engine = store.create_store_engine(database_url)
+    ids = ["21111111-1111-4111-8111-111111111111", "31111111-1111-4111-8111-111111111111"]
+    store.insert_deliveries(
+        engine,
+        [
+            store.NewDelivery(
+                ids[0], "order_changed", "a", "https://a.example", "{}", 8, status=store.FAILED
+            ),
+            store.NewDelivery(
+                ids[1], "order_changed", "b", "https://b.example", "{}", 8, status=store.FAILED
+            ),
+        ],
+    )
+    assert sorted(store.grant_retries(engine, [*ids, "missing"], 8, {"b": 3})) == sorted(ids)
+    assert store.get_delivery(engine, ids[0])["attempt_limit"] == 8
+    assert store.get_delivery(engine, ids[1])["attempt_limit"] == 3
+    assert store.grant_retries(engine, ids, 8) == []  # no longer failed: left alone
+    engine.dispose()
