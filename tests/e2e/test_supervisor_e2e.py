@@ -68,3 +68,30 @@ def test_concurrency_runs_n_workers_replaces_a_dead_one_and_stops_cleanly(
             supervisor.kill()
             supervisor.wait()
         log.close()
+
+
+def test_workers_on_one_redis_and_one_postgresql_share_the_work_without_duplicates(
+    make_runtime, write_config, start_worker, receiver, pg_url
+):
+    """Several hosts' workers, as separate processes with their own names, on PostgreSQL."""
+    from tests.servers import Answer
+
+    receiver.default = Answer(delay=0.05)
+    ep = {"name": "partner-a", "url": receiver.url, "key": "k-hosts-1"}
+    runtime = make_runtime(endpoints=[ep], database_url=pg_url)
+    config = write_config(endpoints=[ep], database_url=pg_url)
+    for host in ("host-a", "host-b", "host-c"):
+        start_worker(config, name=f"{host}.1")
+    request_ids = dispatch_many("order_changed", [events.CATALOGUE["order_changed"].example()] * 60)
+    wait_for(
+        lambda: all(store.get_delivery(runtime.engine, r)["status"] == "delivered" for r in request_ids),
+        timeout=90,
+        message="every delivery",
+    )
+    assert [len(receiver.for_request(r)) for r in request_ids] == [1] * 60
+    assert receiver.overlaps == []
+    for request_id in request_ids:
+        assert [a["attempt"] for a in store.list_attempts(runtime.engine, request_id)] == [1]
+    workers = {w.name: w.successful_job_count for w in workers_named("host-")}
+    assert set(workers) == {"host-a.1", "host-b.1", "host-c.1"}
+    assert all(count > 0 for count in workers.values()), workers  # each took a share
