@@ -67,7 +67,12 @@ def test_config_check_masks_keys(write_config, receiver, monkeypatch):
     from dispatcher.signing import generate_secret
 
     secret = generate_secret()
-    endpoint = {"name": "partner-a", "url": receiver.url, "key": "super-secret-key-9", "signing_secret": secret}
+    endpoint = {
+        "name": "partner-a",
+        "url": receiver.url,
+        "key": "super-secret-key-9",
+        "signing_secret": secret,
+    }
     config = write_config(endpoints=[endpoint])
     monkeypatch.setenv("DISPATCHER_CONFIG", str(config))
     result = invoke("config", "check")
