@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from tenacity import retry as tenacity_retry
 from tenacity import retry_if_exception_type, stop_after_delay, wait_exponential
 
-from . import delivery, health, limits, metrics, payload, signing, spool, store
+from . import delivery, health, limits, metrics, payload, queue, signing, spool, store
 from . import retry as policy
 from .config import Endpoint
 from .errors import PoisonJob
@@ -30,6 +30,8 @@ CLAIM_RETRY_SECONDS = 15
 """When the database refuses the claim, the job is rescheduled this long later."""
 RETRY_FOREVER = 10**9
 """RQ's own retry counter is never the budget: the delivery table is."""
+BATCH_MAX = 50
+"""Most queued jobs one RQ job takes after its own (see :func:`deliver_batch`)."""
 LIMIT_DEFER_SECONDS = 1
 """A delivery whose endpoint is at its concurrency or rate limit comes back this much later."""
 SCHEDULER_SLACK_SECONDS = 1
@@ -209,10 +211,61 @@ def _check_health(runtime: Runtime, endpoint: Endpoint, http_status: int | None)
 def deliver(request_id: str) -> Retry | None:
     """The job RQ runs. Returns ``rq.Retry`` to schedule the next attempt, or None when done.
 
+    After its own delivery it takes more queued jobs one at a time and delivers them in the same
+    RQ job (:func:`deliver_batch`): RQ's own bookkeeping costs more than a delivery does, so a
+    backlog drains several times faster. Each still has its own claim, attempt row and retry.
+
     Raises:
         PoisonJob: no delivery row has this request_id (failed in RQ, never retried).
     """
     runtime = get_runtime()
+    started = time.monotonic()
+    result = deliver_one(runtime, request_id)
+    deliver_batch(runtime, started)
+    return result
+
+
+def deliver_batch(runtime: Runtime, started: float) -> int:
+    """Delivers queued jobs taken from the queue's head, while the RQ job's time allows.
+
+    Each is taken atomically (it leaves the queue, marked started by this worker), so no other
+    worker gets it, and at most one taken job is ever unfinished: a worker killed meanwhile
+    leaves one delivery that reconcile recovers like any other. Returns how many it delivered.
+    """
+    settings = runtime.settings
+    slowest = max(
+        [
+            settings.delivery_for(e).timeout + settings.delivery_for(e).connect_timeout
+            for e in settings.endpoints
+        ]
+        or [settings.delivery.timeout + settings.delivery.connect_timeout]
+    )
+    budget = queue.job_timeout(settings) - 60  # room left for a slow database write
+    handled = 0
+    while handled < BATCH_MAX and not runtime.stop_requested:
+        if time.monotonic() - started + slowest > budget:
+            break
+        member = queue.take_next(runtime.queue, runtime.worker_name)
+        if member is None:
+            break
+        handled += 1
+        try:
+            result = deliver_one(runtime, member)
+        except PoisonJob:
+            queue.remove_job(runtime.queue, member)
+            continue
+        except Exception:
+            queue.put_back(runtime.queue, member)  # reconcile-safe: queued again, not lost
+            raise
+        if isinstance(result, Retry):
+            queue.schedule_taken(runtime.queue, member, result.intervals[0])
+        else:
+            queue.remove_job(runtime.queue, member)
+    return handled
+
+
+def deliver_one(runtime: Runtime, request_id: str) -> Retry | None:
+    """One delivery's attempt: claim, limits, POST, record. Returns a Retry to schedule, or None."""
     try:
         # One timestamp for every try, so a retried claim recognizes its own committed claim.
         claim = _db_write(store.claim)(runtime.engine, request_id, runtime.worker_name, datetime.now(UTC))

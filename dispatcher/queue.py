@@ -9,7 +9,7 @@ anyway finds the delivery already claimed in the database and does nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -74,6 +74,42 @@ def job_state(queue: Queue, request_id: str) -> tuple[str | None, str | None]:
     """(RQ status, worker name) of the delivery's job, or (None, None) when there is none."""
     status, worker = queue.connection.hmget(Job.key_for(request_id), "status", "worker_name")
     return (status.decode() if status else None, worker.decode() if worker else None)
+
+
+_TAKE_NEXT = """
+-- Pops the head of the queue and marks its job started by this worker, atomically. An id
+-- whose job record is gone is dropped (RQ does the same when it dequeues one).
+for _ = 1, 10 do
+  local id = redis.call('LPOP', KEYS[1])
+  if not id then return false end
+  local key = ARGV[1] .. id
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HSET', key, 'status', 'started', 'worker_name', ARGV[2])
+    return id
+  end
+end
+return false
+"""
+
+
+def take_next(queue: Queue, worker: str) -> str | None:
+    """Takes the next queued job for this worker to run inside its current one (a batch)."""
+    taken = queue.connection.eval(_TAKE_NEXT, 1, queue.key, Job.redis_job_namespace_prefix, worker)
+    return taken.decode() if isinstance(taken, bytes) else taken
+
+
+def put_back(queue: Queue, request_id: str) -> None:
+    """Returns a taken job to the head of the queue."""
+    with queue.connection.pipeline() as pipe:
+        pipe.hset(Job.key_for(request_id), mapping={"status": JobStatus.QUEUED.value, "worker_name": ""})
+        pipe.lpush(queue.key, request_id)
+        pipe.execute()
+
+
+def schedule_taken(queue: Queue, request_id: str, delay_seconds: int) -> None:
+    """Schedules a taken job's next attempt (its job record becomes a scheduled RQ job)."""
+    job = Job.fetch(request_id, connection=queue.connection)
+    queue.schedule_job(job, datetime.now(UTC) + timedelta(seconds=delay_seconds))
 
 
 def job_states(queue: Queue, request_ids: list[str]) -> list[tuple[str | None, str | None]]:

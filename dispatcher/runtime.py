@@ -27,6 +27,8 @@ class Runtime:
     settings: Settings
     worker_name: str = field(default_factory=lambda: f"{socket.gethostname()}.{os.getpid()}")
     redis_socket_timeout: float = 10
+    stop_requested: bool = False
+    """Set when the worker was asked to stop: a batch ends after the attempt in progress."""
 
     @cached_property
     def engine(self) -> Engine:

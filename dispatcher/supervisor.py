@@ -93,7 +93,9 @@ class Supervisor:
             time.sleep(0.5)
         codes = [child.process.returncode for child in self.children.values()]
         log_line(logging.INFO, "supervisor stopped", workers=len(codes))
-        return 0 if all(code == 0 for code in codes) else 1
+        # A child still starting when asked to stop dies of the SIGTERM itself: that is a clean stop.
+        clean = (0, -signal.SIGTERM) if self.stopping else (0,)
+        return 0 if all(code in clean for code in codes) else 1
 
 
 def default_base_name() -> str:

@@ -110,6 +110,13 @@ class Housekeeping(threading.Thread):
 class WebhookWorker(SimpleWorker):
     """A SimpleWorker: no fork per job, so connections are kept from one delivery to the next."""
 
+    runtime: Runtime | None = None
+
+    def request_stop(self, signum, frame):  # type: ignore[no-untyped-def]
+        if self.runtime is not None:
+            self.runtime.stop_requested = True  # a batch in progress ends after its current attempt
+        super().request_stop(signum, frame)
+
 
 def warn_default_keys(settings: Settings) -> list[str]:
     warned = []
@@ -157,6 +164,7 @@ def run_worker(
             settings.metrics.port, runtime, host=settings.metrics.host, search=settings.metrics.port_range
         )
         log_line(logging.INFO, "metrics served", worker=runtime.worker_name, port=port)
+    worker.runtime = runtime
     housekeeping = Housekeeping(runtime, reconcile_every)
     housekeeping.beat()
     housekeeping.start()

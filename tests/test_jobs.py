@@ -13,8 +13,16 @@ from rq import Retry
 
 from dispatcher import CATALOGUE, dispatch, store
 from dispatcher.errors import PoisonJob
-from dispatcher.jobs import SCHEDULER_SLACK_SECONDS, deliver
+from dispatcher.jobs import SCHEDULER_SLACK_SECONDS, deliver_one
+from dispatcher.runtime import get_runtime
 from tests.servers import Answer
+
+
+def deliver(request_id: str):
+    """One delivery's job body, without taking the rest of the queue as a batch (the tests call
+    it directly while the delivery's own job still sits in the queue)."""
+    return deliver_one(get_runtime(), request_id)
+
 
 SECRET = "k3y-that-must-never-be-logged"
 
@@ -257,3 +265,25 @@ def test_no_key_configured_sends_xxx(make_runtime, receiver) -> None:
     (attempt,) = store.list_attempts(runtime.engine, request_id)
     assert json.loads(attempt["request_headers"])["X-Webhook-Key"] == "[redacted]"
     assert store.get_delivery(runtime.engine, request_id)["status"] == store.DELIVERED
+
+
+def test_a_job_takes_the_queued_backlog_as_a_batch(make_runtime, receiver, redis_client) -> None:
+    from dispatcher.dispatch import dispatch_many
+    from dispatcher.jobs import BATCH_MAX
+    from dispatcher.jobs import deliver as rq_job
+
+    runtime = make_runtime(endpoints=[endpoint(receiver)])
+    receiver.script_all(503, 200)  # every delivery needs a retry: each gets its own scheduled job
+    request_ids = dispatch_many("order_changed", [CATALOGUE["order_changed"].example()] * 5)
+    leader = redis_client.lpop("rq:queue:send-webhook-request").decode()  # as RQ's dequeue does
+    assert leader == request_ids[0]
+    result = rq_job(leader)
+    assert isinstance(result, Retry)
+    assert redis_client.llen("rq:queue:send-webhook-request") == 0  # the other four were taken
+    scheduled = {m.decode() for m in redis_client.zrange("rq:scheduled:send-webhook-request", 0, -1)}
+    assert scheduled == set(request_ids[1:])  # each member's retry is its own scheduled job
+    for request_id in request_ids:
+        (attempt,) = store.list_attempts(runtime.engine, request_id)
+        assert attempt["outcome"] == "retry_scheduled"
+        assert len(receiver.for_request(request_id)) == 1
+    assert BATCH_MAX >= 5
