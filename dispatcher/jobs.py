@@ -242,25 +242,31 @@ def deliver_batch(runtime: Runtime, started: float) -> int:
     )
     budget = queue.job_timeout(settings) - 60  # room left for a slow database write
     handled = 0
-    while handled < BATCH_MAX and not runtime.stop_requested:
-        if time.monotonic() - started + slowest > budget:
-            break
-        member = queue.take_next(runtime.queue, runtime.worker_name)
-        if member is None:
-            break
-        handled += 1
-        try:
-            result = deliver_one(runtime, member)
-        except PoisonJob:
-            queue.remove_job(runtime.queue, member)
-            continue
-        except Exception:
-            queue.put_back(runtime.queue, member)  # reconcile-safe: queued again, not lost
-            raise
-        if isinstance(result, Retry):
-            queue.schedule_taken(runtime.queue, member, result.intervals[0])
-        else:
-            queue.remove_job(runtime.queue, member)
+    finished: str | None = None  # its record is dropped by the next take, in the same round trip
+    try:
+        while handled < BATCH_MAX and not runtime.stop_requested:
+            if time.monotonic() - started + slowest > budget:
+                break
+            member = queue.take_next(runtime.queue, runtime.worker_name, finished)
+            finished = None
+            if member is None:
+                break
+            handled += 1
+            try:
+                result = deliver_one(runtime, member)
+            except PoisonJob:
+                finished = member
+                continue
+            except Exception:
+                queue.put_back(runtime.queue, member)  # reconcile-safe: queued again, not lost
+                raise
+            if isinstance(result, Retry):
+                queue.schedule_taken(runtime.queue, member, result.intervals[0])
+            else:
+                finished = member
+    finally:
+        if finished is not None:
+            queue.drop_taken(runtime.queue, finished)
     return handled
 
 

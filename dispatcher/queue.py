@@ -77,8 +77,10 @@ def job_state(queue: Queue, request_id: str) -> tuple[str | None, str | None]:
 
 
 _TAKE_NEXT = """
--- Pops the head of the queue and marks its job started by this worker, atomically. An id
--- whose job record is gone is dropped (RQ does the same when it dequeues one).
+-- Deletes the job record of the taken job just finished (ARGV[3], if any), then pops the head
+-- of the queue and marks its job started by this worker, atomically. An id whose job record
+-- is gone is dropped (RQ does the same when it dequeues one).
+if ARGV[3] ~= '' then redis.call('DEL', ARGV[1] .. ARGV[3]) end
 for _ = 1, 10 do
   local id = redis.call('LPOP', KEYS[1])
   if not id then return false end
@@ -92,10 +94,18 @@ return false
 """
 
 
-def take_next(queue: Queue, worker: str) -> str | None:
-    """Takes the next queued job for this worker to run inside its current one (a batch)."""
-    taken = queue.connection.eval(_TAKE_NEXT, 1, queue.key, Job.redis_job_namespace_prefix, worker)
+def take_next(queue: Queue, worker: str, finished: str | None = None) -> str | None:
+    """Takes the next queued job for this worker to run inside its current one (a batch), and
+    drops the record of the taken job it ``finished`` (delivered or failed: nothing to keep)."""
+    taken = queue.connection.eval(
+        _TAKE_NEXT, 1, queue.key, Job.redis_job_namespace_prefix, worker, finished or ""
+    )
     return taken.decode() if isinstance(taken, bytes) else taken
+
+
+def drop_taken(queue: Queue, request_id: str) -> None:
+    """Deletes a finished taken job's record (it is in no queue or registry)."""
+    queue.connection.delete(Job.key_for(request_id))
 
 
 def put_back(queue: Queue, request_id: str) -> None:

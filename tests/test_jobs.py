@@ -287,3 +287,17 @@ def test_a_job_takes_the_queued_backlog_as_a_batch(make_runtime, receiver, redis
         assert attempt["outcome"] == "retry_scheduled"
         assert len(receiver.for_request(request_id)) == 1
     assert BATCH_MAX >= 5
+
+
+def test_a_batch_leaves_no_job_records_for_finished_deliveries(make_runtime, receiver, redis_client) -> None:
+    from dispatcher.dispatch import dispatch_many
+    from dispatcher.jobs import deliver as rq_job
+
+    runtime = make_runtime(endpoints=[endpoint(receiver)])
+    request_ids = dispatch_many("order_changed", [CATALOGUE["order_changed"].example()] * 6)
+    leader = redis_client.lpop("rq:queue:send-webhook-request").decode()
+    assert rq_job(leader) is None
+    assert {store.get_delivery(runtime.engine, r)["status"] for r in request_ids} == {"delivered"}
+    members = [r for r in request_ids if r != leader]
+    assert sum(redis_client.exists(f"rq:job:{r}") for r in members) == 0
+    assert redis_client.exists(f"rq:job:{leader}") == 1  # the leader's own record is RQ's to finish
