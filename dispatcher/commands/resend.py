@@ -230,7 +230,7 @@ def _retry_failed(selection: operations.Selection, *, dry_run: bool, yes: bool, 
     if not yes:
         _confirm(
             f"Re-queue {_deliveries(matched)} "
-            f"(same request ids, {rt.settings.delivery.max_attempts} more attempts each)?"
+            "(same request ids, each with a fresh attempt budget: its endpoint's max_attempts)?"
         )
     with _progress("re-queuing", matched) as progress:
         report = operations.retry_failed(rt, selection, matched=matched, progress=progress)
