@@ -12,7 +12,8 @@ Scenarios (``--only`` takes one of these names):
 
 * ``worker``   per worker process, instant receiver: ours vs RQ's no-op floor, the naive forking
   worker with ``requests.post``, and a bare ``requests.Session`` loop.
-* ``slow``     receiver answering after 100 ms: 1, 4, 16, 32 concurrent worker processes.
+* ``slow``     receiver answering after 100 ms: 1, 4, 16, 32 deliveries in flight at once, as
+  ceil(N / 8) worker processes with N threads between them (``worker.threads``).
 * ``dispatch`` ``dispatch()`` latency and ``dispatch_many`` throughput, SQLite and PostgreSQL.
 * ``drain``    a backlog of 20,000 deliveries (2,000 with ``--quick``) drained by 4 workers.
 """
@@ -409,8 +410,11 @@ def attempt_summary(engine: sa.Engine) -> dict[str, Any]:
 # --- our configuration ----------------------------------------------------------------------
 
 
-def our_config(tmp: Path, name: str, url: str, database_url: str) -> tuple[Path, dict[str, Any]]:
-    raw = {
+def our_config(
+    tmp: Path, name: str, url: str, database_url: str, threads: int | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """A worker configuration; ``threads`` is ``worker.threads`` (the default when None)."""
+    raw: dict[str, Any] = {
         "source": "Baremeds",
         "environment": "bench",
         "redis_url": REDIS_URL,
@@ -421,6 +425,8 @@ def our_config(tmp: Path, name: str, url: str, database_url: str) -> tuple[Path,
         "endpoints": [{"name": "bench", "url": url, "key": KEY}],
         "allow_networks": ["127.0.0.0/8"],
     }
+    if threads is not None:
+        raw["worker"] = {"threads": threads}
     path = tmp / f"config-{name}.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     parse_settings(raw, env={})  # fail here, not in a worker, on a bad config
@@ -672,10 +678,22 @@ def wait_registered(conn: redis.Redis, workers: list[subprocess.Popen], n: int, 
     return time.perf_counter() - started
 
 
-def slow_round(procs: Processes, config: Path, raw: dict, n: int, sizes: Sizes) -> dict:
+THREADS_PER_PROCESS = 8
+"""The slow scenario's layout: N concurrent deliveries run as ceil(N / 8) processes sharing N threads."""
+
+
+def layout(concurrency: int) -> tuple[int, int]:
+    """(processes, threads per process) for ``concurrency`` deliveries in flight at once."""
+    processes = -(-concurrency // THREADS_PER_PROCESS)
+    return processes, concurrency // processes
+
+
+def slow_round(procs: Processes, tmp: Path, url: str, concurrency: int, sizes: Sizes) -> dict:
     flush_redis()
     reset_database(PG_URL)
-    ideal = n / SLOW_DELAY
+    n, threads = layout(concurrency)
+    config, raw = our_config(tmp, f"slow{concurrency}", url, PG_URL, threads=threads)
+    ideal = n * threads / SLOW_DELAY
     need = int(ideal * (sizes.slow_settle + sizes.slow_window) * 1.5) + 100
     conn = redis_client()
     queue_key = f"rq:queue:{QUEUE_NAME}"
@@ -710,7 +728,9 @@ def slow_round(procs: Processes, config: Path, raw: dict, n: int, sizes: Sizes) 
     delivered = c1 - c0
     rate = delivered / (t1 - t0)
     return {
+        "concurrency": n * threads,
         "workers": n,
+        "threads": threads,
         "rate": rate,
         "ideal": ideal,
         "ratio": rate / ideal,
@@ -733,13 +753,13 @@ def slow_round(procs: Processes, config: Path, raw: dict, n: int, sizes: Sizes) 
 
 
 def scenario_slow(procs: Processes, tmp: Path, sizes: Sizes) -> dict:
-    say(f"2. slow receivers ({SLOW_DELAY * 1000:.0f} ms), workers {list(sizes.slow_workers)}")
+    say(f"2. slow receivers ({SLOW_DELAY * 1000:.0f} ms), concurrent deliveries {list(sizes.slow_workers)}")
     url = start_slow_receiver(procs)
-    config, raw = our_config(tmp, "slow", url, PG_URL)
     rounds = []
-    for n in sizes.slow_workers:
-        say(f"   {n} worker process(es)")
-        r = slow_round(procs, config, raw, n, sizes)
+    for concurrency in sizes.slow_workers:
+        n, threads = layout(concurrency)
+        say(f"   {concurrency} at once: {n} worker process(es) × {threads} thread(s)")
+        r = slow_round(procs, tmp, url, concurrency, sizes)
         say(
             f"   -> {r['rate']:.1f}/s of ideal {r['ideal']:.0f}/s ({r['ratio']:.2f}), "
             f"RSS {r['rss_mib_mean']:.0f} MiB/worker, started in {r['startup_s']:.1f} s"
@@ -950,9 +970,10 @@ def render(results: dict[str, Any]) -> str:
         lines += [
             f"## 2. Slow receivers ({s['delay_ms']:.0f} ms per answer), PostgreSQL",
             "",
-            "| worker processes | deliveries/s | ideal N×10/s | ÷ ideal | RSS/worker MiB (mean / max) "
-            "| PSS/worker MiB | CPU ms/delivery | CPU cores busy | start-up (s) | note |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+            "| concurrent deliveries N | processes × threads | deliveries/s | ideal N×10/s | ÷ ideal "
+            "| RSS/worker process MiB (mean / max) | PSS/worker MiB | CPU ms/delivery | CPU cores busy "
+            "| start-up (s) | note |",
+            "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for r in s["rounds"]:
             note = []
@@ -964,7 +985,8 @@ def render(results: dict[str, Any]) -> str:
                 note.append(f"+{r['helper_processes']} scheduler proc {r['helper_rss_mib']:.0f} MiB")
             cpu = r["cpu_ms_per_delivery"]
             lines.append(
-                f"| {r['workers']} | {r['rate']:.1f} | {r['ideal']:.0f} | {r['ratio']:.2f} "
+                f"| {r.get('concurrency', r['workers'])} | {r['workers']} × {r.get('threads', 1)} "
+                f"| {r['rate']:.1f} | {r['ideal']:.0f} | {r['ratio']:.2f} "
                 f"| {r['rss_mib_mean']:.1f} / {r['rss_mib_max']:.1f} | {r['pss_mib_mean']:.1f} "
                 f"| {'-' if cpu is None else f'{cpu:.1f}'} | {r['cpu_cores_busy']:.2f} "
                 f"| {r['startup_s']:.1f} | {'; '.join(note)} |"
@@ -1050,7 +1072,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         rows.append(
             (
                 "slow receivers ≥ 0.85× ideal up to 32 concurrent",
-                ", ".join(f"{r['workers']}: {r['ratio']:.2f}" for r in s["rounds"]),
+                ", ".join(f"{r.get('concurrency', r['workers'])}: {r['ratio']:.2f}" for r in s["rounds"]),
                 worst["ratio"] >= 0.85,
             )
         )
@@ -1085,7 +1107,7 @@ def chart(slow: dict[str, Any], path: Path, nproc: str) -> bool:
         say("matplotlib is not installed: no chart (.venv/bin/pip install matplotlib)")
         return False
     rounds = slow["rounds"]
-    xs = [r["workers"] for r in rounds]
+    xs = [r.get("concurrency", r["workers"]) for r in rounds]
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     ax.plot(xs, [r["ideal"] for r in rounds], "--", color="grey", marker="o", label="ideal N × 10/s")
     ax.plot(xs, [r["ideal"] * 0.85 for r in rounds], ":", color="orange", label="target 0.85 × ideal")
@@ -1095,12 +1117,12 @@ def chart(slow: dict[str, Any], path: Path, nproc: str) -> bool:
     for r in rounds:
         ax.annotate(
             f"{r['ratio']:.2f}",
-            (r["workers"], r["rate"]),
+            (r.get("concurrency", r["workers"]), r["rate"]),
             textcoords="offset points",
             xytext=(6, -12),
             fontsize=8,
         )
-    ax.set_xlabel("concurrent worker processes")
+    ax.set_xlabel("concurrent deliveries (worker processes × worker.threads)")
     ax.set_ylabel("deliveries per second")
     ax.set_title(f"Receiver answering after {slow['delay_ms']:.0f} ms ({nproc} cores, PostgreSQL)")
     ax.set_xticks(xs)

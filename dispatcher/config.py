@@ -119,6 +119,10 @@ class MetricsSettings:
     port_range: int = 16
 
 
+DEFAULT_WORKER_THREADS = 8
+MAX_WORKER_THREADS = 64
+
+
 @dataclass(frozen=True)
 class Settings:
     source: str = "Baremeds"
@@ -132,6 +136,8 @@ class Settings:
     endpoints: tuple[Endpoint, ...] = ()
     allow_networks: tuple[str, ...] = ()
     metrics: MetricsSettings | None = None
+    worker_threads: int = DEFAULT_WORKER_THREADS
+    """POSTs one worker process keeps in flight at once (``worker.threads``)."""
 
     def delivery_for(self, endpoint: Endpoint | None) -> DeliverySettings:
         """The delivery settings in force for an endpoint (its overrides, else the global ones)."""
@@ -168,7 +174,9 @@ _TOP_KEYS = {
     "endpoints": list,
     "allow_networks": list,
     "metrics": dict,
+    "worker": dict,
 }
+_WORKER_KEYS = {"threads": int}
 _METRICS_KEYS = {"port": int, "host": str, "port_range": int}
 _DELIVERY_KEYS = {
     "timeout": (int, float),
@@ -430,6 +438,12 @@ def parse_settings(raw: dict | None, env: dict[str, str] | None = None) -> Setti
                 f"must be at least 1 and end at port 65535 or below, got {metrics.port_range}",
             )
         values["metrics"] = metrics
+    if "worker" in raw:
+        _check_keys("worker.", raw["worker"], _WORKER_KEYS)
+        threads = raw["worker"].get("threads", DEFAULT_WORKER_THREADS)
+        if not 1 <= threads <= MAX_WORKER_THREADS:
+            raise ConfigError("worker.threads", f"must be between 1 and {MAX_WORKER_THREADS}, got {threads}")
+        values["worker_threads"] = threads
     if "allow_networks" in raw:
         for i, entry in enumerate(raw["allow_networks"]):
             _check_type(f"allow_networks[{i}]", entry, str)

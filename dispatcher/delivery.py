@@ -37,13 +37,14 @@ class DeliveryOutcome:
     retry_after: str | None = None
 
 
-def new_session(allow_networks: tuple[str, ...] | list[str] = ()) -> requests.Session:
+def new_session(allow_networks: tuple[str, ...] | list[str] = (), pool_maxsize: int = 10) -> requests.Session:
     """A session that keeps connections between jobs, never reads proxy settings from the
-    environment, and connects only to public addresses or ``allow_networks``."""
+    environment, and connects only to public addresses or ``allow_networks``. ``pool_maxsize``
+    is how many threads send with it at once."""
     session = requests.Session()
     session.trust_env = False
     session.headers.clear()
-    return guard.guard_session(session, guard.parse_networks(allow_networks))
+    return guard.guard_session(session, guard.parse_networks(allow_networks), pool_maxsize)
 
 
 def build_headers(key: str) -> dict[str, str]:

@@ -138,8 +138,12 @@ class GuardedAdapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = {"http": http_pool, "https": https_pool}
 
 
-def guard_session(session: requests.Session, allow: Sequence[Network]) -> requests.Session:
-    adapter = GuardedAdapter(allow)
+def guard_session(
+    session: requests.Session, allow: Sequence[Network], pool_maxsize: int = 10
+) -> requests.Session:
+    """Mounts the guarded adapter; ``pool_maxsize`` connections are kept per host (one per
+    thread that sends at once)."""
+    adapter = GuardedAdapter(allow, pool_maxsize=max(10, pool_maxsize))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session

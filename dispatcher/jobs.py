@@ -1,8 +1,13 @@
-"""The RQ job: one attempt of one delivery, from claim to record.
+"""The RQ job: attempts of deliveries, from claim to record.
 
-claim (database) -> POST (:mod:`delivery`) -> decide (:mod:`retry`) -> record (database, with
-retries, else the local spool) -> return ``rq.Retry`` so RQ's scheduler runs the next attempt.
-A worker never sleeps through a backoff.
+claim (database) -> POST (:mod:`delivery`, on the runtime's sender threads) -> decide
+(:mod:`retry`) -> record (database, with retries, else the local spool) -> return ``rq.Retry``
+so RQ's scheduler runs the next attempt. A worker never sleeps through a backoff.
+
+One RQ job delivers its own delivery and, while it runs, more queued ones taken from the head
+of the queue (a batch, :func:`deliver`): claims are made a group at a time in one statement,
+up to ``worker.threads`` POSTs are in flight at once, and the attempts that finish together are
+recorded in one transaction. Each delivery keeps its own claim, attempt row, retry and job.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +27,7 @@ from tenacity import retry_if_exception_type, stop_after_delay, wait_exponential
 
 from . import delivery, health, limits, metrics, payload, queue, signing, spool, store
 from . import retry as policy
-from .config import Endpoint
+from .config import DeliverySettings, Endpoint
 from .errors import PoisonJob
 from .logs import log_line
 from .runtime import Runtime, get_runtime
@@ -30,8 +37,8 @@ CLAIM_RETRY_SECONDS = 15
 """When the database refuses the claim, the job is rescheduled this long later."""
 RETRY_FOREVER = 10**9
 """RQ's own retry counter is never the budget: the delivery table is."""
-BATCH_MAX = 50
-"""Most queued jobs one RQ job takes after its own (see :func:`deliver_batch`)."""
+BATCH_MAX = 200
+"""Most queued jobs one RQ job takes after its own (see :func:`deliver`)."""
 LIMIT_DEFER_SECONDS = 1
 """A delivery whose endpoint is at its concurrency or rate limit comes back this much later."""
 SCHEDULER_SLACK_SECONDS = 1
@@ -49,22 +56,22 @@ def _db_write(fn):
     )(fn)
 
 
-def record(
-    runtime: Runtime, attempt: store.AttemptRecord, worker: str | None, reason: str | None = None
-) -> None:
-    """Writes the attempt, retrying; if the database still refuses, holds it in the spool."""
+def record(runtime: Runtime, entries: list[tuple[store.AttemptRecord, str | None]], worker: str) -> None:
+    """Writes attempts (each with its reason) in one transaction, retrying; if the database still
+    refuses, holds each in the spool."""
     try:
-        _db_write(store.record_attempt)(runtime.engine, attempt, worker, reason)
+        _db_write(store.record_attempts)(runtime.engine, entries, worker)
     except SQLAlchemyError as exc:
-        held = spool.hold(runtime.spool_dir, attempt, worker, reason)
-        log_line(
-            logging.ERROR,
-            "database refused the attempt record; held in the spool until it answers",
-            request_id=attempt.request_id,
-            attempt=attempt.attempt,
-            spool=held.name,
-            error=store.describe_error(exc),
-        )
+        for attempt, reason in entries:
+            held = spool.hold(runtime.spool_dir, attempt, worker, reason)
+            log_line(
+                logging.ERROR,
+                "database refused the attempt record; held in the spool until it answers",
+                request_id=attempt.request_id,
+                attempt=attempt.attempt,
+                spool=held.name,
+                error=store.describe_error(exc),
+            )
 
 
 def flush_spool(runtime: Runtime) -> int:
@@ -79,6 +86,12 @@ def flush_spool(runtime: Runtime) -> int:
     if written:
         log_line(logging.WARNING, "spooled attempt records written to the database", count=written)
     return written
+
+
+POISON = object()
+"""The result of a job whose request_id has no delivery row."""
+Result = Retry | None | object
+"""What a delivery's job does next: ``rq.Retry`` (schedule it), None (done) or :data:`POISON`."""
 
 
 def _attempt_record(
@@ -96,9 +109,234 @@ def _attempt_record(
     )
 
 
+@dataclass
+class _Sending:
+    """A claimed delivery whose POST is on a sender thread."""
+
+    claim: store.Claim
+    endpoint: Endpoint
+    rules: DeliverySettings
+    body: bytes
+    logged_body: str
+    headers: dict[str, str]
+    limited: bool
+
+
+def _send(runtime: Runtime, sending: _Sending) -> tuple[delivery.DeliveryOutcome, datetime]:
+    """Runs on a sender thread: the POST and nothing else."""
+    try:
+        outcome = delivery.post(
+            runtime.http,
+            sending.endpoint.url,
+            sending.body,
+            sending.headers,
+            timeout=sending.rules.timeout,
+            connect_timeout=sending.rules.connect_timeout,
+            response_body_limit=sending.rules.response_body_limit,
+            verify=sending.rules.verify,
+        )
+    except Exception as exc:  # noqa: BLE001 - a bug must not leave the claim unrecorded
+        outcome = delivery.DeliveryOutcome(
+            None, "connection_error", f"unexpected {type(exc).__name__} while sending", None, 0
+        )
+    return outcome, datetime.now(UTC)
+
+
+class Flight:
+    """The deliveries one RQ job has under way: claimed a group at a time (:meth:`start`), POSTed
+    on the runtime's sender threads, recorded as they finish (:meth:`collect`)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.pending: dict[Future, _Sending] = {}
+
+    def start(self, request_ids: list[str]) -> dict[str, Result]:
+        """Claims the deliveries in one statement and starts their POSTs. Returns the results
+        known at once (not claimable, deferred, failed without sending, poison); the rest are
+        pending until :meth:`collect` returns them."""
+        runtime = self.runtime
+        if not request_ids:
+            return {}
+        try:
+            # One timestamp for every try, so a retried claim recognizes its own committed claims.
+            claims = _db_write(store.claim_many)(
+                runtime.engine, request_ids, runtime.worker_name, datetime.now(UTC)
+            )
+        except SQLAlchemyError as exc:
+            log_line(
+                logging.WARNING,
+                "database unavailable at claim; jobs rescheduled",
+                request_ids=len(request_ids),
+                retry_in=CLAIM_RETRY_SECONDS,
+                error=store.describe_error(exc),
+            )
+            return {rid: Retry(max=RETRY_FOREVER, interval=CLAIM_RETRY_SECONDS) for rid in request_ids}
+        results: dict[str, Result] = {}
+        unclaimed = [rid for rid in request_ids if rid not in claims]
+        if unclaimed:
+            results.update(self._not_claimed(unclaimed))
+        held = list(claims.values())
+        while held:
+            claim = held[0]
+            try:
+                sending = self._prepare(claim)
+            except BaseException:
+                self._give_back(held)  # a claim must never outlive the job that made it
+                raise
+            held.pop(0)
+            if isinstance(sending, _Sending):
+                self.pending[runtime.senders.submit(_send, runtime, sending)] = sending
+            else:
+                results[claim.request_id] = sending
+        return results
+
+    def _give_back(self, claims: list[store.Claim]) -> None:
+        for claim in claims:
+            try:
+                store.release_claim(self.runtime.engine, claim.request_id, self.runtime.worker_name)
+            except SQLAlchemyError:  # reconcile recovers it once this worker is gone
+                pass
+
+    def _not_claimed(self, request_ids: list[str]) -> dict[str, Result]:
+        existing = store.existing_deliveries(self.runtime.engine, request_ids)
+        results: dict[str, Result] = {}
+        for request_id in request_ids:
+            if request_id in existing:
+                results[request_id] = None  # delivered, failed, or held by another worker: nothing to do
+            else:
+                log_line(logging.ERROR, "poison job: no delivery row", request_id=request_id)
+                results[request_id] = POISON
+        return results
+
+    def _prepare(self, claim: store.Claim) -> _Sending | Result:
+        """What the POST needs, or the result when there is to be none now."""
+        runtime = self.runtime
+        settings = runtime.settings
+        endpoint = settings.endpoint(claim.endpoint)
+        if endpoint is None:
+            _finish_without_sending(runtime, claim, f"endpoint {claim.endpoint!r} is no longer configured")
+            return None
+        if endpoint.name in runtime.disabled.get():
+            store.release_claim(
+                runtime.engine, claim.request_id, runtime.worker_name, fail_reason=health.DISABLED_REASON
+            )
+            log_line(
+                logging.WARNING,
+                "held back: endpoint disabled",
+                request_id=claim.request_id,
+                endpoint=endpoint.name,
+            )
+            return None
+        rules = settings.delivery_for(endpoint)
+        try:
+            body, logged_body = payload.render(
+                json.loads(claim.payload),
+                retry=claim.attempt > 1,
+                webhook_key=endpoint.key if endpoint.include_key_in_body else None,
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            _finish_without_sending(runtime, claim, f"stored payload is unusable: {type(exc).__name__}")
+            return None
+        limited = limits.is_limited(endpoint)
+        if limited and not limits.acquire(runtime.redis, endpoint, claim.request_id, rules.timeout + 60):
+            store.release_claim(runtime.engine, claim.request_id, runtime.worker_name)
+            return Retry(max=RETRY_FOREVER, interval=LIMIT_DEFER_SECONDS)
+        headers = delivery.build_headers(endpoint.key)
+        if endpoint.signing_secrets:
+            headers.update(
+                signing.signature_headers(claim.request_id, int(time.time()), body, endpoint.signing_keys())
+            )
+        return _Sending(claim, endpoint, rules, body, logged_body, headers, limited)
+
+    def collect(self) -> dict[str, Result]:
+        """Waits for at least one POST, records every one finished by then in one transaction,
+        and returns their results."""
+        if not self.pending:
+            return {}
+        done, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
+        finished = [(self.pending.pop(f), *f.result()) for f in done]
+        entries = []
+        decisions = []
+        for sending, outcome, now in finished:
+            claim = sending.claim
+            decision = policy.decide(
+                outcome,
+                attempt=claim.attempt,
+                attempt_limit=claim.attempt_limit,
+                settings=sending.rules,
+                now=now,
+            )
+            error = outcome.error
+            if decision.exhausted:
+                error = f"{error}; attempts exhausted" if error else "attempts exhausted"
+            attempt = _attempt_record(
+                claim,
+                sending.endpoint.url,
+                decision.outcome,
+                now,
+                http_status=outcome.http_status,
+                error=error,
+                response_body=outcome.response_body,
+                duration_ms=outcome.duration_ms,
+                next_attempt_at=decision.next_attempt_at,
+                request_payload=sending.logged_body,
+                request_headers={**sending.headers, "X-Webhook-Key": REDACTED_HEADER},
+            )
+            entries.append((attempt, None if decision.outcome != policy.FAILED else decision.reason))
+            decisions.append((decision, error))
+        record(self.runtime, entries, self.runtime.worker_name)
+        results: dict[str, Result] = {}
+        for (sending, outcome, _now), (decision, error) in zip(finished, decisions, strict=True):
+            results[sending.claim.request_id] = self._after(sending, outcome, decision, error)
+        return results
+
+    def _after(
+        self,
+        sending: _Sending,
+        outcome: delivery.DeliveryOutcome,
+        decision: policy.RetryDecision,
+        error: str | None,
+    ) -> Result:
+        """Once the attempt is recorded: the limit's lease back, metrics, the process log line."""
+        runtime, claim = self.runtime, sending.claim
+        if sending.limited:
+            try:
+                limits.release(runtime.redis, sending.endpoint, claim.request_id)
+            except Exception as exc:  # noqa: BLE001 - the lease expires on its own
+                log_line(logging.WARNING, "limit lease not released", error=f"{type(exc).__name__}: {exc}")
+        metrics.record_attempt(claim.event, claim.endpoint, decision.outcome, outcome.duration_ms / 1000)
+        log_line(
+            logging.INFO
+            if decision.outcome != policy.FAILED and outcome.http_status and outcome.http_status < 300
+            else logging.WARNING,
+            "attempt",
+            request_id=claim.request_id,
+            event=claim.event,
+            endpoint=claim.endpoint,
+            attempt=claim.attempt,
+            outcome=decision.outcome,
+            http_status=outcome.http_status,
+            duration_ms=outcome.duration_ms,
+            next_attempt_in=decision.delay_seconds,
+            error=error,
+        )
+        if decision.outcome == policy.FAILED:
+            _check_health(runtime, sending.endpoint, outcome.http_status)
+        if decision.outcome == policy.RETRY and decision.delay_seconds:
+            return Retry(max=RETRY_FOREVER, interval=decision.delay_seconds + SCHEDULER_SLACK_SECONDS)
+        return None
+
+    def drain(self) -> dict[str, Result]:
+        """Collects every pending POST."""
+        results: dict[str, Result] = {}
+        while self.pending:
+            results.update(self.collect())
+        return results
+
+
 def _finish_without_sending(runtime: Runtime, claim: store.Claim, error: str) -> None:
     attempt = _attempt_record(claim, claim.url, policy.FAILED, datetime.now(UTC), error=error, duration_ms=0)
-    record(runtime, attempt, runtime.worker_name, reason=error)
+    record(runtime, [(attempt, error)], runtime.worker_name)
     metrics.record_attempt(claim.event, claim.endpoint, policy.FAILED, None)
     log_line(
         logging.ERROR,
@@ -110,89 +348,6 @@ def _finish_without_sending(runtime: Runtime, claim: store.Claim, error: str) ->
         outcome="failed",
         error=error,
     )
-
-
-def attempt_delivery(runtime: Runtime, claim: store.Claim) -> policy.RetryDecision:
-    """POSTs the claimed delivery once, records the attempt, and returns the decision."""
-    settings = runtime.settings
-    endpoint = settings.endpoint(claim.endpoint)
-    if endpoint is None:
-        error = f"endpoint {claim.endpoint!r} is no longer configured"
-        _finish_without_sending(runtime, claim, error)
-        return policy.RetryDecision(policy.FAILED, error)
-    rules = settings.delivery_for(endpoint)
-    try:
-        stored = json.loads(claim.payload)
-        body, logged_body = payload.render(
-            stored,
-            retry=claim.attempt > 1,
-            webhook_key=endpoint.key if endpoint.include_key_in_body else None,
-        )
-    except (ValueError, KeyError, TypeError) as exc:
-        error = f"stored payload is unusable: {type(exc).__name__}"
-        _finish_without_sending(runtime, claim, error)
-        return policy.RetryDecision(policy.FAILED, error)
-
-    headers = delivery.build_headers(endpoint.key)
-    if endpoint.signing_secrets:
-        headers.update(
-            signing.signature_headers(claim.request_id, int(time.time()), body, endpoint.signing_keys())
-        )
-    outcome = delivery.post(
-        runtime.http,
-        endpoint.url,
-        body,
-        headers,
-        timeout=rules.timeout,
-        connect_timeout=rules.connect_timeout,
-        response_body_limit=rules.response_body_limit,
-        verify=rules.verify,
-    )
-    now = datetime.now(UTC)
-    decision = policy.decide(
-        outcome, attempt=claim.attempt, attempt_limit=claim.attempt_limit, settings=rules, now=now
-    )
-    error = outcome.error
-    if decision.exhausted:
-        error = f"{error}; attempts exhausted" if error else "attempts exhausted"
-    attempt = _attempt_record(
-        claim,
-        endpoint.url,
-        decision.outcome,
-        now,
-        http_status=outcome.http_status,
-        error=error,
-        response_body=outcome.response_body,
-        duration_ms=outcome.duration_ms,
-        next_attempt_at=decision.next_attempt_at,
-        request_payload=logged_body,
-        request_headers={**headers, "X-Webhook-Key": REDACTED_HEADER},
-    )
-    record(
-        runtime,
-        attempt,
-        runtime.worker_name,
-        reason=None if decision.outcome != policy.FAILED else decision.reason,
-    )
-    metrics.record_attempt(claim.event, claim.endpoint, decision.outcome, outcome.duration_ms / 1000)
-    log_line(
-        logging.INFO
-        if decision.outcome != policy.FAILED and outcome.http_status and outcome.http_status < 300
-        else logging.WARNING,
-        "attempt",
-        request_id=claim.request_id,
-        event=claim.event,
-        endpoint=claim.endpoint,
-        attempt=claim.attempt,
-        outcome=decision.outcome,
-        http_status=outcome.http_status,
-        duration_ms=outcome.duration_ms,
-        next_attempt_in=decision.delay_seconds,
-        error=error,
-    )
-    if decision.outcome == policy.FAILED:
-        _check_health(runtime, endpoint, outcome.http_status)
-    return decision
 
 
 def _check_health(runtime: Runtime, endpoint: Endpoint, http_status: int | None) -> None:
@@ -208,107 +363,117 @@ def _check_health(runtime: Runtime, endpoint: Endpoint, http_status: int | None)
         )
 
 
+def _returned(request_id: str, result: Result) -> Retry | None:
+    if result is POISON:
+        raise PoisonJob(f"no delivery row for request_id {request_id}; the job cannot be delivered")
+    return result  # type: ignore[return-value]
+
+
+def deliver_one(runtime: Runtime, request_id: str) -> Retry | None:
+    """One delivery's attempt, without taking more from the queue. Returns a Retry to schedule,
+    or None.
+
+    Raises:
+        PoisonJob: no delivery row has this request_id.
+    """
+    flight = Flight(runtime)
+    results = flight.start([request_id])
+    results.update(flight.drain())
+    return _returned(request_id, results[request_id])
+
+
+def _slowest_attempt(runtime: Runtime) -> float:
+    settings = runtime.settings
+    rules = [settings.delivery_for(e) for e in settings.endpoints] or [settings.delivery]
+    return max(r.timeout + r.connect_timeout for r in rules)
+
+
 def deliver(request_id: str) -> Retry | None:
     """The job RQ runs. Returns ``rq.Retry`` to schedule the next attempt, or None when done.
 
-    After its own delivery it takes more queued jobs one at a time and delivers them in the same
-    RQ job (:func:`deliver_batch`): RQ's own bookkeeping costs more than a delivery does, so a
-    backlog drains several times faster. Each still has its own claim, attempt row and retry.
+    While it runs it takes more queued jobs from the head of the queue and delivers them too (a
+    batch): RQ's own bookkeeping costs more than a delivery does, so a backlog drains several
+    times faster. Each taken job leaves the queue atomically, marked started by this worker, so
+    no other worker gets it; each keeps its own claim, attempt row and retry (its own scheduled
+    job). A worker killed meanwhile leaves its taken jobs and claims to reconcile, which
+    recovers them like any other dead worker's. The batch stops taking when the queue is empty,
+    after :data:`BATCH_MAX` jobs, when the RQ job's time runs short, or when the worker is asked
+    to stop; it always finishes and records what it started.
 
     Raises:
         PoisonJob: no delivery row has this request_id (failed in RQ, never retried).
     """
     runtime = get_runtime()
     started = time.monotonic()
-    result = deliver_one(runtime, request_id)
-    deliver_batch(runtime, started)
-    return result
-
-
-def deliver_batch(runtime: Runtime, started: float) -> int:
-    """Delivers queued jobs taken from the queue's head, while the RQ job's time allows.
-
-    Each is taken atomically (it leaves the queue, marked started by this worker), so no other
-    worker gets it, and at most one taken job is ever unfinished: a worker killed meanwhile
-    leaves one delivery that reconcile recovers like any other. Returns how many it delivered.
-    """
-    settings = runtime.settings
-    slowest = max(
-        [
-            settings.delivery_for(e).timeout + settings.delivery_for(e).connect_timeout
-            for e in settings.endpoints
-        ]
-        or [settings.delivery.timeout + settings.delivery.connect_timeout]
-    )
-    budget = queue.job_timeout(settings) - 60  # room left for a slow database write
+    threads = runtime.settings.worker_threads
+    budget = queue.job_timeout(runtime.settings) - 60 - _slowest_attempt(runtime)  # room for the DB
+    flight = Flight(runtime)
+    taken: set[str] = set()  # members taken and not settled yet
+    finished: list[str] = []  # settled members whose job record goes with the next take
+    results: dict[str, Result] = {}
     handled = 0
-    finished: str | None = None  # its record is dropped by the next take, in the same round trip
+    queue_has_more = True
+    ids = [request_id]
     try:
-        while handled < BATCH_MAX and not runtime.stop_requested:
-            if time.monotonic() - started + slowest > budget:
+        while True:
+            free = threads - len(flight.pending) - len(ids)
+            can_take = (
+                queue_has_more
+                and handled < BATCH_MAX
+                and not runtime.stop_requested
+                and time.monotonic() - started < budget
+            )
+            # Take when half the threads are free (or all idle), so claims and records go in groups.
+            if can_take and free > 0 and (free >= threads // 2 or not flight.pending):
+                wanted = min(free, BATCH_MAX - handled)
+                members = queue.take(runtime.queue, runtime.worker_name, wanted, finished)
+                finished.clear()
+                handled += len(members)
+                taken.update(members)
+                queue_has_more = len(members) == wanted
+                ids += members
+            results.update(flight.start(ids))
+            ids = []
+            _settle(runtime, taken, results, finished)
+            if not flight.pending:
+                if can_take and queue_has_more:
+                    continue
                 break
-            member = queue.take_next(runtime.queue, runtime.worker_name, finished)
-            finished = None
-            if member is None:
-                break
-            handled += 1
+            results.update(flight.collect())
+            _settle(runtime, taken, results, finished)
+    except BaseException:
+        _wind_down(runtime, flight, taken, results, finished)
+        raise
+    finally:
+        if finished:
             try:
-                result = deliver_one(runtime, member)
-            except PoisonJob:
-                finished = member
-                continue
-            except Exception:
-                queue.put_back(runtime.queue, member)  # reconcile-safe: queued again, not lost
-                raise
-            if isinstance(result, Retry):
-                queue.schedule_taken(runtime.queue, member, result.intervals[0])
-            else:
-                finished = member
-    finally:
-        if finished is not None:
-            queue.drop_taken(runtime.queue, finished)
-    return handled
+                queue.take(runtime.queue, runtime.worker_name, 0, finished)
+            except Exception as exc:  # noqa: BLE001 - a finished job's leftover record is harmless
+                log_line(logging.WARNING, "finished job records not dropped", error=f"{type(exc).__name__}")
+    return _returned(request_id, results[request_id])
 
 
-def deliver_one(runtime: Runtime, request_id: str) -> Retry | None:
-    """One delivery's attempt: claim, limits, POST, record. Returns a Retry to schedule, or None."""
+def _wind_down(
+    runtime: Runtime, flight: Flight, taken: set[str], results: dict[str, Result], finished: list[str]
+) -> None:
+    """After an error in a batch: records what was sent, and gives every member a way back."""
     try:
-        # One timestamp for every try, so a retried claim recognizes its own committed claim.
-        claim = _db_write(store.claim)(runtime.engine, request_id, runtime.worker_name, datetime.now(UTC))
-    except SQLAlchemyError as exc:
-        log_line(
-            logging.WARNING,
-            "database unavailable at claim; job rescheduled",
-            request_id=request_id,
-            retry_in=CLAIM_RETRY_SECONDS,
-            error=store.describe_error(exc),
-        )
-        return Retry(max=RETRY_FOREVER, interval=CLAIM_RETRY_SECONDS)
-    if claim is None:
-        if not store.delivery_exists(runtime.engine, request_id):
-            log_line(logging.ERROR, "poison job: no delivery row", request_id=request_id)
-            raise PoisonJob(f"no delivery row for request_id {request_id}; the job cannot be delivered")
-        return None  # delivered, failed, or held by another worker right now: nothing to do
-    endpoint = runtime.settings.endpoint(claim.endpoint)
-    if endpoint is not None and endpoint.name in runtime.disabled.get():
-        store.release_claim(
-            runtime.engine, request_id, runtime.worker_name, fail_reason=health.DISABLED_REASON
-        )
-        log_line(
-            logging.WARNING, "held back: endpoint disabled", request_id=request_id, endpoint=endpoint.name
-        )
-        return None
-    limited = endpoint is not None and limits.is_limited(endpoint)
-    if limited:
-        lease = runtime.settings.delivery_for(endpoint).timeout + 60
-        if not limits.acquire(runtime.redis, endpoint, request_id, lease):
-            store.release_claim(runtime.engine, request_id, runtime.worker_name)
-            return Retry(max=RETRY_FOREVER, interval=LIMIT_DEFER_SECONDS)
-    try:
-        decision = attempt_delivery(runtime, claim)
-    finally:
-        if limited:
-            limits.release(runtime.redis, endpoint, request_id)
-    if decision.outcome == policy.RETRY and decision.delay_seconds:
-        return Retry(max=RETRY_FOREVER, interval=decision.delay_seconds + SCHEDULER_SLACK_SECONDS)
-    return None
+        results.update(flight.drain())  # what was sent is recorded whatever else went wrong
+        _settle(runtime, taken, results, finished)
+        for member in list(taken):
+            queue.put_back(runtime.queue, member)  # never attempted: queued again, not lost
+            taken.discard(member)
+    except Exception as exc:  # noqa: BLE001 - Redis away: reconcile re-queues from the database
+        log_line(logging.WARNING, "batch wind-down incomplete", error=f"{type(exc).__name__}: {exc}")
+
+
+def _settle(runtime: Runtime, taken: set[str], results: dict[str, Result], finished: list[str]) -> None:
+    """Gives each member with a result its next step in Redis: its retry scheduled, or its job
+    record dropped with the next take."""
+    for member in [m for m in taken if m in results]:
+        taken.discard(member)
+        result = results[member]
+        if isinstance(result, Retry):
+            queue.schedule_taken(runtime.queue, member, result.intervals[0])
+        else:
+            finished.append(member)

@@ -16,7 +16,7 @@ import redis
 from rq import Queue
 from rq.exceptions import DuplicateJobError, NoSuchJobError
 from rq.job import Job, JobStatus
-from rq.utils import utcparse
+from rq.utils import utcformat, utcparse
 
 from .config import Settings
 
@@ -76,36 +76,43 @@ def job_state(queue: Queue, request_id: str) -> tuple[str | None, str | None]:
     return (status.decode() if status else None, worker.decode() if worker else None)
 
 
-_TAKE_NEXT = """
--- Deletes the job record of the taken job just finished (ARGV[3], if any), then pops the head
--- of the queue and marks its job started by this worker, atomically. An id whose job record
--- is gone is dropped (RQ does the same when it dequeues one).
-if ARGV[3] ~= '' then redis.call('DEL', ARGV[1] .. ARGV[3]) end
-for _ = 1, 10 do
+_TAKE = """
+-- Deletes the job records of taken jobs just finished (ARGV[5..]), then pops up to ARGV[3] ids
+-- from the head of the queue and marks each job started by this worker (ARGV[2]) at ARGV[4],
+-- atomically. An id whose job record is gone is dropped (RQ does the same when it dequeues one).
+for i = 5, #ARGV do redis.call('DEL', ARGV[1] .. ARGV[i]) end
+local taken = {}
+local wanted = tonumber(ARGV[3])
+local popped = 0
+while #taken < wanted and popped < wanted + 10 do
   local id = redis.call('LPOP', KEYS[1])
-  if not id then return false end
+  if not id then break end
+  popped = popped + 1
   local key = ARGV[1] .. id
   if redis.call('EXISTS', key) == 1 then
-    redis.call('HSET', key, 'status', 'started', 'worker_name', ARGV[2])
-    return id
+    redis.call('HSET', key, 'status', 'started', 'worker_name', ARGV[2], 'started_at', ARGV[4])
+    taken[#taken + 1] = id
   end
 end
-return false
+return taken
 """
 
 
-def take_next(queue: Queue, worker: str, finished: str | None = None) -> str | None:
-    """Takes the next queued job for this worker to run inside its current one (a batch), and
-    drops the record of the taken job it ``finished`` (delivered or failed: nothing to keep)."""
+def take(queue: Queue, worker: str, count: int, finished: Iterable[str] = ()) -> list[str]:
+    """Takes up to ``count`` queued jobs for this worker to run inside its current one (a batch),
+    and drops the records of the taken jobs it ``finished`` (delivered or failed: nothing to
+    keep), in one round trip. ``count`` may be 0 to drop records only."""
     taken = queue.connection.eval(
-        _TAKE_NEXT, 1, queue.key, Job.redis_job_namespace_prefix, worker, finished or ""
+        _TAKE,
+        1,
+        queue.key,
+        Job.redis_job_namespace_prefix,
+        worker,
+        count,
+        utcformat(datetime.now(UTC)),
+        *finished,
     )
-    return taken.decode() if isinstance(taken, bytes) else taken
-
-
-def drop_taken(queue: Queue, request_id: str) -> None:
-    """Deletes a finished taken job's record (it is in no queue or registry)."""
-    queue.connection.delete(Job.key_for(request_id))
+    return [t.decode() if isinstance(t, bytes) else t for t in taken or []]
 
 
 def put_back(queue: Queue, request_id: str) -> None:
@@ -129,6 +136,21 @@ def job_states(queue: Queue, request_ids: list[str]) -> list[tuple[str | None, s
             pipe.hmget(Job.key_for(request_id), "status", "worker_name")
         replies = pipe.execute()
     return [(s.decode() if s else None, w.decode() if w else None) for s, w in replies]
+
+
+def started_at(queue: Queue, request_ids: list[str]) -> dict[str, datetime | None]:
+    """When each delivery's job was started (by RQ, or taken into a batch), in one round trip."""
+    with queue.connection.pipeline(transaction=False) as pipe:
+        for request_id in request_ids:
+            pipe.hget(Job.key_for(request_id), "started_at")
+        replies = pipe.execute()
+    out: dict[str, datetime | None] = {}
+    for request_id, raw in zip(request_ids, replies, strict=True):
+        try:
+            out[request_id] = utcparse(raw.decode()) if raw else None
+        except ValueError:
+            out[request_id] = None
+    return out
 
 
 def ensure_queued(queue: Queue, request_id: str, at: datetime | None = None) -> bool:

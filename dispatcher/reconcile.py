@@ -8,6 +8,9 @@ Finds, and repairs:
 * **orphaned** deliveries: ``queued`` or ``retrying`` with no active job (Redis flushed or
   restarted, dispatch while Redis was down, a job failed by RQ). Re-queued exactly once, at
   their ``next_attempt_at`` when it is still ahead.
+* **stranded** jobs: marked started by a live worker longer ago than any RQ job may run, while
+  their delivery is not in flight (a batch that could not give a taken job back because Redis
+  failed at that moment). Re-queued like orphans.
 * **overdue** retries: scheduled jobs well past their time (RQ's scheduler lock held by a dead
   worker). Moved to the queue.
 
@@ -35,6 +38,8 @@ ORPHAN_GRACE = timedelta(seconds=20)
 """A queued row younger than this may still be on its way to Redis (dispatch in progress)."""
 ABANDON_GRACE = timedelta(seconds=10)
 OVERDUE_GRACE = timedelta(seconds=30)
+STRANDED_SLACK_SECONDS = 60
+"""A job started longer ago than RQ's job timeout plus this is no longer being run by anyone."""
 
 
 @dataclass
@@ -127,6 +132,7 @@ def _requeue_batch(runtime: Runtime, rows: list[dict], now: datetime, report: Re
     report.checked += len(rows)
     states = queue.job_states(runtime.queue, [r["request_id"] for r in rows])
     alive = _alive_workers(runtime, {w for (status, w) in states if status == JobStatus.STARTED and w})
+    stranded = _stranded(runtime, rows, states, alive, now)
     for row, (status, worker) in zip(rows, states, strict=True):
         request_id = row["request_id"]
         due = row["next_attempt_at"]
@@ -134,7 +140,11 @@ def _requeue_batch(runtime: Runtime, rows: list[dict], now: datetime, report: Re
             if queue.move_overdue_to_queue(runtime.queue, request_id):
                 report.overdue.append(request_id)
             continue
-        if status in queue.ACTIVE_STATUSES and not (status == JobStatus.STARTED and worker not in alive):
+        if (
+            status in queue.ACTIVE_STATUSES
+            and not (status == JobStatus.STARTED and worker not in alive)
+            and request_id not in stranded
+        ):
             continue
         if status is not None:
             queue.remove_job(runtime.queue, request_id)
@@ -148,6 +158,27 @@ def _requeue_batch(runtime: Runtime, rows: list[dict], now: datetime, report: Re
                 status=row["status"],
                 job=status or "missing",
             )
+
+
+def _stranded(
+    runtime: Runtime,
+    rows: list[dict],
+    states: list[tuple[str | None, str | None]],
+    alive: set[str],
+    now: datetime,
+) -> set[str]:
+    """Deliveries (not in flight: ``rows`` are queued or retrying) whose job a live worker marked
+    started longer ago than an RQ job may run: no batch holds them any more."""
+    suspects = [
+        row["request_id"]
+        for row, (status, worker) in zip(rows, states, strict=True)
+        if status == JobStatus.STARTED and worker in alive
+    ]
+    if not suspects:
+        return set()
+    cutoff = now - timedelta(seconds=queue.job_timeout(runtime.settings) + STRANDED_SLACK_SECONDS)
+    started = queue.started_at(runtime.queue, suspects)
+    return {rid for rid, at in started.items() if at is not None and at < cutoff}
 
 
 def reconcile(runtime: Runtime, now: datetime | None = None) -> ReconcileReport:

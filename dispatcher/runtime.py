@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -49,7 +50,12 @@ class Runtime:
 
     @cached_property
     def http(self) -> requests.Session:
-        return delivery.new_session(self.settings.allow_networks)
+        return delivery.new_session(self.settings.allow_networks, self.settings.worker_threads)
+
+    @cached_property
+    def senders(self) -> ThreadPoolExecutor:
+        """The threads that POST (``worker.threads``); everything else stays on the job's thread."""
+        return ThreadPoolExecutor(self.settings.worker_threads, thread_name_prefix="dispatcher-send")
 
     @cached_property
     def spool_dir(self) -> str:
@@ -66,6 +72,8 @@ class Runtime:
             self.engine.dispose()
         if "redis" in self.__dict__:
             self.redis.close()
+        if "senders" in self.__dict__:
+            self.senders.shutdown(wait=True)
         if "http" in self.__dict__:
             self.http.close()
 

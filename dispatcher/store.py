@@ -264,27 +264,36 @@ class Claim:
     attempt_limit: int
 
 
-def claim(engine: Engine, request_id: str, worker: str, now: datetime | None = None) -> Claim | None:
-    """Takes a queued or retrying delivery for one attempt; None when it is not claimable
-    (already delivered or failed, or held by another worker right now).
+_CLAIM_FIELDS = (
+    DELIVERIES.c.request_id,
+    DELIVERIES.c.event,
+    DELIVERIES.c.endpoint,
+    DELIVERIES.c.url,
+    DELIVERIES.c.payload,
+    DELIVERIES.c.attempts,
+    DELIVERIES.c.attempt_limit,
+)
+
+
+def claim_many(
+    engine: Engine, request_ids: Sequence[str], worker: str, now: datetime | None = None
+) -> dict[str, Claim]:
+    """Takes the queued or retrying deliveries among ``request_ids`` for one attempt each, in one
+    statement; returns the claims by request_id. An id missing from the answer is not claimable
+    (already delivered or failed, held by another worker right now, or no such delivery).
 
     Safe to call again with the same ``now`` after an error whose commit may have gone through
     (a lost acknowledgement): a row this worker already claimed at exactly ``now`` is this
     call's own claim and is returned, not refused.
     """
+    if not request_ids:
+        return {}
     now = now or utcnow()
-    wanted = (
-        DELIVERIES.c.event,
-        DELIVERIES.c.endpoint,
-        DELIVERIES.c.url,
-        DELIVERIES.c.payload,
-        DELIVERIES.c.attempts,
-        DELIVERIES.c.attempt_limit,
-    )
+    ids = sorted(set(request_ids))
     with engine.begin() as conn:
-        row = conn.execute(
+        rows = conn.execute(
             DELIVERIES.update()
-            .where(DELIVERIES.c.request_id == request_id, DELIVERIES.c.status.in_(CLAIMABLE))
+            .where(DELIVERIES.c.request_id.in_(ids), DELIVERIES.c.status.in_(CLAIMABLE))
             .values(
                 status=IN_FLIGHT,
                 worker=worker,
@@ -292,20 +301,29 @@ def claim(engine: Engine, request_id: str, worker: str, now: datetime | None = N
                 attempt_started_at=now,
                 updated_at=now,
             )
-            .returning(*wanted)
-        ).first()
-        if row is None:  # not claimable, unless it is this very call's claim committed before
-            row = conn.execute(
-                sa.select(*wanted).where(
-                    DELIVERIES.c.request_id == request_id,
+            .returning(*_CLAIM_FIELDS)
+        ).all()
+        if len(rows) < len(ids):  # the rest are not claimable, unless claimed by this very call before
+            got = {row.request_id for row in rows}
+            rows += conn.execute(
+                sa.select(*_CLAIM_FIELDS).where(
+                    DELIVERIES.c.request_id.in_([i for i in ids if i not in got]),
                     DELIVERIES.c.status == IN_FLIGHT,
                     DELIVERIES.c.worker == worker,
                     DELIVERIES.c.attempt_started_at == now,
                 )
-            ).first()
-    if row is None:
-        return None
-    return Claim(request_id, row.event, row.endpoint, row.url, row.payload, row.attempts, row.attempt_limit)
+            ).all()
+    return {
+        row.request_id: Claim(
+            row.request_id, row.event, row.endpoint, row.url, row.payload, row.attempts, row.attempt_limit
+        )
+        for row in rows
+    }
+
+
+def claim(engine: Engine, request_id: str, worker: str, now: datetime | None = None) -> Claim | None:
+    """:func:`claim_many` for one delivery; None when it is not claimable."""
+    return claim_many(engine, [request_id], worker, now).get(request_id)
 
 
 def release_claim(engine: Engine, request_id: str, worker: str, fail_reason: str | None = None) -> None:
@@ -331,10 +349,18 @@ def release_claim(engine: Engine, request_id: str, worker: str, fail_reason: str
 
 
 def delivery_exists(engine: Engine, request_id: str) -> bool:
+    return bool(existing_deliveries(engine, [request_id]))
+
+
+def existing_deliveries(engine: Engine, request_ids: Sequence[str]) -> set[str]:
+    """The ids among ``request_ids`` that have a delivery row."""
+    if not request_ids:
+        return set()
     with reading(engine) as conn:
-        return (
-            conn.execute(sa.select(DELIVERIES.c.status).where(DELIVERIES.c.request_id == request_id)).first()
-            is not None
+        return set(
+            conn.execute(
+                sa.select(DELIVERIES.c.request_id).where(DELIVERIES.c.request_id.in_(list(request_ids)))
+            ).scalars()
         )
 
 
@@ -388,9 +414,38 @@ def record_attempt(engine: Engine, record: AttemptRecord, worker: str, reason: s
     crash never costs a delivery one of its tries. Returns False, writing nothing, when the
     claim is no longer held.
     """
-    status = _STATUS_AFTER[record.outcome]
+    return record_attempts(engine, [(record, reason)], worker)[0]
+
+
+def record_attempts(
+    engine: Engine, records: Sequence[tuple[AttemptRecord, str | None]], worker: str
+) -> list[bool]:
+    """:func:`record_attempt` for several attempts (with each one's ``reason``) in one
+    transaction: one commit for a batch. Returns, for each, whether it was written."""
+    written: list[bool] = []
+    rows: list[dict[str, Any]] = []
+    with engine.begin() as conn:
+        for record, reason in records:
+            updated = conn.execute(
+                DELIVERIES.update()
+                .where(
+                    DELIVERIES.c.request_id == record.request_id,
+                    DELIVERIES.c.status == IN_FLIGHT,
+                    DELIVERIES.c.worker == worker,
+                )
+                .values(**_delivery_after(record, reason))
+            )
+            written.append(updated.rowcount == 1)
+            if updated.rowcount == 1:
+                rows.append(record.as_row())
+        if rows:
+            conn.execute(ATTEMPTS.insert(), rows)
+    return written
+
+
+def _delivery_after(record: AttemptRecord, reason: str | None) -> dict[str, Any]:
     values: dict[str, Any] = {
-        "status": status,
+        "status": _STATUS_AFTER[record.outcome],
         "worker": None,
         "next_attempt_at": record.next_attempt_at,
         "reason": reason,
@@ -400,20 +455,7 @@ def record_attempt(engine: Engine, record: AttemptRecord, worker: str, reason: s
         values["attempt_limit"] = DELIVERIES.c.attempt_limit + 1
     else:
         values["last_http_status"] = record.http_status
-    with engine.begin() as conn:
-        updated = conn.execute(
-            DELIVERIES.update()
-            .where(
-                DELIVERIES.c.request_id == record.request_id,
-                DELIVERIES.c.status == IN_FLIGHT,
-                DELIVERIES.c.worker == worker,
-            )
-            .values(**values)
-        )
-        if updated.rowcount != 1:
-            return False
-        conn.execute(ATTEMPTS.insert(), [record.as_row()])
-        return True
+    return values
 
 
 def fail_delivery(engine: Engine, request_id: str, reason: str, now: datetime | None = None) -> None:

@@ -621,3 +621,70 @@ def test_grant_retries_uses_each_endpoints_budget(database_url) -> None:
     assert store.get_delivery(engine, ids[1])["attempt_limit"] == 3
     assert store.grant_retries(engine, ids, 8) == []  # no longer failed: left alone
     engine.dispose()
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+
+def test_claim_many_claims_only_the_claimable_in_one_call(engine) -> None:
+    queued = [new_delivery() for _ in range(3)]
+    done = new_delivery()
+    store.insert_deliveries(engine, [*queued, done])
+    finished = store.claim(engine, done.request_id, "w1")
+    store.record_attempt(engine, attempt_record(finished, "delivered"), "w1")
+    held = store.claim(engine, queued[0].request_id, "other-worker")
+    unknown = str(uuid.uuid4())
+
+    ids = [q.request_id for q in queued] + [done.request_id, unknown]
+    claims = store.claim_many(engine, ids, "w1", now=T0)
+
+    assert set(claims) == {queued[1].request_id, queued[2].request_id}
+    for request_id, claim in claims.items():
+        assert claim.request_id == request_id
+        assert claim.attempt == 1
+        got = store.get_delivery(engine, request_id)
+        assert (got["status"], got["worker"], got["attempt_started_at"]) == (store.IN_FLIGHT, "w1", T0)
+    assert store.get_delivery(engine, held.request_id)["worker"] == "other-worker"
+    assert store.get_delivery(engine, done.request_id)["status"] == store.DELIVERED
+
+
+def test_claim_many_called_again_with_the_same_time_returns_its_own_claims(engine) -> None:
+    """A lost commit acknowledgement: the retry with the same ``now`` recognizes its claims,
+    and neither a later call nor another worker gets them."""
+    rows = [new_delivery() for _ in range(4)]
+    store.insert_deliveries(engine, rows)
+    ids = [r.request_id for r in rows]
+    first = store.claim_many(engine, ids, "w1", now=T0)
+    again = store.claim_many(engine, ids, "w1", now=T0)
+    assert again == first and len(first) == 4
+    assert store.claim_many(engine, ids, "w1", now=T0 + timedelta(seconds=1)) == {}
+    assert store.claim_many(engine, ids, "w2", now=T0) == {}
+    assert {store.get_delivery(engine, i)["attempts"] for i in ids} == {1}
+
+
+def test_record_attempts_writes_each_held_claim_in_one_transaction(engine) -> None:
+    mine = [claimed(engine, worker="w1") for _ in range(3)]
+    theirs = claimed(engine, worker="w2")
+    due = store.utcnow() + timedelta(seconds=30)
+    entries = [
+        (attempt_record(mine[0], "delivered"), None),
+        (attempt_record(mine[1], "retry_scheduled", http_status=503, next_attempt_at=due), None),
+        (attempt_record(mine[2], "failed", http_status=400), "HTTP 400 is not retried"),
+        (attempt_record(theirs, "delivered"), None),  # not this worker's claim: nothing written
+    ]
+
+    assert store.record_attempts(engine, entries, "w1") == [True, True, True, False]
+
+    statuses = [store.get_delivery(engine, c.request_id) for c in (*mine, theirs)]
+    assert [s["status"] for s in statuses] == ["delivered", "retrying", "failed", "in_flight"]
+    assert statuses[1]["next_attempt_at"] == due
+    assert statuses[2]["reason"] == "HTTP 400 is not retried"
+    assert [attempt_count(engine, c.request_id) for c in (*mine, theirs)] == [1, 1, 1, 0]
+
+
+def test_existing_deliveries(engine) -> None:
+    rows = [new_delivery() for _ in range(2)]
+    store.insert_deliveries(engine, rows)
+    unknown = str(uuid.uuid4())
+    assert store.existing_deliveries(engine, [rows[0].request_id, unknown]) == {rows[0].request_id}
+    assert store.existing_deliveries(engine, []) == set()

@@ -1,0 +1,160 @@
+"""One RQ job delivering a batch (``dispatcher.jobs.deliver``) in-process, against a real HTTP
+receiver on 127.0.0.1, real Redis and SQLite: the sender threads, the limits, the Redis side of
+taken jobs, and what happens when something fails in the middle."""
+
+from __future__ import annotations
+
+import pytest
+from rq import Retry
+
+from dispatcher import CATALOGUE, jobs, queue, store
+from dispatcher.dispatch import dispatch_many
+from tests.servers import Answer
+
+QUEUE_KEY = "rq:queue:send-webhook-request"
+
+
+def endpoint(receiver, **extra) -> dict:
+    return {"name": "partner-a", "url": receiver.url, "key": "k3y", "events": ["*"], **extra}
+
+
+def dispatch_n(n: int) -> list[str]:
+    return dispatch_many("order_changed", [CATALOGUE["order_changed"].example()] * n)
+
+
+def pop_leader(redis_client) -> str:
+    """What RQ's dequeue does before it runs the job."""
+    return redis_client.lpop(QUEUE_KEY).decode()
+
+
+def most_at_once(arrivals: list[float], lasting: float) -> int:
+    """The most requests in the receiver at one moment, each lasting at least ``lasting`` s."""
+    arrivals = sorted(arrivals)
+    return max(sum(1 for t in arrivals if a <= t < a + lasting * 0.8) for a in arrivals)
+
+
+def test_a_batch_keeps_up_to_threads_posts_in_flight(make_runtime, receiver, redis_client) -> None:
+    runtime = make_runtime(endpoints=[endpoint(receiver)], worker={"threads": 4})
+    receiver.default = Answer(delay=0.3)
+    request_ids = dispatch_n(8)
+
+    assert jobs.deliver(pop_leader(redis_client)) is None
+
+    assert redis_client.llen(QUEUE_KEY) == 0
+    assert sorted(r.request_id for r in receiver.received) == sorted(request_ids)  # each once
+    assert most_at_once([r.at for r in receiver.received], 0.3) == 4  # the threads, never more
+    for request_id in request_ids:
+        assert store.get_delivery(runtime.engine, request_id)["status"] == "delivered"
+        assert len(store.list_attempts(runtime.engine, request_id)) == 1
+
+
+def test_max_concurrency_holds_across_the_threads(make_runtime, receiver, redis_client) -> None:
+    runtime = make_runtime(endpoints=[endpoint(receiver, max_concurrency=1)], worker={"threads": 4})
+    receiver.default = Answer(delay=0.2)
+    request_ids = dispatch_n(4)
+    leader = pop_leader(redis_client)
+
+    jobs.deliver(leader)
+
+    assert most_at_once([r.at for r in receiver.received], 0.2) == 1
+    sent = {r.request_id for r in receiver.received}
+    assert len(sent) >= 1
+    scheduled = {m.decode() for m in redis_client.zrange("rq:scheduled:send-webhook-request", 0, -1)}
+    for request_id in request_ids:
+        got = store.get_delivery(runtime.engine, request_id)
+        if request_id in sent:
+            assert got["status"] == "delivered"
+        else:  # deferred a second: the claim given back, the attempt not counted
+            assert (got["status"], got["attempts"]) == ("queued", 0)
+            assert request_id in scheduled or request_id == leader
+
+
+def test_an_error_mid_batch_records_what_was_sent_and_puts_the_rest_back(
+    make_runtime, receiver, redis_client, monkeypatch
+) -> None:
+    runtime = make_runtime(endpoints=[endpoint(receiver)], worker={"threads": 4})
+    request_ids = dispatch_n(6)
+    prepare = jobs.Flight._prepare
+    calls = []
+
+    def failing_third(self, claim):
+        calls.append(claim.request_id)
+        if len(calls) == 3:
+            raise RuntimeError("a bug in the middle of a batch")
+        return prepare(self, claim)
+
+    monkeypatch.setattr(jobs.Flight, "_prepare", failing_third)
+    leader = pop_leader(redis_client)
+
+    with pytest.raises(RuntimeError):
+        jobs.deliver(leader)
+
+    statuses = {r: store.get_delivery(runtime.engine, r)["status"] for r in request_ids}
+    assert "in_flight" not in statuses.values()  # no claim outlives the job
+    sent = {r.request_id for r in receiver.received}
+    assert sent == set(calls[:2])
+    assert {r for r, s in statuses.items() if s == "delivered"} == sent
+    back = {m.decode() for m in redis_client.lrange(QUEUE_KEY, 0, -1)}
+    assert back == set(request_ids) - sent - {leader}  # the leader is RQ's to fail; reconcile re-queues it
+    for member in back:
+        assert queue.job_state(runtime.queue, member)[0] == "queued"
+    for member in sent - {leader}:
+        assert redis_client.exists(f"rq:job:{member}") == 0  # finished: its record dropped
+
+
+def test_retries_inside_a_batch_are_each_their_own_scheduled_job(
+    make_runtime, receiver, redis_client
+) -> None:
+    runtime = make_runtime(endpoints=[endpoint(receiver)], worker={"threads": 3})
+    receiver.script_all(503, 200)
+    request_ids = dispatch_n(7)
+    leader = pop_leader(redis_client)
+
+    result = jobs.deliver(leader)
+
+    assert isinstance(result, Retry)
+    scheduled = {m.decode() for m in redis_client.zrange("rq:scheduled:send-webhook-request", 0, -1)}
+    assert scheduled == set(request_ids) - {leader}
+    for request_id in request_ids:
+        (attempt,) = store.list_attempts(runtime.engine, request_id)
+        assert attempt["outcome"] == "retry_scheduled"
+        assert store.get_delivery(runtime.engine, request_id)["status"] == "retrying"
+
+
+def test_take_drops_finished_records_and_skips_ids_without_a_job(make_runtime, redis_client) -> None:
+    runtime = make_runtime(endpoints=[])
+    q = runtime.queue
+    for job_id in ("a", "b", "c"):
+        redis_client.hset(f"rq:job:{job_id}", mapping={"status": "queued"})
+    redis_client.rpush(q.key, "gone", "a", "b", "c")  # "gone" has no job record
+    redis_client.hset("rq:job:done", mapping={"status": "started"})
+
+    assert queue.take(q, "w1", 2, ["done"]) == ["a", "b"]
+    assert redis_client.exists("rq:job:done") == 0
+    assert queue.job_state(q, "a") == ("started", "w1")
+    assert queue.take(q, "w1", 5) == ["c"]
+    assert queue.take(q, "w1", 5) == []
+    assert queue.take(q, "w1", 0, ["a"]) == [] and redis_client.exists("rq:job:a") == 0
+
+
+def test_reconcile_requeues_a_taken_job_stranded_by_a_live_worker(make_runtime, redis_client) -> None:
+    """A batch whose Redis failed before it could give a taken job back leaves the job marked
+    started by a live worker. Once that is older than any RQ job may run, reconcile re-queues
+    it; a job taken a moment ago is left to its batch."""
+    from datetime import UTC, datetime, timedelta
+
+    from dispatcher.reconcile import mark_alive, reconcile
+
+    runtime = make_runtime(endpoints=[{"name": "partner-a", "url": "http://127.0.0.1:9/h", "key": "k"}])
+    stranded, fresh = dispatch_n(2)
+    mark_alive(runtime, "live-worker")
+    assert queue.take(runtime.queue, "live-worker", 2) == [stranded, fresh]
+    long_ago = datetime.now(UTC) - timedelta(seconds=queue.job_timeout(runtime.settings) + 120)
+    redis_client.hset(f"rq:job:{stranded}", "started_at", long_ago.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+
+    report = reconcile(runtime, now=datetime.now(UTC) + timedelta(minutes=1))
+
+    assert report.requeued == [stranded]
+    assert queue.job_state(runtime.queue, stranded) == ("queued", None)
+    assert queue.job_state(runtime.queue, fresh) == ("started", "live-worker")
+    assert [m.decode() for m in redis_client.lrange(QUEUE_KEY, 0, -1)] == [stranded]
