@@ -6,24 +6,25 @@ so RQ's scheduler runs the next attempt. A worker never sleeps through a backoff
 
 One RQ job delivers its own delivery and, while it runs, more queued ones taken from the head
 of the queue (a batch, :func:`deliver`): claims are made a group at a time in one statement,
-up to ``worker.threads`` POSTs are in flight at once, and the attempts that finish together are
-recorded in one transaction. Each delivery keeps its own claim, attempt row, retry and job.
+up to ``worker.threads`` POSTs are in flight at once (with as many more claimed, waiting their
+turn), and the attempts that finish together are recorded in one transaction. Each delivery keeps its own claim, attempt row, retry and job.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from rq import Retry
 from sqlalchemy.exc import SQLAlchemyError
-from tenacity import retry as tenacity_retry
-from tenacity import retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from . import delivery, health, limits, metrics, payload, queue, signing, spool, store
 from . import retry as policy
@@ -32,6 +33,7 @@ from .errors import PoisonJob
 from .logs import log_line
 from .runtime import Runtime, get_runtime
 
+T = TypeVar("T")
 REDACTED_HEADER = "[redacted]"
 CLAIM_RETRY_SECONDS = 15
 """When the database refuses the claim, the job is rescheduled this long later."""
@@ -47,13 +49,17 @@ registry truncates that time to whole seconds, which can make a wait up to a sec
 One more second keeps every wait at least as long as the policy's ``next_attempt_at``."""
 
 
-def _db_write(fn):
-    return tenacity_retry(
-        retry=retry_if_exception_type(SQLAlchemyError),
-        stop=stop_after_delay(20),
-        wait=wait_exponential(multiplier=0.2, max=5),
-        reraise=True,
-    )(fn)
+_DB_WRITE = Retrying(
+    retry=retry_if_exception_type(SQLAlchemyError),
+    stop=stop_after_delay(20),
+    wait=wait_exponential(multiplier=0.2, max=5),
+    reraise=True,
+)
+"""A database write is tried again for up to 20 s (built once: only the job's thread uses it)."""
+
+
+def _db_write(fn: Callable[..., T]) -> Callable[..., T]:
+    return functools.partial(_DB_WRITE, fn)
 
 
 def record(runtime: Runtime, entries: list[tuple[store.AttemptRecord, str | None]], worker: str) -> None:
@@ -382,12 +388,6 @@ def deliver_one(runtime: Runtime, request_id: str) -> Retry | None:
     return _returned(request_id, results[request_id])
 
 
-def _slowest_attempt(runtime: Runtime) -> float:
-    settings = runtime.settings
-    rules = [settings.delivery_for(e) for e in settings.endpoints] or [settings.delivery]
-    return max(r.timeout + r.connect_timeout for r in rules)
-
-
 def deliver(request_id: str) -> Retry | None:
     """The job RQ runs. Returns ``rq.Retry`` to schedule the next attempt, or None when done.
 
@@ -406,7 +406,13 @@ def deliver(request_id: str) -> Retry | None:
     runtime = get_runtime()
     started = time.monotonic()
     threads = runtime.settings.worker_threads
-    budget = queue.job_timeout(runtime.settings) - 60 - _slowest_attempt(runtime)  # room for the DB
+    capacity = threads * queue.SENDS_PER_THREAD  # claimed and not yet recorded, at most
+    # Stop taking while the sends in hand can still finish, and be recorded, inside RQ's limit.
+    budget = (
+        queue.job_timeout(runtime.settings)
+        - 60
+        - queue.SENDS_PER_THREAD * queue.slowest_attempt(runtime.settings)
+    )
     flight = Flight(runtime)
     taken: set[str] = set()  # members taken and not settled yet
     finished: list[str] = []  # settled members whose job record goes with the next take
@@ -416,15 +422,16 @@ def deliver(request_id: str) -> Retry | None:
     ids = [request_id]
     try:
         while True:
-            free = threads - len(flight.pending) - len(ids)
+            free = capacity - len(flight.pending) - len(ids)
             can_take = (
                 queue_has_more
                 and handled < BATCH_MAX
                 and not runtime.stop_requested
                 and time.monotonic() - started < budget
             )
-            # Take when half the threads are free (or all idle), so claims and records go in groups.
-            if can_take and free > 0 and (free >= threads // 2 or not flight.pending):
+            # Take a group at a time (a thread's worth of room, or all idle), so that claims and
+            # records are one statement per group while the threads keep sending.
+            if can_take and free > 0 and (free >= threads or not flight.pending):
                 wanted = min(free, BATCH_MAX - handled)
                 members = queue.take(runtime.queue, runtime.worker_name, wanted, finished)
                 finished.clear()

@@ -40,9 +40,21 @@ def connect(redis_url: str, socket_timeout: float = 10) -> redis.Redis:
     )
 
 
+SENDS_PER_THREAD = 2
+"""A batch keeps up to this many claimed deliveries per sender thread: one being sent, one
+waiting its turn, so the threads keep sending while the job records and claims the next group."""
+
+
+def slowest_attempt(settings: Settings) -> float:
+    """The longest one POST may take, over the global delivery settings and every endpoint's."""
+    rules = [settings.delivery_for(e) for e in settings.endpoints] + [settings.delivery]
+    return max(r.timeout + r.connect_timeout for r in rules)
+
+
 def job_timeout(settings: Settings) -> int:
-    """RQ's hard limit for one job: the HTTP timeouts plus room for the log write's own retries."""
-    return int(settings.delivery.timeout + settings.delivery.connect_timeout) + 120
+    """RQ's hard limit for one job: a batch's last sends (each thread's, one after the other)
+    plus a minute of taking more and a minute of room for the log write's own retries."""
+    return int(SENDS_PER_THREAD * slowest_attempt(settings)) + 120
 
 
 def make_queue(settings: Settings, connection: redis.Redis) -> Queue:
@@ -98,19 +110,18 @@ return taken
 """
 
 
+_TAKE_SCRIPT = redis.Redis().register_script(_TAKE)
+"""Run with EVALSHA (the script is sent once per Redis server); no connection is made here."""
+
+
 def take(queue: Queue, worker: str, count: int, finished: Iterable[str] = ()) -> list[str]:
     """Takes up to ``count`` queued jobs for this worker to run inside its current one (a batch),
     and drops the records of the taken jobs it ``finished`` (delivered or failed: nothing to
     keep), in one round trip. ``count`` may be 0 to drop records only."""
-    taken = queue.connection.eval(
-        _TAKE,
-        1,
-        queue.key,
-        Job.redis_job_namespace_prefix,
-        worker,
-        count,
-        utcformat(datetime.now(UTC)),
-        *finished,
+    taken = _TAKE_SCRIPT(
+        keys=[queue.key],
+        args=[Job.redis_job_namespace_prefix, worker, count, utcformat(datetime.now(UTC)), *finished],
+        client=queue.connection,
     )
     return [t.decode() if isinstance(t, bytes) else t for t in taken or []]
 

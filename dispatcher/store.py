@@ -275,6 +275,30 @@ _CLAIM_FIELDS = (
 )
 
 
+_CLAIM = (
+    DELIVERIES.update()
+    .where(
+        DELIVERIES.c.request_id.in_(sa.bindparam("c_ids", expanding=True)),
+        DELIVERIES.c.status.in_(CLAIMABLE),
+    )
+    .values(
+        status=IN_FLIGHT,
+        worker=sa.bindparam("c_worker"),
+        attempts=DELIVERIES.c.attempts + 1,
+        attempt_started_at=sa.bindparam("c_now", type_=UTCDateTime()),
+        updated_at=sa.bindparam("c_now", type_=UTCDateTime()),
+    )
+    .returning(*_CLAIM_FIELDS)
+)
+_OWN_CLAIMS = sa.select(*_CLAIM_FIELDS).where(
+    DELIVERIES.c.request_id.in_(sa.bindparam("c_ids", expanding=True)),
+    DELIVERIES.c.status == IN_FLIGHT,
+    DELIVERIES.c.worker == sa.bindparam("c_worker"),
+    DELIVERIES.c.attempt_started_at == sa.bindparam("c_now", type_=UTCDateTime()),
+)
+"""Built once, so each batch's claim is only its parameters (the SQL is compiled once)."""
+
+
 def claim_many(
     engine: Engine, request_ids: Sequence[str], worker: str, now: datetime | None = None
 ) -> dict[str, Claim]:
@@ -288,31 +312,13 @@ def claim_many(
     """
     if not request_ids:
         return {}
-    now = now or utcnow()
-    ids = sorted(set(request_ids))
+    params = {"c_ids": sorted(set(request_ids)), "c_worker": worker, "c_now": now or utcnow()}
     with engine.begin() as conn:
-        rows = conn.execute(
-            DELIVERIES.update()
-            .where(DELIVERIES.c.request_id.in_(ids), DELIVERIES.c.status.in_(CLAIMABLE))
-            .values(
-                status=IN_FLIGHT,
-                worker=worker,
-                attempts=DELIVERIES.c.attempts + 1,
-                attempt_started_at=now,
-                updated_at=now,
-            )
-            .returning(*_CLAIM_FIELDS)
-        ).all()
-        if len(rows) < len(ids):  # the rest are not claimable, unless claimed by this very call before
+        rows = conn.execute(_CLAIM, params).all()
+        if len(rows) < len(params["c_ids"]):  # the rest are not claimable, unless claimed by this very call
             got = {row.request_id for row in rows}
-            rows += conn.execute(
-                sa.select(*_CLAIM_FIELDS).where(
-                    DELIVERIES.c.request_id.in_([i for i in ids if i not in got]),
-                    DELIVERIES.c.status == IN_FLIGHT,
-                    DELIVERIES.c.worker == worker,
-                    DELIVERIES.c.attempt_started_at == now,
-                )
-            ).all()
+            rest = [i for i in params["c_ids"] if i not in got]
+            rows += conn.execute(_OWN_CLAIMS, {**params, "c_ids": rest}).all()
     return {
         row.request_id: Claim(
             row.request_id, row.event, row.endpoint, row.url, row.payload, row.attempts, row.attempt_limit
@@ -417,24 +423,63 @@ def record_attempt(engine: Engine, record: AttemptRecord, worker: str, reason: s
     return record_attempts(engine, [(record, reason)], worker)[0]
 
 
+def _record_statement(interrupted: bool) -> Any:
+    """The conditional UPDATE of a delivery after an attempt, built once (its SQL is cached)."""
+    values: dict[str, Any] = {
+        "status": sa.bindparam("r_status"),
+        "worker": None,
+        "next_attempt_at": sa.bindparam("r_next_attempt_at", type_=UTCDateTime()),
+        "reason": sa.bindparam("r_reason"),
+        "updated_at": sa.bindparam("r_updated_at", type_=UTCDateTime()),
+    }
+    if interrupted:  # a dead worker's attempt goes back to the budget
+        values["attempt_limit"] = DELIVERIES.c.attempt_limit + 1
+    else:
+        values["last_http_status"] = sa.bindparam("r_http_status", type_=sa.Integer())
+    return (
+        DELIVERIES.update()
+        .where(
+            DELIVERIES.c.request_id == sa.bindparam("r_request_id"),
+            DELIVERIES.c.status == IN_FLIGHT,
+            DELIVERIES.c.worker == sa.bindparam("r_worker"),
+        )
+        .values(**values)
+    )
+
+
+_RECORD = _record_statement(interrupted=False)
+_RECORD_INTERRUPTED = _record_statement(interrupted=True)
+
+
+class _ClaimLost(Exception):
+    """Rolls back a batch record in which some claim was no longer held."""
+
+
 def record_attempts(
     engine: Engine, records: Sequence[tuple[AttemptRecord, str | None]], worker: str
 ) -> list[bool]:
     """:func:`record_attempt` for several attempts (with each one's ``reason``) in one
-    transaction: one commit for a batch. Returns, for each, whether it was written."""
+    transaction: one commit for a batch. Returns, for each, whether it was written.
+
+    The usual case, every claim still held, is one UPDATE run for all of them (one round trip)
+    and one INSERT. When some claim is gone, that transaction is rolled back and each is
+    written on its own, so the others still are."""
+    if len(records) > 1 and all(r.outcome != INTERRUPTED for r, _ in records):
+        try:
+            with engine.begin() as conn:
+                params = [_record_params(r, reason, worker) for r, reason in records]
+                if conn.execute(_RECORD, params).rowcount != len(params):
+                    raise _ClaimLost
+                conn.execute(ATTEMPTS.insert(), [r.as_row() for r, _ in records])
+            return [True] * len(records)
+        except _ClaimLost:
+            pass
     written: list[bool] = []
     rows: list[dict[str, Any]] = []
     with engine.begin() as conn:
         for record, reason in records:
-            updated = conn.execute(
-                DELIVERIES.update()
-                .where(
-                    DELIVERIES.c.request_id == record.request_id,
-                    DELIVERIES.c.status == IN_FLIGHT,
-                    DELIVERIES.c.worker == worker,
-                )
-                .values(**_delivery_after(record, reason))
-            )
+            params = _record_params(record, reason, worker)
+            updated = conn.execute(_RECORD_INTERRUPTED if record.outcome == INTERRUPTED else _RECORD, params)
             written.append(updated.rowcount == 1)
             if updated.rowcount == 1:
                 rows.append(record.as_row())
@@ -443,19 +488,18 @@ def record_attempts(
     return written
 
 
-def _delivery_after(record: AttemptRecord, reason: str | None) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        "status": _STATUS_AFTER[record.outcome],
-        "worker": None,
-        "next_attempt_at": record.next_attempt_at,
-        "reason": reason,
-        "updated_at": record.created_at,
+def _record_params(record: AttemptRecord, reason: str | None, worker: str) -> dict[str, Any]:
+    params = {
+        "r_request_id": record.request_id,
+        "r_worker": worker,
+        "r_status": _STATUS_AFTER[record.outcome],
+        "r_next_attempt_at": record.next_attempt_at,
+        "r_reason": reason,
+        "r_updated_at": record.created_at,
     }
-    if record.outcome == INTERRUPTED:
-        values["attempt_limit"] = DELIVERIES.c.attempt_limit + 1
-    else:
-        values["last_http_status"] = record.http_status
-    return values
+    if record.outcome != INTERRUPTED:
+        params["r_http_status"] = record.http_status
+    return params
 
 
 def fail_delivery(engine: Engine, request_id: str, reason: str, now: datetime | None = None) -> None:
