@@ -1,4 +1,5 @@
-"""Run a webhook worker: ``python worker.py [--burst] [--name NAME]`` (same as ``dispatcher worker``)."""
+"""Run a webhook worker: ``python worker.py [--burst] [--name NAME] [--concurrency N] [--threads N]``
+(same as ``dispatcher worker``)."""
 
 import sys
 

@@ -13,7 +13,7 @@ Scenarios (``--only`` takes one of these names):
 * ``worker``   per worker process, instant receiver: ours vs RQ's no-op floor, the naive forking
   worker with ``requests.post``, and a bare ``requests.Session`` loop.
 * ``slow``     receiver answering after 100 ms: 1, 4, 16, 32 deliveries in flight at once, as
-  ceil(N / 8) worker processes with N threads between them (``worker.threads``).
+  ceil(N / 16) worker processes with N threads between them (``worker.threads``).
 * ``dispatch`` ``dispatch()`` latency and ``dispatch_many`` throughput, SQLite and PostgreSQL.
 * ``drain``    a backlog of 20,000 deliveries (2,000 with ``--quick``) drained by 4 workers.
 """
@@ -82,6 +82,7 @@ class Sizes:
     naive: int
     ceiling: int
     slow_workers: tuple[int, ...]
+    slow_processes_only: tuple[int, ...]
     slow_settle: float
     slow_window: float
     dispatch_calls: int
@@ -96,6 +97,7 @@ QUICK = Sizes(
     naive=100,
     ceiling=1000,
     slow_workers=(1, 4, 16, 32),
+    slow_processes_only=(16, 32),
     slow_settle=1,
     slow_window=3,
     dispatch_calls=300,
@@ -109,6 +111,7 @@ FULL = Sizes(
     naive=300,
     ceiling=2500,
     slow_workers=(1, 4, 16, 32),
+    slow_processes_only=(16, 32),
     slow_settle=3,
     slow_window=10,
     dispatch_calls=2000,
@@ -678,20 +681,24 @@ def wait_registered(conn: redis.Redis, workers: list[subprocess.Popen], n: int, 
     return time.perf_counter() - started
 
 
-THREADS_PER_PROCESS = 8
-"""The slow scenario's layout: N concurrent deliveries run as ceil(N / 8) processes sharing N threads."""
+THREADS_PER_PROCESS = 16
+"""The slow scenario's layout: N concurrent deliveries run as ceil(N / 16) processes sharing N threads."""
 
 
-def layout(concurrency: int) -> tuple[int, int]:
+def layout(concurrency: int, processes_only: bool = False) -> tuple[int, int]:
     """(processes, threads per process) for ``concurrency`` deliveries in flight at once."""
+    if processes_only:
+        return concurrency, 1
     processes = -(-concurrency // THREADS_PER_PROCESS)
     return processes, concurrency // processes
 
 
-def slow_round(procs: Processes, tmp: Path, url: str, concurrency: int, sizes: Sizes) -> dict:
+def slow_round(
+    procs: Processes, tmp: Path, url: str, concurrency: int, sizes: Sizes, processes_only: bool = False
+) -> dict:
     flush_redis()
     reset_database(PG_URL)
-    n, threads = layout(concurrency)
+    n, threads = layout(concurrency, processes_only)
     config, raw = our_config(tmp, f"slow{concurrency}", url, PG_URL, threads=threads)
     ideal = n * threads / SLOW_DELAY
     need = int(ideal * (sizes.slow_settle + sizes.slow_window) * 1.5) + 100
@@ -729,6 +736,7 @@ def slow_round(procs: Processes, tmp: Path, url: str, concurrency: int, sizes: S
     rate = delivered / (t1 - t0)
     return {
         "concurrency": n * threads,
+        "processes_only": processes_only,
         "workers": n,
         "threads": threads,
         "rate": rate,
@@ -756,10 +764,11 @@ def scenario_slow(procs: Processes, tmp: Path, sizes: Sizes) -> dict:
     say(f"2. slow receivers ({SLOW_DELAY * 1000:.0f} ms), concurrent deliveries {list(sizes.slow_workers)}")
     url = start_slow_receiver(procs)
     rounds = []
-    for concurrency in sizes.slow_workers:
-        n, threads = layout(concurrency)
+    plan = [(c, False) for c in sizes.slow_workers] + [(c, True) for c in sizes.slow_processes_only]
+    for concurrency, processes_only in plan:
+        n, threads = layout(concurrency, processes_only)
         say(f"   {concurrency} at once: {n} worker process(es) × {threads} thread(s)")
-        r = slow_round(procs, tmp, url, concurrency, sizes)
+        r = slow_round(procs, tmp, url, concurrency, sizes, processes_only)
         say(
             f"   -> {r['rate']:.1f}/s of ideal {r['ideal']:.0f}/s ({r['ratio']:.2f}), "
             f"RSS {r['rss_mib_mean']:.0f} MiB/worker, started in {r['startup_s']:.1f} s"
@@ -981,6 +990,8 @@ def render(results: dict[str, Any]) -> str:
                 note.append("queue ran dry")
             if r["alive_at_end"] != r["workers"]:
                 note.append(f"{r['workers'] - r['alive_at_end']} died")
+            if r.get("processes_only"):
+                note.append("comparison: one thread per process (not a target row)")
             if r["helper_processes"]:
                 note.append(f"+{r['helper_processes']} scheduler proc {r['helper_rss_mib']:.0f} MiB")
             cpu = r["cpu_ms_per_delivery"]
@@ -1068,11 +1079,12 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool | None]]:
         ]
     s = results.get("slow")
     if s:
-        worst = min(s["rounds"], key=lambda r: r["ratio"])
+        threaded = [r for r in s["rounds"] if not r.get("processes_only")]
+        worst = min(threaded, key=lambda r: r["ratio"])
         rows.append(
             (
                 "slow receivers ≥ 0.85× ideal up to 32 concurrent",
-                ", ".join(f"{r.get('concurrency', r['workers'])}: {r['ratio']:.2f}" for r in s["rounds"]),
+                ", ".join(f"{r.get('concurrency', r['workers'])}: {r['ratio']:.2f}" for r in threaded),
                 worst["ratio"] >= 0.85,
             )
         )
@@ -1106,15 +1118,31 @@ def chart(slow: dict[str, Any], path: Path, nproc: str) -> bool:
     except ImportError:
         say("matplotlib is not installed: no chart (.venv/bin/pip install matplotlib)")
         return False
-    rounds = slow["rounds"]
-    xs = [r.get("concurrency", r["workers"]) for r in rounds]
+    threaded = [r for r in slow["rounds"] if not r.get("processes_only")]
+    alone = [r for r in slow["rounds"] if r.get("processes_only")]
+    xs = [r.get("concurrency", r["workers"]) for r in threaded]
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    ax.plot(xs, [r["ideal"] for r in rounds], "--", color="grey", marker="o", label="ideal N × 10/s")
-    ax.plot(xs, [r["ideal"] * 0.85 for r in rounds], ":", color="orange", label="target 0.85 × ideal")
+    ax.plot(xs, [r["ideal"] for r in threaded], "--", color="grey", marker="o", label="ideal N × 10/s")
+    ax.plot(xs, [r["ideal"] * 0.85 for r in threaded], ":", color="orange", label="target 0.85 × ideal")
     ax.plot(
-        xs, [r["rate"] for r in rounds], "-", color="tab:blue", marker="s", label="ours (python worker.py)"
+        xs,
+        [r["rate"] for r in threaded],
+        "-",
+        color="tab:blue",
+        marker="s",
+        label=f"ours: ceil(N/{THREADS_PER_PROCESS}) processes, N threads",
     )
-    for r in rounds:
+    if alone:
+        ax.plot(
+            [r["concurrency"] for r in alone],
+            [r["rate"] for r in alone],
+            "",
+            linestyle="none",
+            color="tab:red",
+            marker="x",
+            label="for comparison: N processes × 1 thread",
+        )
+    for r in slow["rounds"]:
         ax.annotate(
             f"{r['ratio']:.2f}",
             (r.get("concurrency", r["workers"]), r["rate"]),

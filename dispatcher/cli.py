@@ -7,6 +7,7 @@ stderr and a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -22,7 +23,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import events, store
-from .config import Settings, load_settings, production_warnings
+from .config import MAX_WORKER_THREADS, Settings, load_settings, production_warnings
 from .errors import DeliveryNotFound, DispatcherError
 from .runtime import Runtime, get_runtime
 
@@ -332,9 +333,16 @@ def log_show(request_id: str, as_json: bool) -> None:
     type=click.IntRange(1, 256),
     help="Run this many worker processes under one supervisor (a dead one is replaced).",
 )
-def worker(burst: bool, name: str | None, concurrency: int) -> None:
+@click.option(
+    "--threads",
+    type=click.IntRange(1, MAX_WORKER_THREADS),
+    help="POSTs each worker process keeps in flight at once (default: worker.threads, 16).",
+)
+def worker(burst: bool, name: str | None, concurrency: int, threads: int | None) -> None:
     """Run a worker on the configured queue, with the scheduler."""
     settings = load_settings()  # a bad config stops here, before any process starts
+    if threads is not None:
+        settings = dataclasses.replace(settings, worker_threads=threads)
     if concurrency == 1:
         from .worker import run_worker
 
@@ -344,7 +352,7 @@ def worker(burst: bool, name: str | None, concurrency: int) -> None:
     from .supervisor import Supervisor, default_base_name
 
     setup_process_log(settings.process_log, settings.process_log_retention_days, settings.secrets())
-    sys.exit(Supervisor(concurrency, name or default_base_name(), burst=burst).run())
+    sys.exit(Supervisor(concurrency, name or default_base_name(), burst=burst, threads=threads).run())
 
 
 @cli.command("reconcile")

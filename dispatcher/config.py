@@ -119,7 +119,7 @@ class MetricsSettings:
     port_range: int = 16
 
 
-DEFAULT_WORKER_THREADS = 8
+DEFAULT_WORKER_THREADS = 16
 MAX_WORKER_THREADS = 64
 
 

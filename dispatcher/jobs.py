@@ -325,6 +325,7 @@ class Flight:
             duration_ms=outcome.duration_ms,
             next_attempt_in=decision.delay_seconds,
             error=error,
+            worker=runtime.worker_name,
         )
         if decision.outcome == policy.FAILED:
             _check_health(runtime, sending.endpoint, outcome.http_status)

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 from rq import Queue
-from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.utils import utcformat, utcparse
 
@@ -190,9 +190,9 @@ def remove_job(queue: Queue, request_id: str) -> None:
     """Deletes the delivery's job record and its registry entries, whatever its state."""
     try:
         job = Job.fetch(request_id, connection=queue.connection)
-    except NoSuchJobError:
-        return
-    job.delete(remove_from_queue=True)
+        job.delete(remove_from_queue=True)
+    except (NoSuchJobError, InvalidJobOperation):
+        return  # gone already, or deleted meanwhile (a batch dropping a finished job's record)
 
 
 def move_overdue_to_queue(queue: Queue, request_id: str) -> bool:

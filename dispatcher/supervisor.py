@@ -32,8 +32,11 @@ class Child:
 
 
 class Supervisor:
-    def __init__(self, concurrency: int, base_name: str, burst: bool = False) -> None:
+    def __init__(
+        self, concurrency: int, base_name: str, burst: bool = False, threads: int | None = None
+    ) -> None:
         self.concurrency = concurrency
+        self.threads = threads
         self.base_name = base_name
         self.burst = burst
         self.children: dict[int, Child] = {}
@@ -47,6 +50,8 @@ class Supervisor:
         command = [sys.executable, "-m", "dispatcher", "worker", "--name", name]
         if self.burst:
             command.append("--burst")
+        if self.threads is not None:
+            command += ["--threads", str(self.threads)]
         # Children ignore SIGINT from the terminal's process group: the supervisor forwards it once.
         process = subprocess.Popen(command, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
         child = Child(slot, name, process, time.monotonic())

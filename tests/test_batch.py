@@ -158,3 +158,21 @@ def test_reconcile_requeues_a_taken_job_stranded_by_a_live_worker(make_runtime, 
     assert queue.job_state(runtime.queue, stranded) == ("queued", None)
     assert queue.job_state(runtime.queue, fresh) == ("started", "live-worker")
     assert [m.decode() for m in redis_client.lrange(QUEUE_KEY, 0, -1)] == [stranded]
+
+
+def test_remove_job_when_a_batch_drops_the_record_meanwhile(make_runtime, redis_client, monkeypatch) -> None:
+    """Reconcile removing a job whose record a batch deletes between RQ's fetch and delete."""
+    from rq.job import Job
+
+    runtime = make_runtime(endpoints=[{"name": "partner-a", "url": "http://127.0.0.1:9/h", "key": "k"}])
+    (request_id,) = dispatch_n(1)
+    fetch = Job.fetch
+
+    def fetch_then_vanish(job_id, connection=None, **kwargs):
+        job = fetch(job_id, connection=connection, **kwargs)
+        redis_client.delete(job.key)  # the batch's take drops it right now
+        return job
+
+    monkeypatch.setattr(Job, "fetch", staticmethod(fetch_then_vanish))
+    queue.remove_job(runtime.queue, request_id)  # no error: nothing is left to remove
+    assert redis_client.exists(f"rq:job:{request_id}") == 0

@@ -103,3 +103,14 @@ def test_config_check_names_a_bad_setting(tmp_path, monkeypatch):
 
     result = CliRunner().invoke(cli, ["config", "check"])
     assert isinstance(result.exception, ConfigError) and "endpoints[0].url" in str(result.exception)
+
+
+def test_worker_threads_out_of_range_is_refused_naming_the_option(tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from dispatcher.cli import cli
+
+    monkeypatch.chdir(tmp_path)  # no config.yaml here: the defaults
+    result = CliRunner().invoke(cli, ["worker", "--threads", "65"])
+    assert result.exit_code == 2
+    assert "--threads" in result.output and "65" in result.output

@@ -657,3 +657,18 @@ def test_config_example_yaml_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.chdir(tmp_path)
     settings = load_settings(example, env={})
     assert isinstance(settings, Settings)
+
+
+def test_worker_threads() -> None:
+    assert parse_settings({}, env={}).worker_threads == 16
+    assert parse_settings({"worker": {"threads": 4}}, env={}).worker_threads == 4
+    for bad in (0, 65):
+        with pytest.raises(ConfigError) as caught:
+            parse_settings({"worker": {"threads": bad}}, env={})
+        assert_names(caught.value, "worker.threads")
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"worker": {"threads": "many"}}, env={})
+    assert_names(caught.value, "worker.threads")
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"worker": {"procs": 2}}, env={})
+    assert_names(caught.value, "worker.procs")

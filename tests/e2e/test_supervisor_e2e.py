@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+from collections import Counter
+from pathlib import Path
 
 import redis
 from rq import Worker
@@ -31,7 +34,7 @@ def test_concurrency_runs_n_workers_replaces_a_dead_one_and_stops_cleanly(
     env.pop("DISPATCHER_DATABASE_URL", None)
     log = open(tmp_path / "supervisor.out", "wb")  # noqa: SIM115
     supervisor = subprocess.Popen(
-        [sys.executable, "worker.py", "--concurrency", "3", "--name", "sup"],
+        [sys.executable, "worker.py", "--concurrency", "3", "--threads", "2", "--name", "sup"],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -39,6 +42,9 @@ def test_concurrency_runs_n_workers_replaces_a_dead_one_and_stops_cleanly(
     )
     try:
         wait_for(lambda: len(workers_named("sup.")) == 3, timeout=30, message="three workers registered")
+        for w in workers_named("sup."):  # each child was given the supervisor's --threads
+            argv = open(f"/proc/{w.pid}/cmdline", "rb").read().split(b"\0")  # noqa: SIM115
+            assert argv[argv.index(b"--threads") + 1] == b"2"
         request_ids = dispatch_many("order_changed", [events.CATALOGUE["order_changed"].example()] * 30)
         wait_for(
             lambda: all(store.get_delivery(runtime.engine, r)["status"] == "delivered" for r in request_ids),
@@ -79,7 +85,8 @@ def test_workers_on_one_redis_and_one_postgresql_share_the_work_without_duplicat
     receiver.default = Answer(delay=0.05)
     ep = {"name": "partner-a", "url": receiver.url, "key": "k-hosts-1"}
     runtime = make_runtime(endpoints=[ep], database_url=pg_url)
-    config = write_config(endpoints=[ep], database_url=pg_url)
+    # Two threads each (four claims in hand at most), so 60 deliveries are more than one takes.
+    config = write_config(endpoints=[ep], database_url=pg_url, worker={"threads": 2})
     for host in ("host-a", "host-b", "host-c"):
         start_worker(config, name=f"{host}.1")
     request_ids = dispatch_many("order_changed", [events.CATALOGUE["order_changed"].example()] * 60)
@@ -92,6 +99,9 @@ def test_workers_on_one_redis_and_one_postgresql_share_the_work_without_duplicat
     assert receiver.overlaps == []
     for request_id in request_ids:
         assert [a["attempt"] for a in store.list_attempts(runtime.engine, request_id)] == [1]
-    workers = {w.name: w.successful_job_count for w in workers_named("host-")}
-    assert set(workers) == {"host-a.1", "host-b.1", "host-c.1"}
-    assert all(count > 0 for count in workers.values()), workers  # each took a share
+    assert {w.name for w in workers_named("host-")} == {"host-a.1", "host-b.1", "host-c.1"}
+    # Who sent what: each attempt's process-log line names its worker (batches included).
+    lines = Path(runtime.settings.process_log).read_text().splitlines()
+    sent = Counter(m.group(1) for line in lines if (m := re.search(r" attempt .* worker=(host-\S+)", line)))
+    assert sum(sent.values()) == 60
+    assert set(sent) == {"host-a.1", "host-b.1", "host-c.1"}, sent  # each took a share
