@@ -129,8 +129,15 @@ class _Sending:
 
 
 def _send(runtime: Runtime, sending: _Sending) -> tuple[delivery.DeliveryOutcome, datetime]:
-    """Runs on a sender thread: the POST and nothing else."""
+    """Runs on a sender thread: the signature (timestamped now, not when the delivery was
+    claimed, since it may have waited its turn) and the POST."""
     try:
+        if sending.endpoint.signing_secrets:
+            sending.headers.update(
+                signing.signature_headers(
+                    sending.claim.request_id, int(time.time()), sending.body, sending.endpoint.signing_keys()
+                )
+            )
         outcome = delivery.post(
             runtime.http,
             sending.endpoint.url,
@@ -247,11 +254,7 @@ class Flight:
         if limited and not limits.acquire(runtime.redis, endpoint, claim.request_id, rules.timeout + 60):
             store.release_claim(runtime.engine, claim.request_id, runtime.worker_name)
             return Retry(max=RETRY_FOREVER, interval=LIMIT_DEFER_SECONDS)
-        headers = delivery.build_headers(endpoint.key)
-        if endpoint.signing_secrets:
-            headers.update(
-                signing.signature_headers(claim.request_id, int(time.time()), body, endpoint.signing_keys())
-            )
+        headers = delivery.build_headers(endpoint.key)  # signed on the sender thread, at send time
         return _Sending(claim, endpoint, rules, body, logged_body, headers, limited)
 
     def collect(self) -> dict[str, Result]:
