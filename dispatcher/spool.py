@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +46,9 @@ def hold(directory: str, record: AttemptRecord, worker: str | None, reason: str 
     return final
 
 
+_FLUSHING = re.compile(r"^\.(.+\.json)\.(\d+)\.flushing$")
+
+
 def pending(directory: str) -> list[Path]:
     folder = Path(directory)
     if not folder.is_dir():
@@ -52,12 +56,45 @@ def pending(directory: str) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def reclaim_abandoned(directory: str) -> list[Path]:
+    """Puts back the files a flushing process died holding (``.<name>.<pid>.flushing`` whose
+    process is gone), so the next flush writes them. Writing one again is harmless: a record
+    whose claim is no longer held writes nothing."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        return []
+    back = []
+    for path in folder.iterdir():
+        match = _FLUSHING.match(path.name)
+        if not match or _alive(int(match.group(2))):
+            continue
+        original = path.with_name(match.group(1))
+        try:
+            os.rename(path, original)
+        except FileNotFoundError:
+            continue  # another process put it back first
+        back.append(original)
+    return back
+
+
 def flush(directory: str, write: Callable[[AttemptRecord, str | None, str | None], object]) -> int:
     """Writes every held record with ``write``; returns how many were written.
 
     Each file is first renamed to a name only this process uses, so two flushing processes
-    never write one record twice. A write that fails puts the file back for the next flush.
+    never write one record twice. A write that fails puts the file back for the next flush;
+    a file whose flushing process died is put back first (:func:`reclaim_abandoned`).
     """
+    reclaim_abandoned(directory)
     written = 0
     for path in pending(directory):
         claimed = path.with_name(f".{path.name}.{os.getpid()}.flushing")
