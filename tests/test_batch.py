@@ -176,3 +176,35 @@ def test_remove_job_when_a_batch_drops_the_record_meanwhile(make_runtime, redis_
     monkeypatch.setattr(Job, "fetch", staticmethod(fetch_then_vanish))
     queue.remove_job(runtime.queue, request_id)  # no error: nothing is left to remove
     assert redis_client.exists(f"rq:job:{request_id}") == 0
+
+
+def test_redis_failing_mid_batch_loses_nothing(make_runtime, receiver, redis_client, monkeypatch) -> None:
+    """Redis refuses the batch's second take: what was sent is recorded, no claim is left in
+    flight, the jobs never taken are still queued, and the leader's job fails in RQ (reconcile
+    would re-queue a leader that still had attempts to make)."""
+    import redis
+
+    runtime = make_runtime(endpoints=[endpoint(receiver)], worker={"threads": 2})
+    request_ids = dispatch_n(6)
+    take = queue.take
+    calls = []
+
+    def second_take_fails(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise redis.ConnectionError("Connection refused")
+        return take(*args, **kwargs)
+
+    monkeypatch.setattr(queue, "take", second_take_fails)
+    leader = pop_leader(redis_client)
+
+    with pytest.raises(redis.ConnectionError):
+        jobs.deliver(leader)
+
+    sent = [r.request_id for r in receiver.received]
+    assert len(sent) == len(set(sent)) == 4  # the leader and the three of the first take
+    statuses = {r: store.get_delivery(runtime.engine, r)["status"] for r in request_ids}
+    assert {r for r, s in statuses.items() if s == "delivered"} == set(sent)
+    assert {r for r, s in statuses.items() if s == "queued"} == set(request_ids) - set(sent)
+    queued = {m.decode() for m in redis_client.lrange(QUEUE_KEY, 0, -1)}
+    assert queued == set(request_ids) - set(sent)
