@@ -95,7 +95,7 @@ def _recover_abandoned(runtime: Runtime, now: datetime, report: ReconcileReport)
             attempt=delivery["attempts"],
             outcome=store.INTERRUPTED,
             created_at=now,
-            error=f"worker {delivery['worker']} stopped during the attempt",
+            error=f"worker {delivery['worker']} stopped holding the claim; the POST may or may not have been sent",
             next_attempt_at=now,
         )
         if not store.record_attempt(runtime.engine, record, delivery["worker"]):
