@@ -162,6 +162,8 @@ class Flight:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.pending: dict[Future, _Sending] = {}
+        self.claimed: set[str] = set()
+        """Every delivery this flight claimed (whether recorded, given back or still pending)."""
 
     def start(self, request_ids: list[str]) -> dict[str, Result]:
         """Claims the deliveries in one statement and starts their POSTs. Returns the results
@@ -184,31 +186,32 @@ class Flight:
                 error=store.describe_error(exc),
             )
             return {rid: Retry(max=RETRY_FOREVER, interval=CLAIM_RETRY_SECONDS) for rid in request_ids}
+        self.claimed.update(claims)
         results: dict[str, Result] = {}
-        unclaimed = [rid for rid in request_ids if rid not in claims]
-        if unclaimed:
-            results.update(self._not_claimed(unclaimed))
         held = list(claims.values())
-        while held:
-            claim = held[0]
-            try:
-                sending = self._prepare(claim)
-            except BaseException:
-                self._give_back(held)  # a claim must never outlive the job that made it
-                raise
-            held.pop(0)
-            if isinstance(sending, _Sending):
-                self.pending[runtime.senders.submit(_send, runtime, sending)] = sending
-            else:
-                results[claim.request_id] = sending
+        try:
+            unclaimed = [rid for rid in request_ids if rid not in claims]
+            if unclaimed:
+                results.update(self._not_claimed(unclaimed))
+            while held:
+                sending = self._prepare(held[0])
+                claim = held.pop(0)
+                if isinstance(sending, _Sending):
+                    self.pending[runtime.senders.submit(_send, runtime, sending)] = sending
+                else:
+                    results[claim.request_id] = sending
+        except BaseException:
+            self._give_back(held)  # a claim must never outlive the job that made it
+            raise
         return results
 
     def _give_back(self, claims: list[store.Claim]) -> None:
         for claim in claims:
             try:
                 store.release_claim(self.runtime.engine, claim.request_id, self.runtime.worker_name)
-            except SQLAlchemyError:  # reconcile recovers it once this worker is gone
-                pass
+            except SQLAlchemyError:  # reconcile recovers it (a claim older than any job)
+                continue
+            self.claimed.discard(claim.request_id)  # as if never claimed: its job can go back
 
     def _not_claimed(self, request_ids: list[str]) -> dict[str, Result]:
         existing = store.existing_deliveries(self.runtime.engine, request_ids)
@@ -472,8 +475,12 @@ def _wind_down(
         results.update(flight.drain())  # what was sent is recorded whatever else went wrong
         _settle(runtime, taken, results, finished)
         for member in list(taken):
-            queue.put_back(runtime.queue, member)  # never attempted: queued again, not lost
-            taken.discard(member)
+            if member not in flight.claimed:  # never claimed: queued again, not lost
+                queue.put_back(runtime.queue, member)
+                taken.discard(member)
+        # A member claimed but not settled keeps its job record (started by this worker) and its
+        # row: reconcile re-queues it from the row, at its next_attempt_at (a stranded job), or
+        # recovers its claim if it was never recorded. Put back now, it could be sent too early.
     except Exception as exc:  # noqa: BLE001 - Redis away: reconcile re-queues from the database
         log_line(logging.WARNING, "batch wind-down incomplete", error=f"{type(exc).__name__}: {exc}")
 

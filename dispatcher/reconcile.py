@@ -3,7 +3,8 @@
 Finds, and repairs:
 
 * **abandoned** deliveries: ``in_flight`` under a worker whose liveness key has expired (killed,
-  host lost). The cut-short attempt is recorded as ``interrupted`` and the delivery re-queued at
+  host lost), or claimed longer ago than twice the RQ job timeout (the job that claimed it was
+  cut short before it could record or give the claim back). The cut-short attempt is recorded as ``interrupted`` and the delivery re-queued at
   once with the same request_id (the next attempt carries ``retry: true``).
 * **orphaned** deliveries: ``queued`` or ``retrying`` with no active job (Redis flushed or
   restarted, dispatch while Redis was down, a job failed by RQ). Re-queued exactly once, at
@@ -38,6 +39,9 @@ ORPHAN_GRACE = timedelta(seconds=20)
 """A queued row younger than this may still be on its way to Redis (dispatch in progress)."""
 ABANDON_GRACE = timedelta(seconds=10)
 OVERDUE_GRACE = timedelta(seconds=30)
+CLAIM_OUTLIVES_JOBS = 2
+"""A claim older than this many RQ job timeouts outlived the job that made it (killed by RQ's
+timeout before it could record or give the claim back): recovered even under a live worker."""
 STRANDED_SLACK_SECONDS = 60
 """A job started longer ago than RQ's job timeout plus this is no longer being run by anyone."""
 
@@ -81,8 +85,10 @@ def _alive_workers(runtime: Runtime, workers: set[str]) -> set[str]:
 def _recover_abandoned(runtime: Runtime, now: datetime, report: ReconcileReport) -> None:
     candidates = list(store.deliveries_by_status(runtime.engine, [store.IN_FLIGHT], now - ABANDON_GRACE))
     alive = _alive_workers(runtime, {c["worker"] for c in candidates if c["worker"]})
+    outlived = now - timedelta(seconds=CLAIM_OUTLIVES_JOBS * queue.job_timeout(runtime.settings))
     for row in candidates:
-        if row["worker"] in alive:
+        claimed_at = row["attempt_started_at"] or row["updated_at"]
+        if row["worker"] in alive and claimed_at > outlived:
             continue  # a live worker holds it, however long the database keeps it waiting
         delivery = store.get_delivery(runtime.engine, row["request_id"])
         if delivery is None or delivery["status"] != store.IN_FLIGHT:

@@ -208,3 +208,59 @@ def test_redis_failing_mid_batch_loses_nothing(make_runtime, receiver, redis_cli
     assert {r for r, s in statuses.items() if s == "queued"} == set(request_ids) - set(sent)
     queued = {m.decode() for m in redis_client.lrange(QUEUE_KEY, 0, -1)}
     assert queued == set(request_ids) - set(sent)
+
+
+def test_a_member_recorded_but_not_settled_is_not_put_back_early(
+    make_runtime, receiver, redis_client, monkeypatch
+) -> None:
+    """The batch fails after a member's retry was recorded but before its job was rescheduled:
+    putting it back on the queue would send it before its backoff. It stays with its row, which
+    reconcile re-queues (a stranded job) at its next_attempt_at."""
+    runtime = make_runtime(endpoints=[endpoint(receiver)], worker={"threads": 1})
+    receiver.script_all(503, 200)
+    dispatch_n(2)
+    leader = pop_leader(redis_client)
+    after = jobs.Flight._after
+    calls = []
+
+    def member_after_fails(self, sending, *args):
+        calls.append(sending.claim.request_id)
+        if sending.claim.request_id != leader:
+            raise RuntimeError("interrupted after the record")
+        return after(self, sending, *args)
+
+    monkeypatch.setattr(jobs.Flight, "_after", member_after_fails)
+
+    with pytest.raises(RuntimeError):
+        jobs.deliver(leader)
+
+    (member,) = set(calls) - {leader}
+    row = store.get_delivery(runtime.engine, member)
+    assert row["status"] == "retrying" and row["next_attempt_at"] is not None
+    assert redis_client.llen(QUEUE_KEY) == 0  # not put back: it would be claimed at once
+    assert queue.job_state(runtime.queue, member)[0] == "started"
+
+
+def test_reconcile_recovers_a_claim_older_than_any_job_under_a_live_worker(make_runtime) -> None:
+    """RQ killed the job (its timeout) before it could record or give back its claim, and the
+    worker lives on: a claim older than twice the job timeout is recovered anyway."""
+    from datetime import UTC, datetime, timedelta
+
+    from dispatcher.reconcile import CLAIM_OUTLIVES_JOBS, mark_alive, reconcile
+
+    runtime = make_runtime(endpoints=[{"name": "partner-a", "url": "http://127.0.0.1:9/h", "key": "k"}])
+    old, fresh = dispatch_n(2)
+    limit = timedelta(seconds=CLAIM_OUTLIVES_JOBS * queue.job_timeout(runtime.settings))
+    now = datetime.now(UTC)
+    mark_alive(runtime, "live-worker")
+    assert store.claim(runtime.engine, old, "live-worker", now=now - limit - timedelta(seconds=5))
+    assert store.claim(runtime.engine, fresh, "live-worker", now=now - limit + timedelta(seconds=60))
+
+    report = reconcile(runtime, now=now)
+
+    assert report.abandoned == [old]
+    (attempt,) = store.list_attempts(runtime.engine, old)
+    assert attempt["outcome"] == "interrupted"
+    assert store.get_delivery(runtime.engine, old)["status"] == "retrying"
+    assert queue.job_state(runtime.queue, old)[0] == "queued"
+    assert store.get_delivery(runtime.engine, fresh)["status"] == "in_flight"  # its job may still run
