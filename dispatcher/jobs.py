@@ -20,11 +20,12 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from rq import Retry
 from sqlalchemy.exc import SQLAlchemyError
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from . import delivery, health, limits, metrics, payload, queue, signing, spool, store
 from . import retry as policy
@@ -50,12 +51,13 @@ One more second keeps every wait at least as long as the policy's ``next_attempt
 
 
 _DB_WRITE = Retrying(
-    retry=retry_if_exception_type(SQLAlchemyError),
+    retry=retry_if_exception(store.is_transient),
     stop=stop_after_delay(20),
     wait=wait_exponential(multiplier=0.2, max=5),
     reraise=True,
 )
-"""A database write is tried again for up to 20 s (built once: only the job's thread uses it)."""
+"""A database write that failed for a reason that may pass is tried again for up to 20 s (built
+once: only the job's thread uses it)."""
 
 
 def _db_write(fn: Callable[..., T]) -> Callable[..., T]:
@@ -63,29 +65,58 @@ def _db_write(fn: Callable[..., T]) -> Callable[..., T]:
 
 
 def record(runtime: Runtime, entries: list[tuple[store.AttemptRecord, str | None]], worker: str) -> None:
-    """Writes attempts (each with its reason) in one transaction, retrying; if the database still
-    refuses, holds each in the spool."""
+    """Writes attempts (each with its reason) in one transaction, retrying while the database is
+    away; if it still refuses, holds each in the spool. When the group fails for a reason that
+    will not pass (bad data), each is written on its own, so one bad record holds back no other."""
     try:
         _db_write(store.record_attempts)(runtime.engine, entries, worker)
+        return
     except SQLAlchemyError as exc:
-        for attempt, reason in entries:
-            held = spool.hold(runtime.spool_dir, attempt, worker, reason)
-            log_line(
-                logging.ERROR,
-                "database refused the attempt record; held in the spool until it answers",
-                request_id=attempt.request_id,
-                attempt=attempt.attempt,
-                spool=held.name,
-                error=store.describe_error(exc),
-            )
+        if store.is_transient(exc) or len(entries) == 1:
+            _hold(runtime, entries, worker, exc)
+            return
+    for entry in entries:
+        try:
+            _db_write(store.record_attempts)(runtime.engine, [entry], worker)
+        except SQLAlchemyError as exc:
+            _hold(runtime, [entry], worker, exc)
+
+
+def _hold(
+    runtime: Runtime, entries: list[tuple[store.AttemptRecord, str | None]], worker: str, exc: SQLAlchemyError
+) -> None:
+    for attempt, reason in entries:
+        held = spool.hold(runtime.spool_dir, attempt, worker, reason)
+        log_line(
+            logging.ERROR,
+            "database refused the attempt record; held in the spool until it answers",
+            request_id=attempt.request_id,
+            attempt=attempt.attempt,
+            spool=held.name,
+            error=store.describe_error(exc),
+        )
 
 
 def flush_spool(runtime: Runtime) -> int:
     """Writes held attempt records to the database; returns how many."""
+
+    def set_aside(path: Path, exc: Exception) -> None:
+        log_line(
+            logging.ERROR,
+            "spooled attempt record refused for good; set aside, its delivery is recovered by reconcile",
+            spool=path.name,
+            error=store.describe_error(exc),
+        )
+
     try:
         written = spool.flush(
             runtime.spool_dir,
             lambda rec, worker, reason: store.record_attempt(runtime.engine, rec, worker, reason),
+            # the database away, or the disk: try again; a record it refuses, or a corrupt file: set aside
+            retry_later=lambda exc: (
+                store.is_transient(exc) if isinstance(exc, SQLAlchemyError) else isinstance(exc, OSError)
+            ),
+            set_aside=set_aside,
         )
     except SQLAlchemyError:
         return 0

@@ -87,12 +87,20 @@ def reclaim_abandoned(directory: str) -> list[Path]:
     return back
 
 
-def flush(directory: str, write: Callable[[AttemptRecord, str | None, str | None], object]) -> int:
+def flush(
+    directory: str,
+    write: Callable[[AttemptRecord, str | None, str | None], object],
+    retry_later: Callable[[Exception], bool] = lambda _exc: True,
+    set_aside: Callable[[Path, Exception], object] = lambda _path, _exc: None,
+) -> int:
     """Writes every held record with ``write``; returns how many were written.
 
     Each file is first renamed to a name only this process uses, so two flushing processes
-    never write one record twice. A write that fails puts the file back for the next flush;
-    a file whose flushing process died is put back first (:func:`reclaim_abandoned`).
+    never write one record twice. A write that fails for a reason that may pass
+    (``retry_later``, e.g. the database away) puts the file back and stops: the next flush tries
+    again. One that never will (bad data) renames the file ``*.rejected`` (kept for an operator,
+    reported to ``set_aside``) and the flush goes on with the others. A file whose flushing
+    process died is put back first (:func:`reclaim_abandoned`).
     """
     reclaim_abandoned(directory)
     written = 0
@@ -105,9 +113,14 @@ def flush(directory: str, write: Callable[[AttemptRecord, str | None, str | None
         try:
             record, worker, reason = _decode(claimed.read_text(encoding="utf-8"))
             write(record, worker, reason)
-        except Exception:
-            os.rename(claimed, path)
-            raise
+        except Exception as exc:
+            if retry_later(exc):
+                os.rename(claimed, path)
+                raise
+            rejected = path.with_name(f"{path.name}.rejected")
+            os.rename(claimed, rejected)
+            set_aside(rejected, exc)
+            continue
         claimed.unlink()
         written += 1
     return written

@@ -197,6 +197,21 @@ def describe_error(exc: BaseException) -> str:
     return _first_line(exc)
 
 
+def is_transient(exc: BaseException) -> bool:
+    """True for a database error that may pass if the write is tried again (the server away, a
+    dropped connection, a lock or pool timeout); False for one that will fail the same way
+    again (bad data, a constraint, a programming error)."""
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError):
+        return True
+    return isinstance(exc, sa.exc.DBAPIError) and bool(exc.connection_invalidated)
+
+
+def storable_text(value: str | None) -> str | None:
+    """Text every backend stores: PostgreSQL refuses NUL characters, so a partner's answer that
+    holds one has it replaced by U+FFFD."""
+    return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
+
+
 # --- writes ----------------------------------------------------------------------------------
 
 
@@ -399,8 +414,8 @@ class AttemptRecord:
             "retry": self.attempt > 1,
             "outcome": self.outcome,
             "http_status": self.http_status,
-            "error": self.error,
-            "response_body": self.response_body,
+            "error": storable_text(self.error),
+            "response_body": storable_text(self.response_body),
             "duration_ms": self.duration_ms,
             "next_attempt_at": self.next_attempt_at,
             "request_payload": self.request_payload,

@@ -4,6 +4,8 @@ taken jobs, and what happens when something fails in the middle."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from rq import Retry
 
@@ -264,3 +266,51 @@ def test_reconcile_recovers_a_claim_older_than_any_job_under_a_live_worker(make_
     assert store.get_delivery(runtime.engine, old)["status"] == "retrying"
     assert queue.job_state(runtime.queue, old)[0] == "queued"
     assert store.get_delivery(runtime.engine, fresh)["status"] == "in_flight"  # its job may still run
+
+
+def test_an_answer_holding_a_nul_is_recorded_on_postgresql(
+    make_runtime, receiver, redis_client, pg_url
+) -> None:
+    """PostgreSQL refuses NUL in text; the stored answer has U+FFFD instead, and the group's
+    other attempts are recorded with it."""
+    runtime = make_runtime(endpoints=[endpoint(receiver)], database_url=pg_url, worker={"threads": 4})
+    receiver.default = Answer(body=b'{"ok":true,"note":"a\x00b"}')
+    request_ids = dispatch_n(4)
+
+    assert jobs.deliver(pop_leader(redis_client)) is None
+
+    for request_id in request_ids:
+        assert store.get_delivery(runtime.engine, request_id)["status"] == "delivered"
+        (attempt,) = store.list_attempts(runtime.engine, request_id)
+        assert attempt["response_body"] == '{"ok":true,"note":"a\ufffdb"}'
+
+
+def test_a_record_refused_for_good_holds_back_no_other(
+    make_runtime, receiver, redis_client, monkeypatch
+) -> None:
+    """One attempt record the database refuses for a reason that will not pass: the group is
+    written one by one at once (no 20 s of retries), the others land, the bad one is spooled."""
+    import sqlalchemy as sa
+
+    runtime = make_runtime(endpoints=[endpoint(receiver)], worker={"threads": 4})
+    request_ids = dispatch_n(4)
+    leader = pop_leader(redis_client)
+    bad = request_ids[2]
+    write = store.record_attempts
+    calls = []
+
+    def refuse_bad(engine, records, worker):
+        calls.append(len(records))
+        if any(r.request_id == bad for r, _ in records):
+            raise sa.exc.DataError("INSERT ...", {}, ValueError("invalid byte sequence"))
+        return write(engine, records, worker)
+
+    monkeypatch.setattr(store, "record_attempts", refuse_bad)
+    jobs.deliver(leader)
+
+    for request_id in request_ids:
+        expected = "in_flight" if request_id == bad else "delivered"
+        assert store.get_delivery(runtime.engine, request_id)["status"] == expected
+    held = list(Path(runtime.spool_dir).glob("*.json"))
+    assert [p.name for p in held if bad in p.name] and len(held) == 1
+    assert calls.count(1) >= 1 and len(calls) <= 2 * len(request_ids)  # never retried for 20 s

@@ -67,3 +67,37 @@ def test_a_file_left_by_a_flusher_that_died_is_written_by_the_next_flush(tmp_pat
     assert written == [record()]
     assert in_progress.exists()  # a live process's file is left to it
     assert not orphan.exists()
+
+
+def test_a_record_refused_for_good_is_set_aside_and_the_others_are_written(tmp_path) -> None:
+    for n in (1, 2, 3):
+        spool.hold(str(tmp_path), record(n), "w1", None)
+    written, aside = [], []
+
+    def refuse_the_second(r, _worker, _reason):
+        if r.request_id.endswith("2"):
+            raise ValueError("bad data")
+        written.append(r.request_id[-1])
+
+    n = spool.flush(
+        str(tmp_path),
+        refuse_the_second,
+        retry_later=lambda exc: not isinstance(exc, ValueError),
+        set_aside=lambda path, exc: aside.append(path.name),
+    )
+    assert n == 2 and written == ["1", "3"]
+    assert len(aside) == 1 and aside[0].endswith(".json.rejected")
+    assert spool.pending(str(tmp_path)) == []  # a set-aside file is not tried again
+    assert (tmp_path / aside[0]).exists()
+
+
+def test_the_database_away_stops_the_flush_and_keeps_every_file(tmp_path) -> None:
+    for n in (1, 2):
+        spool.hold(str(tmp_path), record(n), "w1", None)
+
+    def away(*_args):
+        raise ConnectionError("database away")
+
+    with pytest.raises(ConnectionError):
+        spool.flush(str(tmp_path), away, retry_later=lambda exc: True)
+    assert len(spool.pending(str(tmp_path))) == 2
