@@ -1,10 +1,11 @@
 """The worker: RQ's non-forking worker with the scheduler, plus a housekeeping thread.
 
 The worker itself runs jobs on its main thread (so the HTTP session keeps its connections
-between jobs). The housekeeping thread keeps the worker's liveness key fresh (so reconcile
-never takes over a delivery from a live worker, however long an attempt waits on the database),
-writes spooled attempt records once the database answers, and runs reconcile about once a
-minute when no other worker has.
+between jobs), and POSTs on the runtime's sender threads. The heartbeat thread keeps the
+worker's liveness key fresh (so reconcile never takes over a delivery from a live worker,
+however long an attempt waits on the database). The housekeeping thread writes spooled attempt
+records once the database answers, and runs reconcile about once a minute when no other
+worker has.
 """
 
 from __future__ import annotations
@@ -53,13 +54,13 @@ def worker_name() -> str:
     return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
 
 
-class Housekeeping(threading.Thread):
-    """Heartbeat, spool flush and reconcile, off the job thread."""
+class Heartbeat(threading.Thread):
+    """Keeps the worker's liveness key fresh, and nothing else: no database or reconcile work
+    can delay it past the key's TTL (which would let reconcile take over live claims)."""
 
-    def __init__(self, runtime: Runtime, reconcile_every: int = RECONCILE_EVERY_SECONDS) -> None:
-        super().__init__(name="dispatcher-housekeeping", daemon=True)
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(name="dispatcher-heartbeat", daemon=True)
         self.runtime = runtime
-        self.reconcile_every = reconcile_every
         self.stopping = threading.Event()
 
     def beat(self) -> None:
@@ -72,6 +73,26 @@ class Housekeeping(threading.Thread):
                 worker=self.runtime.worker_name,
                 error=f"{type(exc).__name__}: {exc}",
             )
+
+    def run(self) -> None:
+        while not self.stopping.wait(HEARTBEAT_SECONDS):
+            self.beat()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=10)
+
+
+class Housekeeping(threading.Thread):
+    """Spool flush and reconcile, off the job thread (and off the heartbeat's)."""
+
+    def __init__(self, runtime: Runtime, reconcile_every: int = RECONCILE_EVERY_SECONDS) -> None:
+        super().__init__(name="dispatcher-housekeeping", daemon=True)
+        self.runtime = runtime
+        self.reconcile_every = reconcile_every
+        self.stopping = threading.Event()
+
+    def flush(self) -> None:
         try:
             flush_spool(self.runtime)
         except Exception as exc:  # noqa: BLE001
@@ -96,7 +117,7 @@ class Housekeeping(threading.Thread):
     def run(self) -> None:
         ticks = 0
         while not self.stopping.is_set():
-            self.beat()
+            self.flush()
             if ticks % max(1, self.reconcile_every // HEARTBEAT_SECONDS) == 1:
                 self.maybe_reconcile()
             ticks += 1
@@ -165,8 +186,10 @@ def run_worker(
         )
         log_line(logging.INFO, "metrics served", worker=runtime.worker_name, port=port)
     worker.runtime = runtime
+    heartbeat = Heartbeat(runtime)
+    heartbeat.beat()
+    heartbeat.start()
     housekeeping = Housekeeping(runtime, reconcile_every)
-    housekeeping.beat()
     housekeeping.start()
     log_line(
         logging.INFO, "worker started", worker=runtime.worker_name, queue=settings.queue_name, burst=burst
@@ -176,6 +199,9 @@ def run_worker(
     finally:
         housekeeping.stop()
         metrics.stop_metrics_server()
+        if "senders" in runtime.__dict__:  # sends still running (a cold stop) keep their claims alive
+            runtime.senders.shutdown(wait=True)
+        heartbeat.stop()
         try:
             reconcile.mark_dead(runtime, runtime.worker_name)
         except Exception:  # noqa: BLE001 - Redis away; the key expires on its own
