@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from rq import Retry
+from rq import Retry, get_current_job
 from sqlalchemy.exc import SQLAlchemyError
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
@@ -194,7 +194,14 @@ class Flight:
         self.runtime = runtime
         self.pending: dict[Future, _Sending] = {}
         self.claimed: set[str] = set()
-        """Every delivery this flight claimed (whether recorded, given back or still pending)."""
+        """The deliveries this flight claimed and did not give back."""
+        self.held: set[str] = set()
+        """Every delivery this flight claimed: in ``runtime.holding`` until :meth:`close`."""
+
+    def close(self) -> None:
+        """The job is over: its claims are recorded, spooled or given back, or left to
+        ``reconcile.recover_own_claims`` if it was cut short."""
+        self.runtime.unhold(self.held)
 
     def start(self, request_ids: list[str]) -> dict[str, Result]:
         """Claims the deliveries in one statement and starts their POSTs. Returns the results
@@ -218,6 +225,8 @@ class Flight:
             )
             return {rid: Retry(max=RETRY_FOREVER, interval=CLAIM_RETRY_SECONDS) for rid in request_ids}
         self.claimed.update(claims)
+        self.held.update(claims)
+        runtime.hold(claims)
         results: dict[str, Result] = {}
         held = list(claims.values())
         try:
@@ -421,8 +430,11 @@ def deliver_one(runtime: Runtime, request_id: str) -> Retry | None:
         PoisonJob: no delivery row has this request_id.
     """
     flight = Flight(runtime)
-    results = flight.start([request_id])
-    results.update(flight.drain())
+    try:
+        results = flight.start([request_id])
+        results.update(flight.drain())
+    finally:
+        flight.close()
     return _returned(request_id, results[request_id])
 
 
@@ -445,12 +457,11 @@ def deliver(request_id: str) -> Retry | None:
     started = time.monotonic()
     threads = runtime.settings.worker_threads
     capacity = threads * queue.SENDS_PER_THREAD  # claimed and not yet recorded, at most
-    # Stop taking while the sends in hand can still finish, and be recorded, inside RQ's limit.
-    budget = (
-        queue.job_timeout(runtime.settings)
-        - 60
-        - queue.SENDS_PER_THREAD * queue.slowest_attempt(runtime.settings)
-    )
+    # Stop taking while the sends in hand can still finish, and be recorded, inside RQ's limit:
+    # this job's own (set when it was queued, before any change of configuration), else today's.
+    job = get_current_job()
+    limit = job.timeout if job is not None and job.timeout else queue.job_timeout(runtime.settings)
+    budget = limit - 60 - queue.SENDS_PER_THREAD * queue.slowest_attempt(runtime.settings)
     flight = Flight(runtime)
     taken: set[str] = set()  # members taken and not settled yet
     finished: list[str] = []  # settled members whose job record goes with the next take
@@ -490,6 +501,7 @@ def deliver(request_id: str) -> Retry | None:
         _wind_down(runtime, flight, taken, results, finished)
         raise
     finally:
+        flight.close()
         if finished:
             try:
                 queue.take(runtime.queue, runtime.worker_name, 0, finished)

@@ -191,8 +191,13 @@ def remove_job(queue: Queue, request_id: str) -> None:
     try:
         job = Job.fetch(request_id, connection=queue.connection)
         job.delete(remove_from_queue=True)
-    except (NoSuchJobError, InvalidJobOperation):
-        return  # gone already, or deleted meanwhile (a batch dropping a finished job's record)
+    except NoSuchJobError:
+        return
+    except (InvalidJobOperation, ValueError):
+        # Changed meanwhile (a batch dropped its record, a worker finished its execution): RQ's
+        # delete stopped half way. Without its record the job is gone for ensure_queued, and RQ
+        # drops registry entries whose job is gone.
+        queue.connection.delete(Job.key_for(request_id))
 
 
 def move_overdue_to_queue(queue: Queue, request_id: str) -> bool:

@@ -3,8 +3,7 @@
 Finds, and repairs:
 
 * **abandoned** deliveries: ``in_flight`` under a worker whose liveness key has expired (killed,
-  host lost), or claimed longer ago than twice the RQ job timeout (the job that claimed it was
-  cut short before it could record or give the claim back). The cut-short attempt is recorded as ``interrupted`` and the delivery re-queued at
+  host lost). A live worker's claims are its own to recover (:func:`recover_own_claims`). The cut-short attempt is recorded as ``interrupted`` and the delivery re-queued at
   once with the same request_id (the next attempt carries ``retry: true``).
 * **orphaned** deliveries: ``queued`` or ``retrying`` with no active job (Redis flushed or
   restarted, dispatch while Redis was down, a job failed by RQ). Re-queued exactly once, at
@@ -27,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 
 from rq.job import JobStatus
 
-from . import metrics, queue, store
+from . import metrics, queue, spool, store
 from .logs import log_line
 from .runtime import Runtime
 
@@ -39,9 +38,8 @@ ORPHAN_GRACE = timedelta(seconds=20)
 """A queued row younger than this may still be on its way to Redis (dispatch in progress)."""
 ABANDON_GRACE = timedelta(seconds=10)
 OVERDUE_GRACE = timedelta(seconds=30)
-CLAIM_OUTLIVES_JOBS = 2
-"""A claim older than this many RQ job timeouts outlived the job that made it (killed by RQ's
-timeout before it could record or give the claim back): recovered even under a live worker."""
+OWN_CLAIM_GRACE = timedelta(seconds=60)
+"""A worker looks at its own claims older than this (a job records its claims as it makes them)."""
 STRANDED_SLACK_SECONDS = 60
 """A job started longer ago than RQ's job timeout plus this is no longer being run by anyone."""
 
@@ -85,41 +83,64 @@ def _alive_workers(runtime: Runtime, workers: set[str]) -> set[str]:
 def _recover_abandoned(runtime: Runtime, now: datetime, report: ReconcileReport) -> None:
     candidates = list(store.deliveries_by_status(runtime.engine, [store.IN_FLIGHT], now - ABANDON_GRACE))
     alive = _alive_workers(runtime, {c["worker"] for c in candidates if c["worker"]})
-    outlived = now - timedelta(seconds=CLAIM_OUTLIVES_JOBS * queue.job_timeout(runtime.settings))
     for row in candidates:
-        claimed_at = row["attempt_started_at"] or row["updated_at"]
-        if row["worker"] in alive and claimed_at > outlived:
+        if row["worker"] in alive:
             continue  # a live worker holds it, however long the database keeps it waiting
-        delivery = store.get_delivery(runtime.engine, row["request_id"])
-        if delivery is None or delivery["status"] != store.IN_FLIGHT:
-            continue
-        record = store.AttemptRecord(
-            request_id=delivery["request_id"],
-            event=delivery["event"],
-            endpoint=delivery["endpoint"],
-            url=delivery["url"],
-            attempt=delivery["attempts"],
-            outcome=store.INTERRUPTED,
-            created_at=now,
-            error=f"worker {delivery['worker']} stopped holding the claim; the POST may or may not have been sent",
-            next_attempt_at=now,
-        )
-        if not store.record_attempt(runtime.engine, record, delivery["worker"]):
-            continue
-        metrics.record_attempt(delivery["event"], delivery["endpoint"], store.INTERRUPTED, None)
-        queue.remove_job(runtime.queue, delivery["request_id"])
-        queue.ensure_queued(runtime.queue, delivery["request_id"])
-        report.abandoned.append(delivery["request_id"])
-        log_line(
-            logging.WARNING,
-            "interrupted attempt recovered",
-            request_id=delivery["request_id"],
-            event=delivery["event"],
-            endpoint=delivery["endpoint"],
-            attempt=delivery["attempts"],
-            outcome=store.INTERRUPTED,
-            worker=delivery["worker"],
-        )
+        _recover(runtime, row["request_id"], now, report)
+
+
+def _recover(runtime: Runtime, request_id: str, now: datetime, report: ReconcileReport) -> None:
+    """Records the claim's cut-short attempt as ``interrupted`` and queues the delivery again."""
+    delivery = store.get_delivery(runtime.engine, request_id)
+    if delivery is None or delivery["status"] != store.IN_FLIGHT:
+        return
+    record = store.AttemptRecord(
+        request_id=delivery["request_id"],
+        event=delivery["event"],
+        endpoint=delivery["endpoint"],
+        url=delivery["url"],
+        attempt=delivery["attempts"],
+        outcome=store.INTERRUPTED,
+        created_at=now,
+        error=f"worker {delivery['worker']} stopped holding the claim; the POST may or may not have been sent",
+        next_attempt_at=now,
+    )
+    if not store.record_attempt(runtime.engine, record, delivery["worker"]):
+        return
+    metrics.record_attempt(delivery["event"], delivery["endpoint"], store.INTERRUPTED, None)
+    queue.remove_job(runtime.queue, delivery["request_id"])
+    queue.ensure_queued(runtime.queue, delivery["request_id"])
+    report.abandoned.append(delivery["request_id"])
+    log_line(
+        logging.WARNING,
+        "interrupted attempt recovered",
+        request_id=delivery["request_id"],
+        event=delivery["event"],
+        endpoint=delivery["endpoint"],
+        attempt=delivery["attempts"],
+        outcome=store.INTERRUPTED,
+        worker=delivery["worker"],
+    )
+
+
+def recover_own_claims(runtime: Runtime, now: datetime | None = None) -> ReconcileReport:
+    """Run by each worker on its own claims: a delivery still ``in_flight`` under this worker's
+    name, claimed over :data:`OWN_CLAIM_GRACE` ago, that no job of this process holds
+    (``runtime.holding``) and whose attempt record is not waiting in this host's spool, was left
+    by a job cut short (RQ's job timeout, a claim whose commit acknowledgement was lost, a claim
+    that could not be given back). Only the worker itself can know that, so reconcile never
+    takes a live worker's claims; this does, for its own."""
+    now = now or datetime.now(UTC)
+    report = ReconcileReport()
+    rows = store.claims_held_by(runtime.engine, runtime.worker_name, now - OWN_CLAIM_GRACE)
+    if not rows:
+        return report
+    held = runtime.holding_now()
+    spooled = spool.request_ids_held(runtime.spool_dir)
+    for request_id in rows:
+        if request_id not in held and request_id not in spooled:
+            _recover(runtime, request_id, now, report)
+    return report
 
 
 def _requeue_orphans(runtime: Runtime, now: datetime, report: ReconcileReport) -> None:

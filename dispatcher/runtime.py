@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -30,6 +31,21 @@ class Runtime:
     redis_socket_timeout: float = 10
     stop_requested: bool = False
     """Set when the worker was asked to stop: a batch ends after the attempt in progress."""
+    holding: set[str] = field(default_factory=set)
+    """The deliveries this process's running jobs have claimed (see ``reconcile.recover_own_claims``)."""
+    _holding_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def hold(self, request_ids: Iterable[str]) -> None:
+        with self._holding_lock:
+            self.holding.update(request_ids)
+
+    def unhold(self, request_ids: Iterable[str]) -> None:
+        with self._holding_lock:
+            self.holding.difference_update(request_ids)
+
+    def holding_now(self) -> set[str]:
+        with self._holding_lock:
+            return set(self.holding)
 
     @cached_property
     def engine(self) -> Engine:

@@ -56,6 +56,25 @@ def pending(directory: str) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
 
 
+_NAME = re.compile(r"^\.?\d{8}T\d{12}-(.+)-\d+\.json")
+
+
+def request_ids_held(directory: str) -> set[str]:
+    """The request_ids whose attempt records wait here (held, or being flushed right now; not
+    those set aside as rejected, which will never be written)."""
+    folder = Path(directory)
+    if not folder.is_dir():
+        return set()
+    held = set()
+    for path in folder.iterdir():
+        if path.name.endswith(".rejected"):
+            continue
+        match = _NAME.match(path.name)
+        if match:
+            held.add(match.group(1))
+    return held
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

@@ -369,6 +369,20 @@ def release_claim(engine: Engine, request_id: str, worker: str, fail_reason: str
         )
 
 
+def claims_held_by(engine: Engine, worker: str, claimed_before: datetime) -> list[str]:
+    """The deliveries ``in_flight`` under ``worker`` whose claim was made before ``claimed_before``."""
+    with reading(engine) as conn:
+        return list(
+            conn.execute(
+                sa.select(DELIVERIES.c.request_id).where(
+                    DELIVERIES.c.status == IN_FLIGHT,
+                    DELIVERIES.c.worker == worker,
+                    DELIVERIES.c.attempt_started_at < claimed_before,
+                )
+            ).scalars()
+        )
+
+
 def delivery_exists(engine: Engine, request_id: str) -> bool:
     return bool(existing_deliveries(engine, [request_id]))
 

@@ -114,12 +114,24 @@ class Housekeeping(threading.Thread):
                 overdue=len(report.overdue),
             )
 
+    def recover_own(self) -> None:
+        try:
+            report = reconcile.recover_own_claims(self.runtime)
+        except Exception as exc:  # noqa: BLE001 - the database away: next round
+            log_line(logging.WARNING, "own claims check failed", error=f"{type(exc).__name__}: {exc}")
+            return
+        if report.abandoned:
+            log_line(logging.WARNING, "own claims recovered", abandoned=len(report.abandoned))
+
     def run(self) -> None:
         ticks = 0
+        every = max(1, self.reconcile_every // HEARTBEAT_SECONDS)
         while not self.stopping.is_set():
             self.flush()
-            if ticks % max(1, self.reconcile_every // HEARTBEAT_SECONDS) == 1:
+            if ticks % every == 1:
                 self.maybe_reconcile()
+            if ticks % every == every // 2:
+                self.recover_own()
             ticks += 1
             self.stopping.wait(HEARTBEAT_SECONDS)
 

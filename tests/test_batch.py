@@ -243,29 +243,55 @@ def test_a_member_recorded_but_not_settled_is_not_put_back_early(
     assert queue.job_state(runtime.queue, member)[0] == "started"
 
 
-def test_reconcile_recovers_a_claim_older_than_any_job_under_a_live_worker(make_runtime) -> None:
-    """RQ killed the job (its timeout) before it could record or give back its claim, and the
-    worker lives on: a claim older than twice the job timeout is recovered anyway."""
+def test_a_worker_recovers_its_own_claims_that_no_job_holds(make_runtime) -> None:
+    """RQ killed the job (its timeout) before it could record or give back its claims, or a
+    claim's commit acknowledgement was lost: the worker lives on, so reconcile leaves its claims
+    alone, but the worker itself knows which claims its running jobs hold and which records
+    wait in its spool, and recovers the rest."""
     from datetime import UTC, datetime, timedelta
 
-    from dispatcher.reconcile import CLAIM_OUTLIVES_JOBS, mark_alive, reconcile
+    from dispatcher import spool
+    from dispatcher.reconcile import OWN_CLAIM_GRACE, mark_alive, reconcile, recover_own_claims
 
     runtime = make_runtime(endpoints=[{"name": "partner-a", "url": "http://127.0.0.1:9/h", "key": "k"}])
-    old, fresh = dispatch_n(2)
-    limit = timedelta(seconds=CLAIM_OUTLIVES_JOBS * queue.job_timeout(runtime.settings))
+    me = runtime.worker_name
+    cut_short, running, spooled, recent = dispatch_n(4)
     now = datetime.now(UTC)
-    mark_alive(runtime, "live-worker")
-    assert store.claim(runtime.engine, old, "live-worker", now=now - limit - timedelta(seconds=5))
-    assert store.claim(runtime.engine, fresh, "live-worker", now=now - limit + timedelta(seconds=60))
+    old = now - OWN_CLAIM_GRACE - timedelta(seconds=5)
+    for request_id in (cut_short, running, spooled):
+        assert store.claim(runtime.engine, request_id, me, now=old)
+    assert store.claim(runtime.engine, recent, me, now=now - timedelta(seconds=5))
+    runtime.hold([running])  # a job of this process is still on it (a slow partner)
+    claim = store.claim_many(runtime.engine, [spooled], me, now=old)[spooled]
+    spool.hold(
+        runtime.spool_dir,
+        store.AttemptRecord(spooled, claim.event, claim.endpoint, claim.url, 1, "delivered", now),
+        me,
+        None,
+    )
+    mark_alive(runtime, me)
+    assert reconcile(runtime, now=now + timedelta(minutes=10)).abandoned == []  # a live worker's
 
-    report = reconcile(runtime, now=now)
+    report = recover_own_claims(runtime, now=now)
 
-    assert report.abandoned == [old]
-    (attempt,) = store.list_attempts(runtime.engine, old)
+    assert report.abandoned == [cut_short]
+    (attempt,) = store.list_attempts(runtime.engine, cut_short)
     assert attempt["outcome"] == "interrupted"
-    assert store.get_delivery(runtime.engine, old)["status"] == "retrying"
-    assert queue.job_state(runtime.queue, old)[0] == "queued"
-    assert store.get_delivery(runtime.engine, fresh)["status"] == "in_flight"  # its job may still run
+    assert queue.job_state(runtime.queue, cut_short)[0] == "queued"
+    for request_id in (running, spooled, recent):
+        assert store.get_delivery(runtime.engine, request_id)["status"] == "in_flight"
+
+
+def test_a_flight_holds_its_claims_until_the_job_ends(make_runtime, receiver, redis_client) -> None:
+    runtime = make_runtime(endpoints=[endpoint(receiver)], worker={"threads": 2})
+    receiver.default = Answer(delay=0.3)
+    (request_id,) = dispatch_n(1)
+    flight = jobs.Flight(runtime)
+    flight.start([request_id])
+    assert runtime.holding_now() == {request_id}
+    flight.drain()
+    flight.close()
+    assert runtime.holding_now() == set()
 
 
 def test_an_answer_holding_a_nul_is_recorded_on_postgresql(

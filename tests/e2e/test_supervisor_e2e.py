@@ -64,9 +64,11 @@ def test_concurrency_runs_n_workers_replaces_a_dead_one_and_stops_cleanly(
         )
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=60) == 0
+        # A child stopped in the instant between RQ registering it and installing its signal
+        # handlers dies without deregistering; RQ drops such a record when its TTL (60 s) ends.
         wait_for(
             lambda: not [w for w in workers_named("sup.") if w.name != victim.name],
-            timeout=30,
+            timeout=75,
             message="workers gone",
         )
     finally:
