@@ -151,6 +151,18 @@ class WebhookWorker(SimpleWorker):
         super().request_stop(signum, frame)
 
 
+def _stop_before_rq_listens(worker: WebhookWorker, runtime: Runtime):  # type: ignore[no-untyped-def]
+    """A SIGTERM handler for the moment between RQ registering the worker and installing its own
+    handlers (it forks the scheduler in between): the default action would kill the worker
+    without deregistering it. This asks RQ's loop to stop before its first job instead."""
+
+    def stop(_signum, _frame):  # type: ignore[no-untyped-def]
+        worker._stop_requested = True  # checked at the top of RQ's work loop (rq 3.x)
+        runtime.stop_requested = True
+
+    return stop
+
+
 def warn_default_keys(settings: Settings) -> list[str]:
     warned = []
     for endpoint in settings.endpoints:
@@ -206,6 +218,10 @@ def run_worker(
     log_line(
         logging.INFO, "worker started", worker=runtime.worker_name, queue=settings.queue_name, burst=burst
     )
+    stop_early = _stop_before_rq_listens(worker, runtime)
+    signal.signal(signal.SIGTERM, stop_early)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a supervisor's child ignores it
+        signal.signal(signal.SIGINT, stop_early)
     try:
         return worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
     finally:
