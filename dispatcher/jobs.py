@@ -194,14 +194,13 @@ class Flight:
         self.runtime = runtime
         self.pending: dict[Future, _Sending] = {}
         self.claimed: set[str] = set()
-        """The deliveries this flight claimed and did not give back."""
-        self.held: set[str] = set()
-        """Every delivery this flight claimed: in ``runtime.holding`` until :meth:`close`."""
+        """The deliveries this flight claimed and did not give back: in ``runtime.holding``
+        until :meth:`close`."""
 
     def close(self) -> None:
-        """The job is over: its claims are recorded, spooled or given back, or left to
+        """The job is over: its claims are recorded or spooled, or left to
         ``reconcile.recover_own_claims`` if it was cut short."""
-        self.runtime.unhold(self.held)
+        self.runtime.unhold(self.claimed)
 
     def start(self, request_ids: list[str]) -> dict[str, Result]:
         """Claims the deliveries in one statement and starts their POSTs. Returns the results
@@ -225,7 +224,6 @@ class Flight:
             )
             return {rid: Retry(max=RETRY_FOREVER, interval=CLAIM_RETRY_SECONDS) for rid in request_ids}
         self.claimed.update(claims)
-        self.held.update(claims)
         runtime.hold(claims)
         results: dict[str, Result] = {}
         held = list(claims.values())
@@ -252,6 +250,7 @@ class Flight:
             except SQLAlchemyError:  # reconcile recovers it (a claim older than any job)
                 continue
             self.claimed.discard(claim.request_id)  # as if never claimed: its job can go back
+            self.runtime.unhold([claim.request_id])
 
     def _not_claimed(self, request_ids: list[str]) -> dict[str, Result]:
         existing = store.existing_deliveries(self.runtime.engine, request_ids)

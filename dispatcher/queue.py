@@ -142,26 +142,26 @@ def schedule_taken(queue: Queue, request_id: str, delay_seconds: int) -> None:
 
 def job_states(queue: Queue, request_ids: list[str]) -> list[tuple[str | None, str | None]]:
     """:func:`job_state` for many deliveries in one round trip."""
-    with queue.connection.pipeline(transaction=False) as pipe:
-        for request_id in request_ids:
-            pipe.hmget(Job.key_for(request_id), "status", "worker_name")
-        replies = pipe.execute()
-    return [(s.decode() if s else None, w.decode() if w else None) for s, w in replies]
+    return [(status, worker) for status, worker, _started in job_states_started(queue, request_ids)]
 
 
-def started_at(queue: Queue, request_ids: list[str]) -> dict[str, datetime | None]:
-    """When each delivery's job was started (by RQ, or taken into a batch), in one round trip."""
+def job_states_started(
+    queue: Queue, request_ids: list[str]
+) -> list[tuple[str | None, str | None, datetime | None]]:
+    """(RQ status, worker name, when it was started: by RQ, or taken into a batch) of each
+    delivery's job, in one round trip."""
     with queue.connection.pipeline(transaction=False) as pipe:
         for request_id in request_ids:
-            pipe.hget(Job.key_for(request_id), "started_at")
+            pipe.hmget(Job.key_for(request_id), "status", "worker_name", "started_at")
         replies = pipe.execute()
-    out: dict[str, datetime | None] = {}
-    for request_id, raw in zip(request_ids, replies, strict=True):
-        try:
-            out[request_id] = utcparse(raw.decode()) if raw else None
-        except ValueError:
-            out[request_id] = None
-    return out
+    return [(s.decode() if s else None, w.decode() if w else None, _parsed_time(at)) for s, w, at in replies]
+
+
+def _parsed_time(raw: bytes | None) -> datetime | None:
+    try:
+        return utcparse(raw.decode()) if raw else None
+    except ValueError:
+        return None
 
 
 def ensure_queued(queue: Queue, request_id: str, at: datetime | None = None) -> bool:

@@ -3,8 +3,9 @@
 Finds, and repairs:
 
 * **abandoned** deliveries: ``in_flight`` under a worker whose liveness key has expired (killed,
-  host lost). A live worker's claims are its own to recover (:func:`recover_own_claims`). The cut-short attempt is recorded as ``interrupted`` and the delivery re-queued at
-  once with the same request_id (the next attempt carries ``retry: true``).
+  host lost). The cut-short attempt is recorded as ``interrupted`` and the delivery re-queued at
+  once with the same request_id (the next attempt carries ``retry: true``). A live worker's
+  claims are its own to recover (:func:`recover_own_claims`).
 * **orphaned** deliveries: ``queued`` or ``retrying`` with no active job (Redis flushed or
   restarted, dispatch while Redis was down, a job failed by RQ). Re-queued exactly once, at
   their ``next_attempt_at`` when it is still ahead.
@@ -157,10 +158,10 @@ def _requeue_orphans(runtime: Runtime, now: datetime, report: ReconcileReport) -
 
 def _requeue_batch(runtime: Runtime, rows: list[dict], now: datetime, report: ReconcileReport) -> None:
     report.checked += len(rows)
-    states = queue.job_states(runtime.queue, [r["request_id"] for r in rows])
-    alive = _alive_workers(runtime, {w for (status, w) in states if status == JobStatus.STARTED and w})
+    states = queue.job_states_started(runtime.queue, [r["request_id"] for r in rows])
+    alive = _alive_workers(runtime, {w for (status, w, _at) in states if status == JobStatus.STARTED and w})
     stranded = _stranded(runtime, rows, states, alive, now)
-    for row, (status, worker) in zip(rows, states, strict=True):
+    for row, (status, worker, _started) in zip(rows, states, strict=True):
         request_id = row["request_id"]
         due = row["next_attempt_at"]
         if status == JobStatus.SCHEDULED and due is not None and due < now - OVERDUE_GRACE:
@@ -190,22 +191,18 @@ def _requeue_batch(runtime: Runtime, rows: list[dict], now: datetime, report: Re
 def _stranded(
     runtime: Runtime,
     rows: list[dict],
-    states: list[tuple[str | None, str | None]],
+    states: list[tuple[str | None, str | None, datetime | None]],
     alive: set[str],
     now: datetime,
 ) -> set[str]:
     """Deliveries (not in flight: ``rows`` are queued or retrying) whose job a live worker marked
     started longer ago than an RQ job may run: no batch holds them any more."""
-    suspects = [
-        row["request_id"]
-        for row, (status, worker) in zip(rows, states, strict=True)
-        if status == JobStatus.STARTED and worker in alive
-    ]
-    if not suspects:
-        return set()
     cutoff = now - timedelta(seconds=queue.job_timeout(runtime.settings) + STRANDED_SLACK_SECONDS)
-    started = queue.started_at(runtime.queue, suspects)
-    return {rid for rid, at in started.items() if at is not None and at < cutoff}
+    return {
+        row["request_id"]
+        for row, (status, worker, started) in zip(rows, states, strict=True)
+        if status == JobStatus.STARTED and worker in alive and started is not None and started < cutoff
+    }
 
 
 def reconcile(runtime: Runtime, now: datetime | None = None) -> ReconcileReport:
