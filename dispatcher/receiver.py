@@ -119,6 +119,9 @@ class _Handler(BaseHTTPRequestHandler):
 class ReceiverServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5; a worker opens up to ``worker.threads``
+    # connections at once, and a busy accept loop would drop the rest's SYNs (connect timeouts).
+    request_queue_size = 128
 
     def __init__(self, host: str, port: int, state: ReceiverState) -> None:
         super().__init__((host, port), _Handler)

@@ -36,6 +36,13 @@ class Answer:
     reset: bool = False
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # three 16-thread workers open up to 48 connections at once; socketserver's backlog of 5
+    # dropped SYNs under load, which the workers rightly saw as connect timeouts
+    request_queue_size = 128
+
+
 class ScriptedReceiver:
     """Answers each request with the next scripted answer (per request_id), else the default.
 
@@ -98,8 +105,7 @@ class ScriptedReceiver:
                     with receiver.lock:
                         receiver.in_flight[rid] -= 1
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

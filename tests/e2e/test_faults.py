@@ -733,8 +733,11 @@ def test_three_workers_racing_with_reconcile(make_runtime, write_config, start_w
     for rid in request_ids:
         seen = receiver.for_request(rid)
         assert len(seen) == failures[rid] + 1, (rid, len(seen), failures[rid])
-        outcomes = [a["outcome"] for a in store.list_attempts(runtime.engine, rid)]
-        assert outcomes == ["retry_scheduled"] * failures[rid] + ["delivered"]
+        attempts = store.list_attempts(runtime.engine, rid)
+        outcomes = [a["outcome"] for a in attempts]
+        assert outcomes == ["retry_scheduled"] * failures[rid] + ["delivered"], [
+            (a["outcome"], a["http_status"], a["error"]) for a in attempts
+        ]
     assert stats["duplicates"] == 0
 
 
