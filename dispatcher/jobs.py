@@ -44,6 +44,8 @@ BATCH_MAX = 200
 """Most queued jobs one RQ job takes after its own (see :func:`deliver`)."""
 LIMIT_DEFER_SECONDS = 1
 """A delivery whose endpoint is at its concurrency or rate limit comes back this much later."""
+HELD_BACK_SECONDS = int(health.CACHE_SECONDS) + 1
+"""A delivery held back by a 410 comes back when every worker's disabled cache is fresh."""
 SCHEDULER_SLACK_SECONDS = 1
 """RQ computes a retry's time from its own clock after the job returns and its scheduled
 registry truncates that time to whole seconds, which can make a wait up to a second short.
@@ -159,9 +161,17 @@ class _Sending:
     limited: bool
 
 
-def _send(runtime: Runtime, sending: _Sending) -> tuple[delivery.DeliveryOutcome, datetime]:
+def _send(
+    runtime: Runtime, sending: _Sending, gone: set[str]
+) -> tuple[delivery.DeliveryOutcome | None, datetime]:
     """Runs on a sender thread: the signature (timestamped now, not when the delivery was
-    claimed, since it may have waited its turn) and the POST."""
+    claimed, since it may have waited its turn) and the POST.
+
+    ``gone`` holds the endpoints that answered ``410 Gone`` during this flight: a delivery
+    waiting its turn for one of them is not sent (outcome None). The sender thread adds the
+    endpoint itself, so a thread that picks up the next delivery at once already knows."""
+    if sending.endpoint.name in gone:
+        return None, datetime.now(UTC)
     try:
         if sending.endpoint.signing_secrets:
             sending.headers.update(
@@ -179,6 +189,8 @@ def _send(runtime: Runtime, sending: _Sending) -> tuple[delivery.DeliveryOutcome
             response_body_limit=sending.rules.response_body_limit,
             verify=sending.rules.verify,
         )
+        if outcome.http_status == 410:
+            gone.add(sending.endpoint.name)
     except Exception as exc:  # noqa: BLE001 - a bug must not leave the claim unrecorded
         outcome = delivery.DeliveryOutcome(
             None, "connection_error", f"unexpected {type(exc).__name__} while sending", None, 0
@@ -196,6 +208,8 @@ class Flight:
         self.claimed: set[str] = set()
         """The deliveries this flight claimed and did not give back: in ``runtime.holding``
         until :meth:`close`."""
+        self.gone: set[str] = set()
+        """Endpoints that answered ``410 Gone`` during this flight (see :func:`_send`)."""
 
     def close(self) -> None:
         """The job is over: its claims are recorded or spooled, or left to
@@ -235,7 +249,7 @@ class Flight:
                 sending = self._prepare(held[0])
                 claim = held.pop(0)
                 if isinstance(sending, _Sending):
-                    self.pending[runtime.senders.submit(_send, runtime, sending)] = sending
+                    self.pending[runtime.senders.submit(_send, runtime, sending, self.gone)] = sending
                 else:
                     results[claim.request_id] = sending
         except BaseException:
@@ -305,7 +319,15 @@ class Flight:
         if not self.pending:
             return {}
         done, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
-        finished = [(self.pending.pop(f), *f.result()) for f in done]
+        finished = []
+        results: dict[str, Result] = {}
+        for future in done:
+            sending = self.pending.pop(future)
+            outcome, now = future.result()
+            if outcome is None:
+                results[sending.claim.request_id] = self._held_back(sending)
+            else:
+                finished.append((sending, outcome, now))
         entries = []
         decisions = []
         for sending, outcome, now in finished:
@@ -335,11 +357,34 @@ class Flight:
             )
             entries.append((attempt, None if decision.outcome != policy.FAILED else decision.reason))
             decisions.append((decision, error))
-        record(self.runtime, entries, self.runtime.worker_name)
-        results: dict[str, Result] = {}
+        if entries:
+            record(self.runtime, entries, self.runtime.worker_name)
         for (sending, outcome, _now), (decision, error) in zip(finished, decisions, strict=True):
             results[sending.claim.request_id] = self._after(sending, outcome, decision, error)
         return results
+
+    def _held_back(self, sending: _Sending) -> Result:
+        """A delivery not sent because its endpoint answered 410 meanwhile: its claim is given
+        back and its job comes back once every process's disabled cache has been re-read, when
+        the check in :meth:`_prepare` fails it with ``endpoint_disabled`` (or sends it, if the
+        endpoint was not disabled after all)."""
+        runtime, claim = self.runtime, sending.claim
+        log_line(
+            logging.WARNING,
+            "held back: endpoint answered 410",
+            request_id=claim.request_id,
+            endpoint=claim.endpoint,
+        )
+        if sending.limited:
+            try:
+                limits.release(runtime.redis, sending.endpoint, claim.request_id)
+            except Exception as exc:  # noqa: BLE001 - the lease expires on its own
+                log_line(logging.WARNING, "limit lease not released", error=f"{type(exc).__name__}: {exc}")
+        try:
+            store.release_claim(runtime.engine, claim.request_id, runtime.worker_name)
+        except SQLAlchemyError as exc:  # still in_flight: reconcile.recover_own_claims re-queues it
+            log_line(logging.WARNING, "held-back claim not released", error=store.describe_error(exc))
+        return Retry(max=RETRY_FOREVER, interval=HELD_BACK_SECONDS)
 
     def _after(
         self,

@@ -123,6 +123,43 @@ def test_retries_inside_a_batch_are_each_their_own_scheduled_job(
         assert store.get_delivery(runtime.engine, request_id)["status"] == "retrying"
 
 
+def test_after_a_410_the_deliveries_waiting_for_a_thread_are_not_sent(
+    make_runtime, receiver, redis_client
+) -> None:
+    # One thread, so the second claimed delivery waits its turn behind the first, which is
+    # answered 410 Gone: the partner said it is gone and must not get the second one (PHI).
+    runtime = make_runtime(endpoints=[endpoint(receiver)], worker={"threads": 1})
+    receiver.script_all(Answer(status=410, delay=0.2))
+    request_ids = dispatch_n(5)
+    leader = pop_leader(redis_client)
+
+    jobs.deliver(leader)
+
+    assert len(receiver.received) == 1
+    (first,) = [r.request_id for r in receiver.received]
+    assert store.get_delivery(runtime.engine, first)["status"] == "failed"
+    assert [a["http_status"] for a in store.list_attempts(runtime.engine, first)] == [410]
+    assert "partner-a" in store.disabled_endpoints(runtime.engine)
+    scheduled = {m.decode() for m in redis_client.zrange("rq:scheduled:send-webhook-request", 0, -1)}
+    held_back = set()
+    for request_id in set(request_ids) - {first}:
+        got = store.get_delivery(runtime.engine, request_id)
+        assert store.list_attempts(runtime.engine, request_id) == []  # never sent
+        if got["status"] == "queued":  # claimed before the 410: given back, its job comes back
+            assert got["attempts"] == 0 and request_id in scheduled
+            held_back.add(request_id)
+        else:  # claimed after it: failed as disabled at once
+            assert (got["status"], got["reason"]) == ("failed", "endpoint_disabled")
+    assert held_back  # the one that was waiting for the thread
+
+    for request_id in held_back:  # each job back from the scheduler
+        redis_client.zrem("rq:scheduled:send-webhook-request", request_id)
+        jobs.deliver(request_id)
+        got = store.get_delivery(runtime.engine, request_id)
+        assert (got["status"], got["reason"]) == ("failed", "endpoint_disabled")
+    assert len(receiver.received) == 1
+
+
 def test_take_drops_finished_records_and_skips_ids_without_a_job(make_runtime, redis_client) -> None:
     runtime = make_runtime(endpoints=[])
     q = runtime.queue
