@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -42,8 +43,6 @@ RETRY_FOREVER = 10**9
 """RQ's own retry counter is never the budget: the delivery table is."""
 BATCH_MAX = 200
 """Most queued jobs one RQ job takes after its own (see :func:`deliver`)."""
-LIMIT_DEFER_SECONDS = 1
-"""A delivery whose endpoint is at its concurrency or rate limit comes back this much later."""
 HELD_BACK_SECONDS = int(health.CACHE_SECONDS) + 1
 """A delivery held back by a 410 comes back when every worker's disabled cache is fresh."""
 SCHEDULER_SLACK_SECONDS = 1
@@ -307,9 +306,10 @@ class Flight:
             _finish_without_sending(runtime, claim, f"stored payload is unusable: {type(exc).__name__}")
             return None
         limited = limits.is_limited(endpoint)
-        if limited and not limits.acquire(runtime.redis, endpoint, claim.request_id, rules.timeout + 60):
+        wait = limits.acquire(runtime.redis, endpoint, claim.request_id, rules.timeout + 60) if limited else 0
+        if wait:
             store.release_claim(runtime.engine, claim.request_id, runtime.worker_name)
-            return Retry(max=RETRY_FOREVER, interval=LIMIT_DEFER_SECONDS)
+            return Retry(max=RETRY_FOREVER, interval=_deferral(wait))
         headers = delivery.build_headers(endpoint.key)  # signed on the sender thread, at send time
         return _Sending(claim, endpoint, rules, body, logged_body, headers, limited)
 
@@ -429,6 +429,12 @@ class Flight:
         while self.pending:
             results.update(self.collect())
         return results
+
+
+def _deferral(wait: float) -> int:
+    """RQ's interval for a delivery that must wait ``wait`` s for its endpoint's limits: at least
+    that long (RQ's whole seconds can make a wait up to one short), and a second at the least."""
+    return 1 if wait <= 1 else math.ceil(wait) + SCHEDULER_SLACK_SECONDS
 
 
 def _finish_without_sending(runtime: Runtime, claim: store.Claim, error: str) -> None:

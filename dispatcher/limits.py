@@ -3,8 +3,14 @@
 Concurrency is a set of leases (a sorted set scored by expiry), not a counter: a worker killed
 mid-attempt cannot hold its slot for longer than the lease. Rate is a token bucket holding at
 most one second of tokens. Both are one Lua script each, so they are atomic across workers.
-A delivery that finds its endpoint at a limit is not attempted: its claim is given back and
-the job comes back a second later, and the worker moves on to other endpoints' deliveries.
+
+A delivery that finds its endpoint at a limit is not attempted: its claim is given back, the
+worker moves on to other endpoints' deliveries, and the job comes back later. At the
+concurrency limit that is a second later (a slot may free up any moment). At the rate limit the
+bucket books the delivery the next free turn (the bucket goes into debt, GCRA-style) and says
+how long until then: the job comes back at its turn and goes without asking again, and
+deliveries that arrive meanwhile queue behind it. So a backlog of N for an endpoint limited to
+r per second costs one deferral each, not one every second for N/r seconds.
 """
 
 from __future__ import annotations
@@ -29,17 +35,33 @@ _TAKE_TOKEN = """
 local rate = tonumber(ARGV[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local booked = tonumber(redis.call('GET', KEYS[2]))
+if booked then
+  if now >= booked then
+    redis.call('DEL', KEYS[2])
+    return '0'
+  end
+  return tostring(booked - now)
+end
 local bucket = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local capacity = math.max(1, rate)
 local tokens = tonumber(bucket[1]) or capacity
 local at = tonumber(bucket[2]) or now
-tokens = math.min(capacity, tokens + (now - at) * rate)
-local granted = 0
-if tokens >= 1 then tokens = tokens - 1 granted = 1 end
+tokens = math.min(capacity, tokens + (now - at) * rate) - 1
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now)
-redis.call('EXPIRE', KEYS[1], 3600)
-return granted
+local wait = 0
+if tokens < 0 then wait = -tokens / rate end
+redis.call('EXPIRE', KEYS[1], math.ceil(wait) + 3600)
+if wait == 0 then return '0' end
+redis.call('SET', KEYS[2], tostring(now + wait), 'EX', math.ceil(wait) + 3600)
+return tostring(wait)
 """
+"""Takes a token, or books the request the next free turn. Returns the seconds until the
+request may go (``'0'``: now), as a string: Redis truncates a Lua number to an integer.
+A booked request asking again before its turn gets the time left, and is not booked twice."""
+
+SLOT_WAIT_SECONDS = 1.0
+"""How long a delivery that found every concurrency slot taken waits before asking again."""
 
 
 def slots_key(endpoint: str) -> str:
@@ -50,13 +72,18 @@ def rate_key(endpoint: str) -> str:
     return f"dispatcher:endpoint-rate:{endpoint}"
 
 
+def booking_key(endpoint: str, request_id: str) -> str:
+    return f"dispatcher:endpoint-rate:{endpoint}:booked:{request_id}"
+
+
 def _redis_now(client: redis.Redis) -> float:
     seconds, micros = client.time()
     return seconds + micros / 1_000_000
 
 
-def acquire(client: redis.Redis, endpoint: Endpoint, request_id: str, lease_seconds: float) -> bool:
-    """Takes a slot (and a token) for one attempt; False when the endpoint is at a limit."""
+def acquire(client: redis.Redis, endpoint: Endpoint, request_id: str, lease_seconds: float) -> float:
+    """Takes a slot and a token for one attempt. Returns 0 when it may go now, else the seconds
+    to wait before asking again (its slot and token, if any, are not kept)."""
     if endpoint.max_concurrency is not None:
         granted = client.eval(
             _ACQUIRE_SLOT,
@@ -68,13 +95,21 @@ def acquire(client: redis.Redis, endpoint: Endpoint, request_id: str, lease_seco
             lease_seconds,
         )
         if not granted:
-            return False
-    if endpoint.rate_per_second is not None and not client.eval(
-        _TAKE_TOKEN, 1, rate_key(endpoint.name), endpoint.rate_per_second
-    ):
-        release(client, endpoint, request_id)
-        return False
-    return True
+            return SLOT_WAIT_SECONDS
+    if endpoint.rate_per_second is not None:
+        wait = float(
+            client.eval(
+                _TAKE_TOKEN,
+                2,
+                rate_key(endpoint.name),
+                booking_key(endpoint.name, request_id),
+                endpoint.rate_per_second,
+            )
+        )
+        if wait > 0:
+            release(client, endpoint, request_id)
+            return wait
+    return 0.0
 
 
 def release(client: redis.Redis, endpoint: Endpoint, request_id: str) -> None:

@@ -4,6 +4,7 @@ taken jobs, and what happens when something fails in the middle."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from dispatcher.dispatch import dispatch_many
 from tests.servers import Answer
 
 QUEUE_KEY = "rq:queue:send-webhook-request"
+SCHEDULED_KEY = "rq:scheduled:send-webhook-request"
 
 
 def endpoint(receiver, **extra) -> dict:
@@ -69,6 +71,42 @@ def test_max_concurrency_holds_across_the_threads(make_runtime, receiver, redis_
         else:  # deferred a second: the claim given back, the attempt not counted
             assert (got["status"], got["attempts"]) == ("queued", 0)
             assert request_id in scheduled or request_id == leader
+
+
+def test_a_rate_limited_backlog_is_deferred_once_each_not_every_second(
+    make_runtime, receiver, redis_client
+) -> None:
+    # 40 for an endpoint limited to 10/s: 10 go at once, 30 are booked a turn each over the next
+    # 3 s. Deferring every refused one for a second, as before, made each ask again every second
+    # until it won a token: 30 + 20 + 10 = 60 comebacks, each a claim and a release.
+    runtime = make_runtime(endpoints=[endpoint(receiver, rate_per_second=10)], worker={"threads": 4})
+    request_ids = dispatch_n(40)
+    comebacks = 0
+
+    def run(leader: str) -> None:
+        # RQ's part: the leader's own Retry (each member's is scheduled by the batch itself)
+        result = jobs.deliver(leader)
+        if isinstance(result, Retry):
+            redis_client.zadd(SCHEDULED_KEY, {leader: int(time.time() + result.intervals[0])})
+
+    run(pop_leader(redis_client))
+    deadline = time.monotonic() + 30
+    while len({r.request_id for r in receiver.received}) < 40 and time.monotonic() < deadline:
+        # the scheduler's part: each job due now goes back to a worker
+        for member, due in redis_client.zrange(SCHEDULED_KEY, 0, -1, withscores=True):
+            if due <= time.time() and redis_client.zrem(SCHEDULED_KEY, member):
+                comebacks += 1
+                run(member.decode())
+        time.sleep(0.05)
+
+    assert sorted(r.request_id for r in receiver.received) == sorted(request_ids)  # each once
+    assert 30 <= comebacks <= 40  # about one each (a turn under a second can come back early once)
+    arrivals = sorted(r.at for r in receiver.received)
+    # the bucket holds a second of tokens: at most 10 + 10 in any second
+    assert max(sum(1 for t in arrivals if a <= t < a + 1) for a in arrivals) <= 20
+    for request_id in request_ids:
+        (attempt,) = store.list_attempts(runtime.engine, request_id)
+        assert attempt["outcome"] == "delivered"
 
 
 def test_an_error_mid_batch_records_what_was_sent_and_puts_the_rest_back(
