@@ -43,12 +43,12 @@ RETRY_FOREVER = 10**9
 """RQ's own retry counter is never the budget: the delivery table is."""
 BATCH_MAX = 200
 """Most queued jobs one RQ job takes after its own (see :func:`deliver`)."""
-HELD_BACK_SECONDS = int(health.CACHE_SECONDS) + 1
-"""A delivery held back by a 410 comes back when every worker's disabled cache is fresh."""
 SCHEDULER_SLACK_SECONDS = 1
 """RQ computes a retry's time from its own clock after the job returns and its scheduled
 registry truncates that time to whole seconds, which can make a wait up to a second short.
 One more second keeps every wait at least as long as the policy's ``next_attempt_at``."""
+HELD_BACK_SECONDS = math.ceil(health.CACHE_SECONDS) + SCHEDULER_SLACK_SECONDS + 1
+"""A delivery held back by a 410 comes back after every worker's disabled cache was re-read."""
 
 
 _DB_WRITE = Retrying(
@@ -166,8 +166,9 @@ def _send(
     """Runs on a sender thread: the signature (timestamped now, not when the delivery was
     claimed, since it may have waited its turn) and the POST.
 
-    ``gone`` holds the endpoints that answered ``410 Gone`` during this flight: a delivery
-    waiting its turn for one of them is not sent (outcome None). The sender thread adds the
+    ``gone`` holds the endpoints that answered ``410 Gone`` during this flight (unless
+    ``retry_4xx`` makes 410 retryable): a delivery waiting its turn for one of them is not sent
+    (outcome None). The sender thread adds the
     endpoint itself, so a thread that picks up the next delivery at once already knows."""
     if sending.endpoint.name in gone:
         return None, datetime.now(UTC)
@@ -188,7 +189,7 @@ def _send(
             response_body_limit=sending.rules.response_body_limit,
             verify=sending.rules.verify,
         )
-        if outcome.http_status == 410:
+        if outcome.http_status == 410 and 410 not in sending.rules.retry_4xx:
             gone.add(sending.endpoint.name)
     except Exception as exc:  # noqa: BLE001 - a bug must not leave the claim unrecorded
         outcome = delivery.DeliveryOutcome(
@@ -320,12 +321,12 @@ class Flight:
             return {}
         done, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
         finished = []
-        results: dict[str, Result] = {}
+        held_back = []
         for future in done:
             sending = self.pending.pop(future)
             outcome, now = future.result()
             if outcome is None:
-                results[sending.claim.request_id] = self._held_back(sending)
+                held_back.append(sending)
             else:
                 finished.append((sending, outcome, now))
         entries = []
@@ -358,7 +359,8 @@ class Flight:
             entries.append((attempt, None if decision.outcome != policy.FAILED else decision.reason))
             decisions.append((decision, error))
         if entries:
-            record(self.runtime, entries, self.runtime.worker_name)
+            record(self.runtime, entries, self.runtime.worker_name)  # first: these were sent
+        results: dict[str, Result] = {s.claim.request_id: self._held_back(s) for s in held_back}
         for (sending, outcome, _now), (decision, error) in zip(finished, decisions, strict=True):
             results[sending.claim.request_id] = self._after(sending, outcome, decision, error)
         return results

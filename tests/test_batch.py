@@ -78,10 +78,11 @@ def test_a_rate_limited_backlog_is_deferred_once_each_not_every_second(
 ) -> None:
     # 40 for an endpoint limited to 10/s: 10 go at once, 30 are booked a turn each over the next
     # 3 s. Deferring every refused one for a second, as before, made each ask again every second
-    # until it won a token: 30 + 20 + 10 = 60 comebacks, each a claim and a release.
+    # until it won a token: 30 + 20 + 10 = 60 comebacks or more (81 measured), each a claim and
+    # a release.
     runtime = make_runtime(endpoints=[endpoint(receiver, rate_per_second=10)], worker={"threads": 4})
     request_ids = dispatch_n(40)
-    comebacks = 0
+    comebacks: dict[str, int] = {}
 
     def run(leader: str) -> None:
         # RQ's part: the leader's own Retry (each member's is scheduled by the batch itself)
@@ -95,12 +96,13 @@ def test_a_rate_limited_backlog_is_deferred_once_each_not_every_second(
         # the scheduler's part: each job due now goes back to a worker
         for member, due in redis_client.zrange(SCHEDULED_KEY, 0, -1, withscores=True):
             if due <= time.time() and redis_client.zrem(SCHEDULED_KEY, member):
-                comebacks += 1
+                comebacks[member.decode()] = comebacks.get(member.decode(), 0) + 1
                 run(member.decode())
         time.sleep(0.05)
 
     assert sorted(r.request_id for r in receiver.received) == sorted(request_ids)  # each once
-    assert 30 <= comebacks <= 40  # about one each (a turn under a second can come back early once)
+    # about one each: a turn under a second away can be cut short by RQ's whole seconds
+    assert max(comebacks.values()) <= 3 and sum(comebacks.values()) <= 45
     arrivals = sorted(r.at for r in receiver.received)
     # the bucket holds a second of tokens: at most 10 + 10 in any second
     assert max(sum(1 for t in arrivals if a <= t < a + 1) for a in arrivals) <= 20
@@ -196,6 +198,21 @@ def test_after_a_410_the_deliveries_waiting_for_a_thread_are_not_sent(
         got = store.get_delivery(runtime.engine, request_id)
         assert (got["status"], got["reason"]) == ("failed", "endpoint_disabled")
     assert len(receiver.received) == 1
+
+
+def test_a_410_listed_in_retry_4xx_holds_nothing_back(make_runtime, receiver, redis_client) -> None:
+    runtime = make_runtime(
+        endpoints=[endpoint(receiver)], worker={"threads": 1}, delivery={"retry_4xx": [408, 410, 429]}
+    )
+    receiver.script_all(Answer(status=410, delay=0.2))
+    request_ids = dispatch_n(3)
+
+    jobs.deliver(pop_leader(redis_client))
+
+    assert sorted(r.request_id for r in receiver.received) == sorted(request_ids)  # each sent once
+    for request_id in request_ids:
+        assert store.get_delivery(runtime.engine, request_id)["status"] == "retrying"
+    assert "partner-a" not in store.disabled_endpoints(runtime.engine)
 
 
 def test_take_drops_finished_records_and_skips_ids_without_a_job(make_runtime, redis_client) -> None:
