@@ -6,7 +6,8 @@ delivered, and prints how long it took, the database row updates per delivery (a
 give-back or a record is one each: 2 is the floor) and the worker's CPU per delivery. Every
 delivery the limit turns away costs a claim and a give-back, so the updates show how often
 deliveries were deferred. ``BENCH_CODE=/path/to/checkout`` measures another checkout's
-``dispatcher/`` (as ``bench/run.py`` does). Results also go to ``bench/results/rate_limited.md``.
+``dispatcher/`` (as ``bench/run.py`` does). Results also go to ``bench/results/rate_limited-latest.md`` (the before/after
+comparison in ``bench/results/rate_limited.md`` is two such runs).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import yaml  # noqa: E402
 
 from bench import run as bench  # noqa: E402
 
-RESULTS = bench.RESULTS / "rate_limited.md"
+RESULTS = bench.RESULTS / "rate_limited-latest.md"
 
 
 def row_updates(engine: sa.Engine) -> int:
