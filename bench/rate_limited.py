@@ -6,8 +6,8 @@ delivered, and prints how long it took, the database row updates per delivery (a
 give-back or a record is one each: 2 is the floor) and the worker's CPU per delivery. Every
 delivery the limit turns away costs a claim and a give-back, so the updates show how often
 deliveries were deferred. ``BENCH_CODE=/path/to/checkout`` measures another checkout's
-``dispatcher/`` (as ``bench/run.py`` does). Results also go to ``bench/results/rate_limited-latest.md`` (the before/after
-comparison in ``bench/results/rate_limited.md`` is two such runs).
+``dispatcher/`` (as ``bench/run.py`` does). Results also go to
+``bench/results/rate_limited-latest.md``; ``bench/results/rate_limited.md`` compares two runs.
 """
 
 from __future__ import annotations
