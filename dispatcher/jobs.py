@@ -168,8 +168,8 @@ def _send(
 
     ``gone`` holds the endpoints that answered ``410 Gone`` during this flight (unless
     ``retry_4xx`` makes 410 retryable): a delivery waiting its turn for one of them is not sent
-    (outcome None). The sender thread adds the
-    endpoint itself, so a thread that picks up the next delivery at once already knows."""
+    (outcome None). The sender thread adds the endpoint itself, so a thread that picks up the
+    next delivery at once already knows."""
     if sending.endpoint.name in gone:
         return None, datetime.now(UTC)
     try:
@@ -377,11 +377,7 @@ class Flight:
             request_id=claim.request_id,
             endpoint=claim.endpoint,
         )
-        if sending.limited:
-            try:
-                limits.release(runtime.redis, sending.endpoint, claim.request_id)
-            except Exception as exc:  # noqa: BLE001 - the lease expires on its own
-                log_line(logging.WARNING, "limit lease not released", error=f"{type(exc).__name__}: {exc}")
+        _release_lease(runtime, sending)
         try:
             store.release_claim(runtime.engine, claim.request_id, runtime.worker_name)
         except SQLAlchemyError as exc:  # still in_flight: reconcile.recover_own_claims re-queues it
@@ -397,11 +393,7 @@ class Flight:
     ) -> Result:
         """Once the attempt is recorded: the limit's lease back, metrics, the process log line."""
         runtime, claim = self.runtime, sending.claim
-        if sending.limited:
-            try:
-                limits.release(runtime.redis, sending.endpoint, claim.request_id)
-            except Exception as exc:  # noqa: BLE001 - the lease expires on its own
-                log_line(logging.WARNING, "limit lease not released", error=f"{type(exc).__name__}: {exc}")
+        _release_lease(runtime, sending)
         metrics.record_attempt(claim.event, claim.endpoint, decision.outcome, outcome.duration_ms / 1000)
         log_line(
             logging.INFO
@@ -431,6 +423,16 @@ class Flight:
         while self.pending:
             results.update(self.collect())
         return results
+
+
+def _release_lease(runtime: Runtime, sending: _Sending) -> None:
+    """Gives back the endpoint's concurrency slot taken for this delivery, if it has limits."""
+    if not sending.limited:
+        return
+    try:
+        limits.release(runtime.redis, sending.endpoint, sending.claim.request_id)
+    except Exception as exc:  # noqa: BLE001 - the lease expires on its own
+        log_line(logging.WARNING, "limit lease not released", error=f"{type(exc).__name__}: {exc}")
 
 
 def _deferral(wait: float) -> int:

@@ -52,14 +52,11 @@ local at = tonumber(bucket[2]) or now
 tokens = math.min(capacity, tokens + (now - at) * rate)
 local wait = 0
 if tokens < 1 then wait = (1 - tokens) / rate end
-if wait > ahead then
-  redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now)
-  redis.call('EXPIRE', KEYS[1], math.ceil(wait) + 3600)
-  return tostring(ahead)
-end
-tokens = tokens - 1
+local beyond = wait > ahead
+if not beyond then tokens = tokens - 1 end
 redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now)
 redis.call('EXPIRE', KEYS[1], math.ceil(wait) + 3600)
+if beyond then return tostring(ahead) end
 if wait == 0 then return '0' end
 redis.call('SET', KEYS[2], tostring(now + wait), 'EX', math.ceil(wait + grace) + 3600)
 return tostring(wait)
