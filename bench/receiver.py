@@ -1,4 +1,7 @@
-"""A fast HTTP/1.1 keep-alive receiver: ``python -m bench.receiver PORT [DELAY_SECONDS]``.
+"""A fast HTTP/1.1 keep-alive receiver: ``python -m bench.receiver PORT [DELAY_SECONDS [RECORD_FILE]]``.
+
+With RECORD_FILE, each request's ``metadata.request_id`` and the time it was read in full
+(``time.time()``) are appended to the file, one ``request_id time`` line each, for latency.
 
 A raw asyncio protocol, no framework: it reads each request (headers and Content-Length body)
 and answers ``200 OK`` with a 2-byte body, after DELAY seconds when one is given. The delay is an
@@ -11,6 +14,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import time
+from typing import Any
 
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
 BAD = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -18,6 +23,7 @@ BAD = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r
 
 class Receiver(asyncio.Protocol):
     delay: float = 0.0
+    record: Any = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport
@@ -47,6 +53,13 @@ class Receiver(asyncio.Protocol):
             total = end + 4 + length
             if len(self.buffer) < total:
                 return
+            if self.record is not None:
+                body = bytes(self.buffer[end + 4 : total])
+                at = body.find(b'"request_id":"')
+                if at >= 0:
+                    rid = body[at + 14 : at + 50].decode("ascii", "replace")
+                    self.record.write(f"{rid} {time.time():.6f}\n")
+                    self.record.flush()
             del self.buffer[:total]
             if self.delay > 0:
                 self.busy = True
@@ -62,8 +75,9 @@ class Receiver(asyncio.Protocol):
         self.process()
 
 
-async def serve(port: int, delay: float) -> None:
+async def serve(port: int, delay: float, record: str | None = None) -> None:
     Receiver.delay = delay
+    Receiver.record = open(record, "a", encoding="ascii") if record else None  # noqa: SIM115
     loop = asyncio.get_running_loop()
     server = await loop.create_server(Receiver, "127.0.0.1", port, backlog=1024, reuse_address=True)
     stop = asyncio.Event()
@@ -75,4 +89,10 @@ async def serve(port: int, delay: float) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 0.0))
+    asyncio.run(
+        serve(
+            int(sys.argv[1]),
+            float(sys.argv[2]) if len(sys.argv) > 2 else 0.0,
+            sys.argv[3] if len(sys.argv) > 3 else None,
+        )
+    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class DispatcherError(Exception):
     """Base class for every error this package raises on purpose."""
@@ -19,7 +21,7 @@ class ConfigError(DispatcherError, ValueError):
 class UnknownEvent(DispatcherError, ValueError):
     """The event name is not one of the catalogue's events."""
 
-    def __init__(self, event: object, known: list[str]) -> None:
+    def __init__(self, event: object, known: Sequence[str]) -> None:
         self.event = event
         super().__init__(f"unknown event {event!r}; expected one of: {', '.join(known)}")
 
@@ -45,7 +47,7 @@ class PayloadTooLarge(DispatcherError, ValueError):
 class UnknownEndpoint(DispatcherError, ValueError):
     """An endpoint name that is not configured."""
 
-    def __init__(self, name: str, known: list[str]) -> None:
+    def __init__(self, name: str, known: Sequence[str]) -> None:
         super().__init__(f"unknown endpoint {name!r}; configured: {', '.join(known) or '(none)'}")
 
 
@@ -63,3 +65,36 @@ class DeliveryNotFound(DispatcherError, LookupError):
 
 class PoisonJob(DispatcherError):
     """A queued job that can never succeed (missing row, unusable payload); failed, never retried."""
+
+
+class SchemaMismatch(DispatcherError):
+    """The log database is not at the schema revision this version needs; nothing was changed."""
+
+
+class SchemaOutdated(SchemaMismatch):
+    """The log database is behind this version's schema: ``run: dispatcher db upgrade``."""
+
+
+class SchemaUnknown(SchemaMismatch):
+    """The log database is at a revision this version does not know (a newer version made it)."""
+
+
+class IdempotencyConflict(DispatcherError, ValueError):
+    """The idempotency key was used, within ``idempotency_ttl``, for another event or other data."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        shown = key if len(key) <= 80 else key[:77] + "..."
+        super().__init__(
+            f"idempotency_key {shown!r} was already used for a different event or different data "
+            "(within idempotency_ttl); nothing was dispatched: use a new key for a new event"
+        )
+
+
+class InvalidDispatchArgument(DispatcherError, ValueError):
+    """An argument of dispatch() other than the event's data (an idempotency or ordering key)
+    is not usable; the message names it."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        self.name = name
+        super().__init__(f"{name}: {problem}; nothing was dispatched")

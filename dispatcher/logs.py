@@ -21,14 +21,16 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from .redaction import MASK as MASK
+from .redaction import Masker
+
 LOGGER_NAME = "dispatcher.process"
-MASK = "****"
 
 
 class DailyFileHandler(logging.Handler):
     """Appends each record to ``<stem>-YYYY-MM-DD<suffix>`` (UTC days); keeps ``retention_days``."""
 
-    def __init__(self, path: str | os.PathLike, retention_days: int = 14) -> None:
+    def __init__(self, path: str | os.PathLike[str], retention_days: int = 14) -> None:
         super().__init__()
         self.base = Path(path)
         self.retention_days = retention_days
@@ -97,19 +99,19 @@ class DailyFileHandler(logging.Handler):
 
 
 class RedactingFilter(logging.Filter):
-    """Masks every configured secret in the final message."""
+    """Masks every configured secret in the final message, however it was escaped on the way
+    (:class:`dispatcher.redaction.Masker`: raw, repr- or JSON-escaped, URL-quoted, stripped)."""
 
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
-        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self.masker = Masker(secrets)
+        self.secrets = list(self.masker.secrets)
 
     def mask(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, MASK)
-        return text
+        return self.masker.mask(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self.secrets:
+        if not self.masker:
             return True
         try:
             message = record.getMessage()
@@ -119,6 +121,8 @@ class RedactingFilter(logging.Filter):
         if record.exc_info:
             record.exc_text = self.mask(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
+        if record.stack_info:
+            record.stack_info = self.mask(record.stack_info)
         return True
 
 

@@ -1,8 +1,13 @@
 """The per-process context: settings and the connections built from them, made once and shared.
 
-``dispatch()`` and the RQ job both call :func:`get_runtime`; the first call loads the
+``dispatch()``, the RQ job and the CLI all call :func:`get_runtime`; the first call loads the
 configuration (a :class:`ConfigError` then) and later calls reuse the same engine, Redis client
-and HTTP session, so connections are kept between jobs.
+and HTTP session, so connections are kept between jobs. Each connection is made (and its
+library imported) on first use, so a command that reads only the database never loads Redis,
+RQ or requests.
+
+It sits between ``intake`` and the rooms whose connections it holds (``store``, ``queue``,
+``sending``).
 """
 
 from __future__ import annotations
@@ -14,14 +19,20 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import redis
-import requests
-from rq import Queue
-from sqlalchemy.engine import Engine
+from . import logs
+from .config import Endpoint, Settings, load_settings
+from .redaction import Masker
 
-from . import delivery, health, logs, queue, store
-from .config import Settings, load_settings
+if TYPE_CHECKING:
+    import redis
+    import requests
+    from rq import Queue
+    from sqlalchemy.engine import Engine
+
+    from .store import DisabledCache
+    from .store.sealing import Keyring
 
 
 @dataclass
@@ -34,6 +45,7 @@ class Runtime:
     holding: set[str] = field(default_factory=set)
     """The deliveries this process's running jobs have claimed (see ``reconcile.recover_own_claims``)."""
     _holding_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _endpoint_maskers: dict[str, Masker] = field(default_factory=dict, repr=False)
 
     def hold(self, request_ids: Iterable[str]) -> None:
         with self._holding_lock:
@@ -48,30 +60,60 @@ class Runtime:
             return set(self.holding)
 
     @cached_property
+    def keyring(self) -> Keyring:
+        """The storage keys, which seal the PHI columns and key the patient index."""
+        from .store.sealing import Keyring
+
+        return Keyring(self.settings.storage_keys)
+
+    @cached_property
     def engine(self) -> Engine:
-        return store.create_store_engine(self.settings.database_url)
+        from .store import create_store_engine
+
+        return create_store_engine(self.settings.database_url, self.keyring)
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return queue.connect(self.settings.redis_url, self.redis_socket_timeout)
+        from .queue import connect
+
+        return connect(self.settings.redis_url, self.redis_socket_timeout)
 
     @cached_property
     def queue(self) -> Queue:
-        return queue.make_queue(self.settings, self.redis)
+        from .queue import make_queue
+
+        return make_queue(self.settings, self.redis)
 
     @cached_property
-    def disabled(self) -> health.DisabledCache:
+    def disabled(self) -> DisabledCache:
         """Disabled endpoints, cached for a few seconds."""
-        return health.DisabledCache(self.engine)
+        from .store import DisabledCache
+
+        return DisabledCache(self.engine)
 
     @cached_property
     def http(self) -> requests.Session:
-        return delivery.new_session(self.settings.allow_networks, self.settings.worker_threads)
+        from .sending.attempt import new_session
+
+        return new_session(self.settings.allow_networks, self.settings.worker_threads)
 
     @cached_property
     def senders(self) -> ThreadPoolExecutor:
         """The threads that POST (``worker.threads``); everything else stays on the job's thread."""
         return ThreadPoolExecutor(self.settings.worker_threads, thread_name_prefix="dispatcher-send")
+
+    @cached_property
+    def masker(self) -> Masker:
+        """Masks every configured secret (for what operators read)."""
+        return Masker(self.settings.secrets())
+
+    def masker_for(self, endpoint: Endpoint) -> Masker:
+        """Masks one endpoint's secrets: all a partner could echo back in its answers or errors."""
+        with self._holding_lock:
+            masker = self._endpoint_maskers.get(endpoint.name)
+            if masker is None:
+                masker = self._endpoint_maskers[endpoint.name] = Masker(endpoint.secrets())
+            return masker
 
     @cached_property
     def spool_dir(self) -> str:

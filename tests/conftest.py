@@ -18,7 +18,6 @@ import redis
 import sqlalchemy as sa
 import yaml
 
-from dispatcher import store
 from dispatcher.config import Settings, parse_settings
 from dispatcher.runtime import Runtime, set_runtime
 from tests.servers import ScriptedReceiver
@@ -42,10 +41,25 @@ def wait_for(
         time.sleep(interval)
 
 
+BLOCKING_COMMANDS = {"blmove", "blpop", "brpop", "brpoplpush", "bzpopmin"}
+
+
+def _drop_blocked_clients(client: redis.Redis) -> list[str]:
+    """Clients of the test DB still blocked on a queue from an earlier test (a worker whose
+    process died without its socket being closed, behind a proxy or in a deleted namespace):
+    they would take this test's jobs. Each is disconnected; their addresses are returned."""
+    db = str(client.connection_pool.connection_kwargs.get("db", 0))
+    ghosts = [c for c in client.client_list() if c.get("db") == db and c.get("cmd") in BLOCKING_COMMANDS]
+    for ghost in ghosts:
+        client.client_kill_filter(_id=ghost["id"])
+    return [g["addr"] for g in ghosts]
+
+
 @pytest.fixture
 def redis_url() -> Iterator[str]:
     client = redis.Redis.from_url(REDIS_URL)
     client.flushdb()
+    _drop_blocked_clients(client)
     yield REDIS_URL
     client.flushdb()
     client.close()
@@ -59,8 +73,11 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 def _reset_postgres() -> None:
+    """Drops every table of the test database (the dispatcher's, Alembic's, a test's own)."""
     engine = sa.create_engine(PG_URL)
-    store.SQLModel.metadata.drop_all(engine, tables=store.TABLES)
+    with engine.begin() as conn:
+        for table in sa.inspect(conn).get_table_names():
+            conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{table}" CASCADE')
     engine.dispose()
 
 

@@ -19,6 +19,10 @@ class Received:
     headers: dict[str, str]
     raw: bytes
     body: dict[str, Any] | None
+    answered: int | None = None
+    """The status answered (None: the connection was reset, or no answer yet)."""
+    peer: str = ""
+    """The sender's address (which host sent it, in the network tests)."""
 
     @property
     def request_id(self) -> str | None:
@@ -50,7 +54,7 @@ class ScriptedReceiver:
     request_id is ever in flight twice at once.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.received: list[Received] = []
         self.scripts: dict[str, list[Answer]] = {}
         self.default_script: list[Answer] = []
@@ -75,6 +79,7 @@ class ScriptedReceiver:
                 except ValueError:
                     body = None
                 item = Received(time.time(), self.path, dict(self.headers.items()), raw, body)
+                item.peer = self.client_address[0]
                 rid = item.request_id or "?"
                 with receiver.lock:
                     receiver.received.append(item)
@@ -82,6 +87,7 @@ class ScriptedReceiver:
                     if receiver.in_flight[rid] > 1:
                         receiver.overlaps.append(rid)
                     answer = receiver._next_answer(rid)
+                    item.answered = None if answer.reset else answer.status
                 try:
                     if answer.delay:
                         time.sleep(answer.delay)
@@ -105,7 +111,7 @@ class ScriptedReceiver:
                     with receiver.lock:
                         receiver.in_flight[rid] -= 1
 
-        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.server = _Server((host, 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -137,3 +143,89 @@ class ScriptedReceiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class DripServer:
+    """A partner that answers one byte at a time: the status line (``drip="status"``), the
+    headers (``"headers"``) or the body (``"body"``), a byte every ``interval`` seconds, for
+    as long as the client stays. Real sockets on 127.0.0.1; it records each request it read."""
+
+    def __init__(self, drip: str = "status", interval: float = 0.5, answer_first: int = 0) -> None:
+        self.drip = drip
+        self.interval = interval
+        self.answer_first = answer_first
+        """Requests on each connection answered at once (kept alive) before the dripping starts."""
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.closed_after: list[float] = []
+        """Seconds each connection was dripped to before the client cut it."""
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.stopping = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.listener.getsockname()[1]}/webhooks/slow"
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _read_request(self, conn: socket.socket) -> bytes:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = int(
+            next(
+                (
+                    line.split(b":")[1]
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ),
+                b"0",
+            )
+        )
+        while len(body) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            body += chunk
+        return head + b"\r\n\r\n" + body
+
+    def _serve(self, conn: socket.socket) -> None:
+        started = time.monotonic()
+        status, headers = (
+            b"HTTP/1.1 200 OK\r\n",
+            b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n",
+        )
+        fast, slow = {
+            "status": (b"", status + headers),
+            "headers": (status, headers),
+            "body": (status + headers, b"x" * 100000),
+        }[self.drip]
+        with conn:
+            for _ in range(self.answer_first):
+                self.requests.append(self._read_request(conn))
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+            self.requests.append(self._read_request(conn))
+            try:
+                conn.sendall(fast)
+                for byte in slow:
+                    if self.stopping.wait(self.interval):
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:
+                self.closed_after.append(time.monotonic() - started)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.listener.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -9,6 +10,7 @@ import re
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -283,6 +285,34 @@ def test_secret_in_a_logged_exception_is_masked(base, process_logger_state):
     except RuntimeError:
         logger.exception("delivery crashed")
     assert SECRET not in "\n".join(read_all(base))
+
+
+def test_redacting_filter_masks_a_secret_however_it_was_escaped():
+    secret = "sk_live_9f8e7d6c\n"  # a key from a YAML block scalar
+    f = logs.RedactingFilter([secret])
+    for spelling in (
+        secret,
+        repr(secret),
+        json.dumps(secret),
+        quote(secret),
+        secret.strip(),
+        json.dumps(repr(secret)),
+    ):
+        rec = record("rejected %s", at(DAY), args=(spelling,))
+        f.filter(rec)
+        assert "9f8e" not in rec.getMessage(), spelling
+        assert logs.MASK in rec.getMessage()
+
+
+def test_escaped_secrets_never_reach_the_file(base, process_logger_state):
+    secret = "partner key/42"
+    logs.setup_process_log(str(base), 14, [secret])
+    logs.log_line(logging.WARNING, "attempt", error=f"InvalidHeader: header value {secret!r}")
+    logs.log_line(logging.WARNING, "attempt", url="https://p.example.com/?k=" + quote(secret, safe=""))
+    logs.log_line(logging.WARNING, "attempt", body=json.dumps({"echo": secret}))
+    text = "\n".join(read_all(base))
+    assert "key/42" not in text and "key%2F42" not in text
+    assert text.count(logs.MASK) == 3
 
 
 def test_a_malformed_log_call_does_not_raise(base, process_logger_state):

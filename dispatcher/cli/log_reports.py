@@ -6,19 +6,20 @@ import os
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .. import events, reports, store
-from ..cli import MOMENT, print_table, runtime, to_json
+from ..times import format_utc, utcnow
+from ..vocabulary import ExportRows
+from .output import print_table, to_json
+from .params import EVENT, MOMENT
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
-def _percent(rate: float | None) -> str | None:
-    return None if rate is None else f"{rate * 100:.1f}%"
-
+    from ..redaction import Masker
+    from ..store import GroupStats, Selection, Stats
 
 STATS_COLUMNS = (
     "deliveries",
@@ -33,7 +34,7 @@ STATS_COLUMNS = (
 )
 
 
-def stats_row(name: str, group: reports.GroupStats) -> list[Any]:
+def stats_row(name: str, group: GroupStats) -> list[Any]:
     return [
         name,
         group.deliveries,
@@ -41,11 +42,23 @@ def stats_row(name: str, group: reports.GroupStats) -> list[Any]:
         group.failed,
         group.pending,
         group.retrying,
-        _percent(group.success_rate),
+        None if group.success_rate is None else f"{group.success_rate * 100:.1f}%",
         None if group.attempts_per_delivery is None else f"{group.attempts_per_delivery:.2f}",
         group.p50_ms,
         group.p95_ms,
     ]
+
+
+def print_stats(stats: Stats, by: tuple[str, ...] = ("event", "endpoint"), window: str = "") -> None:
+    """The ``log stats`` tables (also the demo's)."""
+    total = stats_row("(total)", stats.total)
+    groups = {"event": stats.by_event, "endpoint": stats.by_endpoint}
+    for key in by:
+        print_table(
+            (key, *STATS_COLUMNS),
+            [*(stats_row(name, group) for name, group in groups[key]), total],
+            title=f"by {key}{': ' + window if window else ''}",
+        )
 
 
 @click.command("stats")
@@ -65,32 +78,24 @@ def log_stats(since: datetime, until: datetime | None, as_json: bool) -> None:
     delivered / (delivered + failed); attempts/delivery = mean attempts started per delivery;
     p50/p95 = nearest-rank percentiles of attempt durations (interrupted attempts left out).
     """
+    from .. import store
+    from ..runtime import get_runtime
+
     if until is None:
-        until = store.utcnow()
+        until = utcnow()
     if since >= until:
         raise click.BadParameter("--since must be before --until", param_hint="--since")
-    stats = reports.delivery_stats(runtime().engine, since=since, until=until)
+    stats = store.delivery_stats(get_runtime().engine, since=since, until=until)
     if as_json:
         click.echo(to_json(stats.as_dict()))
         return
-    window = f"deliveries created {events.format_utc(since)} .. {events.format_utc(until)} (UTC)"
-    total = stats_row("(total)", stats.total)
-    print_table(
-        ("event", *STATS_COLUMNS),
-        [*(stats_row(name, group) for name, group in stats.by_event), total],
-        title=f"by event: {window}",
-    )
-    print_table(
-        ("endpoint", *STATS_COLUMNS),
-        [*(stats_row(name, group) for name, group in stats.by_endpoint), total],
-        title=f"by endpoint: {window}",
-    )
+    print_stats(stats, window=f"deliveries created {format_utc(since)} .. {format_utc(until)} (UTC)")
 
 
 @click.command("export")
 @click.option("--since", type=MOMENT, help="Rows created at or after: ISO 8601 or an age (30m, 2h, 7d).")
 @click.option("--until", type=MOMENT, help="Rows created before: ISO 8601 or an age.")
-@click.option("--event", type=click.Choice(events.EVENT_NAMES), help="Only this event.")
+@click.option("--event", type=EVENT, help="Only this event.")
 @click.option("--endpoint", help="Only this endpoint.")
 @click.option(
     "--format",
@@ -102,8 +107,8 @@ def log_stats(since: datetime, until: datetime | None, as_json: bool) -> None:
 )
 @click.option(
     "--rows",
-    type=click.Choice(list(reports.ROW_KINDS)),
-    default="attempts",
+    type=click.Choice([kind.value for kind in ExportRows]),
+    default=ExportRows.ATTEMPTS.value,
     show_default=True,
     help="One row per attempt, or one per delivery.",
 )
@@ -127,37 +132,49 @@ def log_export(
     Attempt rows carry the request headers and payload as sent (the key already redacted).
     Times are UTC, YYYY-MM-DDTHH:MM:SSZ.
     """
-    engine = runtime().engine
-    filters: dict[str, Any] = {"since": since, "until": until, "event": event, "endpoint": endpoint}
-    columns = reports.ROW_KINDS[rows]
+    from .. import store
+    from ..ops import audit
+    from ..runtime import get_runtime
+
+    runtime = get_runtime()
+    selection = store.Selection(event=event, endpoint=endpoint, since=since, until=until)
     if output is None:
-        _export_to_stdout(engine, rows, fmt, columns, filters)
-        return
+        written, reader_left = _export_to_stdout(runtime.engine, rows, fmt, selection, runtime.masker)
+    else:
+        written, reader_left = (
+            _export_to_file(runtime.engine, rows, fmt, selection, output, runtime.masker),
+            False,
+        )
+    audit.record(
+        runtime.engine, "log export", audit.described(selection, rows=rows, format=fmt), {"rows": written}
+    )
+    if reader_left:
+        sys.exit(0)
+
+
+def _export_to_file(
+    engine: Engine, rows: str, fmt: str, selection: Selection, output: Path, masker: Masker
+) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .. import store
+    from ..ops.export import RowWriter
+    from .output import console
 
     part = output.with_name(output.name + ".part")
     try:
         stream = open(part, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
     except OSError as exc:
         raise click.FileError(str(part), exc.strerror) from None
-    err = Console(stderr=True)
+    columns = (TextColumn(f"exporting {rows}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
-        total = reports.count_rows(engine, rows, **filters)
-        with (
-            stream,
-            Progress(
-                TextColumn(f"exporting {rows}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err,
-                transient=True,
-            ) as progress,
-        ):
+        total = store.count_rows(engine, rows, selection)
+        with stream, Progress(*columns, console=console(stderr=True), transient=True) as progress:
             task = progress.add_task("export", total=total)
-            writer = reports.RowWriter(stream, fmt, columns)
-            for row in reports.iter_rows(engine, rows, **filters):
+            writer = RowWriter(stream, fmt, store.ROW_KINDS[rows], masker)
+            for row in store.export_rows(engine, rows, selection):
                 writer.write(row)
-                if writer.count % reports.PAGE_SIZE == 0:
+                if writer.count % store.PAGE_SIZE == 0:
                     progress.update(task, completed=writer.count)
             progress.update(task, completed=writer.count)
         os.replace(part, output)
@@ -165,26 +182,25 @@ def log_export(
         part.unlink(missing_ok=True)
         raise
     click.echo(f"exported {writer.count} {rows} rows to {output}", err=True)
+    return writer.count
 
 
 def _export_to_stdout(
-    engine: Any, rows: str, fmt: str, columns: tuple[str, ...], filters: dict[str, Any]
-) -> None:
+    engine: Engine, rows: str, fmt: str, selection: Selection, masker: Masker
+) -> tuple[int, bool]:
+    """Rows written, and whether the reader went away first."""
+    from .. import store
+    from ..ops.export import RowWriter
+
     stream: IO[str] = sys.stdout
+    writer = RowWriter(stream, fmt, store.ROW_KINDS[rows], masker)
     try:
-        writer = reports.RowWriter(stream, fmt, columns)
-        for row in reports.iter_rows(engine, rows, **filters):
+        for row in store.export_rows(engine, rows, selection):
             writer.write(row)
         stream.flush()
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, and keep Python from complaining at exit.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(0)
-
-
-def register(cli: click.Group) -> None:
-    log_group = cli.commands["log"]
-    assert isinstance(log_group, click.Group)
-    log_group.add_command(log_stats)
-    log_group.add_command(log_export)
+        return writer.count, True
+    return writer.count, False

@@ -3,12 +3,19 @@
 The stored body is the wrapper as dispatched (``retry: false``, never a key). Each attempt
 renders the bytes it sends from it: ``retry`` set for attempts after the first, and
 ``webhook_key`` added only for endpoints with ``include_key_in_body``.
+
+The data is validated before it is wrapped, so the body is portable JSON; :func:`build` checks
+the metadata strings it is given the same way, and :func:`dumps` refuses NaN and Infinity as
+a last line of defence.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from ..errors import InvalidEventData
+from .json_safety import json_problems
 
 WEBHOOK_VERSION = "v1.0"
 REDACTED = "[redacted]"
@@ -24,7 +31,16 @@ def build(
     request_id: str,
     dispatched_by: str,
 ) -> dict[str, Any]:
-    """The wrapper with its keys in the seed's order."""
+    """The wrapper with its keys in the seed's order.
+
+    Raises:
+        InvalidEventData: a metadata string (``dispatched_by``, or ``source`` or ``environment``
+            from the settings) cannot be encoded as UTF-8, naming it as ``metadata.<name>``.
+    """
+    metadata = {"source": source, "environment": environment, "dispatched_by": dispatched_by}
+    problems = [p for name, text in metadata.items() for p in json_problems(text, f"metadata.{name}")]
+    if problems:
+        raise InvalidEventData(event, problems)
     return {
         "event": event,
         "timestamp": timestamp,
@@ -41,8 +57,14 @@ def build(
 
 
 def dumps(body: dict[str, Any]) -> str:
-    """The one serialization used for sizes, storage and the wire (UTF-8 kept readable)."""
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    """The one serialization used for sizes, storage and the wire (UTF-8 kept readable).
+
+    Raises:
+        ValueError: the body holds NaN or Infinity, which are not JSON. Validation keeps them
+            out of every new body; a body stored by an older version may still hold them, and
+            is then never sent.
+    """
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def render(stored: dict[str, Any], *, retry: bool, webhook_key: str | None) -> tuple[bytes, str]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import signing
+from ..contract import signing
 
 
 @dataclass
@@ -130,7 +130,7 @@ class ReceiverServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]
-        return f"http://{host}:{port}/webhooks/baremeds"
+        return f"http://{host!s}:{port}/webhooks/baremeds"
 
     def start_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name="reference-receiver", daemon=True)

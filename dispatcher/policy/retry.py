@@ -22,20 +22,43 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-from .config import Backoff, DeliverySettings, ExponentialBackoff, ListBackoff
-from .delivery import DeliveryOutcome
+from ..config import Backoff, DeliverySettings, ExponentialBackoff, ListBackoff
+from ..vocabulary import RETRYABLE_FAILURES, AttemptOutcome, DeliveryStatus, FailureKind
 
-DELIVERED = "delivered"
-RETRY = "retry_scheduled"
-FAILED = "failed"
-RETRYABLE_FAILURES = frozenset({"timeout", "connection_error", "dns_error"})
+DELIVERED = AttemptOutcome.DELIVERED
+RETRY = AttemptOutcome.RETRY_SCHEDULED
+FAILED = AttemptOutcome.FAILED
+
+STATUS_AFTER: dict[str, DeliveryStatus] = {
+    AttemptOutcome.DELIVERED: DeliveryStatus.DELIVERED,
+    AttemptOutcome.RETRY_SCHEDULED: DeliveryStatus.RETRYING,
+    AttemptOutcome.FAILED: DeliveryStatus.FAILED,
+    AttemptOutcome.INTERRUPTED: DeliveryStatus.RETRYING,
+}
+"""A delivery's status once an attempt with this outcome is recorded (an interrupted attempt's
+delivery is sent again)."""
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What one attempt produced (made by :mod:`dispatcher.sending.attempt`, judged here).
+
+    ``failure`` is None when a response arrived; otherwise a :class:`FailureKind`.
+    """
+
+    http_status: int | None
+    failure: str | None
+    error: str | None
+    response_body: str | None
+    duration_ms: int
+    retry_after: str | None = None
 
 
 @dataclass(frozen=True)
 class RetryDecision:
     """``outcome`` is the attempt row's outcome; ``delay_seconds`` is whole seconds, only for a retry."""
 
-    outcome: str
+    outcome: AttemptOutcome
     reason: str
     delay_seconds: int | None = None
     next_attempt_at: datetime | None = None
@@ -69,12 +92,12 @@ def retry_after_seconds(header: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
-def _classify(outcome: DeliveryOutcome, settings: DeliverySettings) -> tuple[str, str]:
+def _classify(outcome: DeliveryOutcome, settings: DeliverySettings) -> tuple[AttemptOutcome, str]:
     """(action, reason) before the attempt budget is considered."""
     status = outcome.http_status
     if status is None:
-        failure = outcome.failure or "connection_error"
-        return (RETRY if failure in RETRYABLE_FAILURES else FAILED), failure
+        failure = outcome.failure or FailureKind.CONNECTION_ERROR
+        return (RETRY if failure in RETRYABLE_FAILURES else FAILED), str(failure)
     if 200 <= status <= 299:
         return DELIVERED, f"HTTP {status}"
     if 500 <= status <= 599:

@@ -8,6 +8,7 @@ anyway finds the delivery already claimed in the database and does nothing.
 
 from __future__ import annotations
 
+import calendar
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,29 +17,16 @@ import redis
 from rq import Queue
 from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
-from rq.utils import utcformat, utcparse
+from rq.utils import now, utcformat, utcparse
 
-from .config import Settings
+from .. import lua
+from ..config import Settings
 
 JOB_FUNCTION = "dispatcher.jobs.deliver"
 FAILURE_TTL = 7 * 24 * 3600
 """How long RQ keeps a poison job in its failed registry (the database keeps the delivery)."""
 
 ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED, JobStatus.STARTED})
-
-
-def connect(redis_url: str, socket_timeout: float = 10) -> redis.Redis:
-    """A client that fails fast instead of hanging when Redis is away.
-
-    A worker passes a ``socket_timeout`` longer than RQ's blocking dequeue (worker TTL - 15 s).
-    """
-    return redis.Redis.from_url(
-        redis_url,
-        socket_connect_timeout=2,
-        socket_timeout=socket_timeout,
-        health_check_interval=30,
-    )
-
 
 SENDS_PER_THREAD = 2
 """A batch keeps up to this many claimed deliveries per sender thread: one being sent, one
@@ -61,7 +49,7 @@ def make_queue(settings: Settings, connection: redis.Redis) -> Queue:
     return Queue(settings.queue_name, connection=connection, default_timeout=job_timeout(settings))
 
 
-def _job_options(request_id: str) -> dict:
+def _job_options(request_id: str) -> dict[str, Any]:
     return {
         "args": (request_id,),
         "job_id": request_id,
@@ -71,47 +59,96 @@ def _job_options(request_id: str) -> dict:
     }
 
 
-def enqueue_new(queue: Queue, request_ids: Iterable[str]) -> None:
-    """Enqueues deliveries that have no job record (new uuid4 ids, or re-opened ones whose stale
-    record was cleared) in one pipeline."""
-    datas = [Queue.prepare_data(JOB_FUNCTION, **_job_options(rid)) for rid in request_ids]
-    if not datas:
-        return
+def enqueue_new(queue: Queue, request_ids: Iterable[str]) -> list[str]:
+    """Enqueues deliveries that have no job, in one pipeline; returns those it enqueued.
+
+    Each enqueue is atomic and unique (``enqueue.lua``): a delivery whose job exists already
+    (reconcile queued it while this dispatch was waiting on Redis, say) keeps that one job.
+    """
+    ids = list(request_ids)
+    if not ids:
+        return []
+    version = queue.get_redis_server_version()
     with queue.connection.pipeline() as pipe:
-        queue.enqueue_many(datas, pipeline=pipe)
-        pipe.execute()
+        pipe.sadd(Queue.redis_queues_keys, queue.key)
+        for request_id in ids:
+            job = queue.create_job(JOB_FUNCTION, **_job_options(request_id))
+            job.origin, job.enqueued_at, job.redis_server_version = queue.name, now(), version
+            _ENQUEUE_SCRIPT(keys=[job.key, queue.key], args=[job.id, *_fields(job)], client=pipe)
+        results = pipe.execute()[1:]
+    return [request_id for request_id, created in zip(ids, results, strict=True) if created]
+
+
+def schedule_new(queue: Queue, request_ids: Iterable[str], after: timedelta) -> list[str]:
+    """Schedules jobs for deliveries that have none, to run ``after`` from now, in one pipeline
+    (``schedule.lua``, unique as :func:`enqueue_new`); returns those it scheduled."""
+    ids = list(request_ids)
+    if not ids:
+        return []
+    at = datetime.now(UTC) + after
+    score = calendar.timegm(at.utctimetuple())
+    registry = queue.scheduled_job_registry.key
+    version = queue.get_redis_server_version()
+    with queue.connection.pipeline() as pipe:
+        pipe.sadd(Queue.redis_queues_keys, queue.key)
+        for request_id in ids:
+            job = queue.create_job(JOB_FUNCTION, **_job_options(request_id))
+            job.origin, job.redis_server_version = queue.name, version
+            job._status = JobStatus.SCHEDULED
+            _SCHEDULE_SCRIPT(keys=[job.key, registry], args=[job.id, score, *_fields(job)], client=pipe)
+        results = pipe.execute()[1:]
+    return [request_id for request_id, created in zip(ids, results, strict=True) if created]
+
+
+def wake(queue: Queue, request_ids: Iterable[str]) -> list[str]:
+    """Sends deliveries to the queue now: a scheduled job is moved there (``wake.lua``, one
+    pipeline for all); one with no job, or a finished one, gets a new job; a queued or running
+    one is left as it is. Returns those it moved or queued."""
+    ids = list(request_ids)
+    if not ids:
+        return []
+    stamp = utcformat(datetime.now(UTC))
+    registry = queue.scheduled_job_registry.key
+    with queue.connection.pipeline() as pipe:
+        for request_id in ids:
+            _WAKE_SCRIPT(
+                keys=[Job.key_for(request_id), registry, queue.key], args=[request_id, stamp], client=pipe
+            )
+        moved = pipe.execute()
+    woken = [rid for rid, was_moved in zip(ids, moved, strict=True) if was_moved]
+    rest = [rid for rid, was_moved in zip(ids, moved, strict=True) if not was_moved]
+    for request_id, (status, _worker) in zip(rest, job_states(queue, rest), strict=True):
+        if status not in ACTIVE_STATUSES and ensure_queued(queue, request_id):
+            woken.append(request_id)
+    return woken
+
+
+def _fields(job: Job) -> list[Any]:
+    """The job's record as RQ writes it (``Job.to_dict``), as field, value pairs."""
+    pairs: list[Any] = []
+    for field, value in job.to_dict().items():
+        if value is not None:
+            pairs += [field, value if isinstance(value, bytes | str) else str(value)]
+    return pairs
 
 
 def job_state(queue: Queue, request_id: str) -> tuple[str | None, str | None]:
     """(RQ status, worker name) of the delivery's job, or (None, None) when there is none."""
     status, worker = queue.connection.hmget(Job.key_for(request_id), "status", "worker_name")
-    return (status.decode() if status else None, worker.decode() if worker else None)
+    return (_text(status), _text(worker))
 
 
-_TAKE = """
--- Deletes the job records of taken jobs just finished (ARGV[5..]), then pops up to ARGV[3] ids
--- from the head of the queue and marks each job started by this worker (ARGV[2]) at ARGV[4],
--- atomically. An id whose job record is gone is dropped (RQ does the same when it dequeues one).
-for i = 5, #ARGV do redis.call('DEL', ARGV[1] .. ARGV[i]) end
-local taken = {}
-local wanted = tonumber(ARGV[3])
-local popped = 0
-while #taken < wanted and popped < wanted + 10 do
-  local id = redis.call('LPOP', KEYS[1])
-  if not id then break end
-  popped = popped + 1
-  local key = ARGV[1] .. id
-  if redis.call('EXISTS', key) == 1 then
-    redis.call('HSET', key, 'status', 'started', 'worker_name', ARGV[2], 'started_at', ARGV[4])
-    taken[#taken + 1] = id
-  end
-end
-return taken
-"""
+def _text(raw: bytes | str | None) -> str | None:
+    if not raw:
+        return None
+    return raw.decode() if isinstance(raw, bytes) else raw
 
 
-_TAKE_SCRIPT = redis.Redis().register_script(_TAKE)
-"""Run with EVALSHA (the script is sent once per Redis server); no connection is made here."""
+_TAKE_SCRIPT = redis.Redis().register_script(lua.load(__package__, "take.lua"))
+_ENQUEUE_SCRIPT = redis.Redis().register_script(lua.load(__package__, "enqueue.lua"))
+_SCHEDULE_SCRIPT = redis.Redis().register_script(lua.load(__package__, "schedule.lua"))
+_WAKE_SCRIPT = redis.Redis().register_script(lua.load(__package__, "wake.lua"))
+"""Run with EVALSHA (each script is sent once per Redis server); no connection is made here."""
 
 
 def take(queue: Queue, worker: str, count: int, finished: Iterable[str] = ()) -> list[str]:
@@ -186,6 +223,33 @@ def ensure_queued(queue: Queue, request_id: str, at: datetime | None = None) -> 
     return True
 
 
+def stranded_in_transit(queue: Queue, request_ids: list[str]) -> set[str]:
+    """Of these jobs, those in RQ's intermediate list and not in the queue: taken by a dequeue
+    whose worker never ran them (its connection broke as the reply came: a failover)."""
+    with queue.connection.pipeline(transaction=False) as pipe:
+        for request_id in request_ids:
+            pipe.lpos(queue.key, request_id)
+            pipe.lpos(queue.intermediate_queue_key, request_id)
+        replies = pipe.execute()
+    places = zip(replies[0::2], replies[1::2], strict=True)
+    return {
+        rid
+        for rid, (queued, taken) in zip(request_ids, places, strict=True)
+        if queued is None and taken is not None
+    }
+
+
+def leave_transit(queue: Queue, request_id: str) -> None:
+    """Takes a job out of RQ's intermediate list (RQ would fail it there after a minute or two)."""
+    queue.connection.lrem(queue.intermediate_queue_key, 0, request_id)
+
+
+def is_waiting(queue: Queue, request_id: str) -> bool:
+    """Whether the delivery's job id is in the queue itself (LPOS: a scan, for the rare check of
+    a job a worker may have dropped)."""
+    return queue.connection.lpos(queue.key, request_id) is not None
+
+
 def remove_job(queue: Queue, request_id: str) -> None:
     """Deletes the delivery's job record and its registry entries, whatever its state."""
     try:
@@ -211,50 +275,3 @@ def move_overdue_to_queue(queue: Queue, request_id: str) -> bool:
         return False
     queue.enqueue_job(job)
     return True
-
-
-# --- read-only state (``dispatcher info`` and the metrics gauges) ----------------------------
-
-HEAD_PROBE = 10
-"""Queue entries looked at to find the head job's ``enqueued_at`` (an id whose job record is gone
-is skipped; RQ drops such ids when it dequeues them)."""
-
-
-def oldest_queued_age(queue: Queue, now: datetime | None = None) -> float | None:
-    """Seconds since the job at the head of the queue was enqueued; None when the queue is empty."""
-    connection = queue.connection
-    job_ids = connection.lrange(queue.key, 0, HEAD_PROBE - 1)
-    if not job_ids:
-        return None
-    with connection.pipeline(transaction=False) as pipe:
-        for job_id in job_ids:
-            pipe.hget(Job.key_for(job_id.decode() if isinstance(job_id, bytes) else job_id), "enqueued_at")
-        stamps = pipe.execute()
-    for stamp in stamps:
-        if not stamp:
-            continue
-        try:
-            enqueued_at = utcparse(stamp.decode() if isinstance(stamp, bytes) else stamp)
-        except ValueError:
-            continue
-        age = ((now or datetime.now(UTC)) - enqueued_at).total_seconds()
-        return round(max(0.0, age), 3)
-    return None
-
-
-def queue_snapshot(queue: Queue, now: datetime | None = None) -> dict[str, Any]:
-    """The queue's numbers, read-only: queued, scheduled, started, failed_jobs, oldest age."""
-    connection = queue.connection
-    with connection.pipeline(transaction=False) as pipe:
-        pipe.llen(queue.key)
-        pipe.zcard(queue.scheduled_job_registry.key)
-        pipe.zcard(queue.started_job_registry.key)
-        pipe.zcard(queue.failed_job_registry.key)
-        queued, scheduled, started, failed = pipe.execute()
-    return {
-        "queued": int(queued),
-        "scheduled": int(scheduled),
-        "started": int(started),
-        "failed_jobs": int(failed),
-        "oldest_queued_age_seconds": oldest_queued_age(queue, now) if queued else None,
-    }

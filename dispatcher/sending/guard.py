@@ -13,11 +13,14 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Sequence
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from . import deadline
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -64,8 +67,9 @@ def guarded_create_connection(
     refused: list[str] = []
     last_error: OSError | None = None
     for family, socktype, proto, _name, sockaddr in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
-        if not is_allowed(sockaddr[0], allow):
-            refused.append(sockaddr[0])
+        address = str(sockaddr[0])
+        if not is_allowed(address, allow):
+            refused.append(address)
             continue
         sock = socket.socket(family, socktype, proto)
         try:
@@ -96,9 +100,18 @@ def guarded_create_connection(
 
 def _connection_class(base: type[HTTPConnection], allow: tuple[Network, ...]) -> type[HTTPConnection]:
     class GuardedConnection(base):  # type: ignore[misc, valid-type]
+        """A connection to allowed addresses only, whose socket the current attempt's deadline
+        (:mod:`.deadline`) may cut: a new one when it connects, a kept-alive one when it sends."""
+
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            alarm = deadline.current()
+            if alarm is not None:
+                alarm.attach(self.sock)
+            return super().request(*args, **kwargs)
+
         def _new_conn(self) -> socket.socket:
             try:
-                return guarded_create_connection(
+                sock = guarded_create_connection(
                     self._dns_host,
                     self.port,
                     self.timeout,
@@ -106,6 +119,10 @@ def _connection_class(base: type[HTTPConnection], allow: tuple[Network, ...]) ->
                     source_address=self.source_address,
                     socket_options=self.socket_options,
                 )
+                alarm = deadline.current()
+                if alarm is not None:
+                    alarm.attach(sock)
+                return sock
             except DestinationRefused:
                 raise
             except TimeoutError as exc:

@@ -19,55 +19,14 @@ from __future__ import annotations
 
 import redis
 
-from .config import Endpoint
+from .. import lua
+from ..config import Endpoint
 
-_ACQUIRE_SLOT = """
-local now = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZSCORE', KEYS[1], ARGV[3]) then return 1 end
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[4]), ARGV[3])
-  redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[4])) + 60)
-  return 1
-end
-return 0
-"""
+_ACQUIRE_SLOT = redis.Redis().register_script(lua.load(__package__, "acquire_slot.lua"))
+_TAKE_TOKEN = redis.Redis().register_script(lua.load(__package__, "take_token.lua"))
+"""Takes a token, or books the request its turn: see ``take_token.lua``. Both scripts run by
+EVALSHA (sent once per Redis server); no connection is made here."""
 
-_TAKE_TOKEN = """
-local rate = tonumber(ARGV[1])
-local grace = tonumber(ARGV[2])
-local ahead = tonumber(ARGV[3])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local booked = tonumber(redis.call('GET', KEYS[2]))
-if booked then
-  if now < booked then return tostring(booked - now) end
-  redis.call('DEL', KEYS[2])
-  if now <= booked + grace then return '0' end
-end
-local bucket = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local capacity = math.max(1, rate)
-local tokens = tonumber(bucket[1]) or capacity
-local at = tonumber(bucket[2]) or now
-tokens = math.min(capacity, tokens + (now - at) * rate)
-local wait = 0
-if tokens < 1 then wait = (1 - tokens) / rate end
-local beyond = wait > ahead
-if not beyond then tokens = tokens - 1 end
-redis.call('HSET', KEYS[1], 'tokens', tokens, 'at', now)
-redis.call('EXPIRE', KEYS[1], math.ceil(wait) + 3600)
-if beyond then return tostring(ahead) end
-if wait == 0 then return '0' end
-redis.call('SET', KEYS[2], tostring(now + wait), 'EX', math.ceil(wait + grace) + 3600)
-return tostring(wait)
-"""
-"""Takes a token, or books the request the next free turn (the token it will use is taken now:
-the bucket goes into debt). Returns the seconds until the request may go (``'0'``: now), as a
-string: Redis truncates a Lua number to an integer. A booked request asking again before its
-turn gets the time left and is not booked twice; at its turn, or up to ``grace`` seconds after,
-it goes without a token; later than that its turn is gone and it asks like a newcomer. A request
-that would wait more than ``ahead`` seconds is not booked (no debt) and is told to come back
-then: what a stalled or disabled backlog can hold of the bucket is bounded."""
 
 BOOKING_GRACE_SECONDS = 3.0
 """How late a booked delivery may come back and still use its turn (RQ's whole-second schedule
@@ -100,27 +59,19 @@ def acquire(client: redis.Redis, endpoint: Endpoint, request_id: str, lease_seco
     to wait before asking again: its slot is given back, and at the rate limit the bucket has
     booked it that turn (see ``_TAKE_TOKEN``), so it comes back then and is let through."""
     if endpoint.max_concurrency is not None:
-        granted = client.eval(
-            _ACQUIRE_SLOT,
-            1,
-            slots_key(endpoint.name),
-            _redis_now(client),
-            endpoint.max_concurrency,
-            request_id,
-            lease_seconds,
+        granted = _ACQUIRE_SLOT(
+            keys=[slots_key(endpoint.name)],
+            args=[_redis_now(client), endpoint.max_concurrency, request_id, lease_seconds],
+            client=client,
         )
         if not granted:
             return SLOT_WAIT_SECONDS
     if endpoint.rate_per_second is not None:
         wait = float(
-            client.eval(
-                _TAKE_TOKEN,
-                2,
-                rate_key(endpoint.name),
-                booking_key(endpoint.name, request_id),
-                endpoint.rate_per_second,
-                BOOKING_GRACE_SECONDS,
-                BOOK_AHEAD_SECONDS,
+            _TAKE_TOKEN(
+                keys=[rate_key(endpoint.name), booking_key(endpoint.name, request_id)],
+                args=[endpoint.rate_per_second, BOOKING_GRACE_SECONDS, BOOK_AHEAD_SECONDS],
+                client=client,
             )
         )
         if wait > 0:

@@ -1,4 +1,5 @@
-"""Reports over the transaction log: delivery statistics and a streaming export.
+"""Reports over the transaction log, computed by the database: delivery statistics, and the
+rows of a streaming export.
 
 Both work on tables of any size without loading them: statistics are computed by the database
 (GROUP BY for the counts, window functions for the percentiles) and return a few rows per
@@ -25,21 +26,20 @@ endpoint, and all of them):
 
 from __future__ import annotations
 
-import csv
-import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from typing import IO, Any
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from . import store
+from ..vocabulary import PENDING_STATUSES, AttemptOutcome, DeliveryStatus, ExportRows
+from .engine import reading
+from .schema import ATTEMPTS, DELIVERIES
+from .selection import PAGE_SIZE, Selection, count, rows
 
-PAGE_SIZE = 1000
 PERCENTILES = (50, 95)
-PENDING_STATUSES = (store.QUEUED, store.IN_FLIGHT, store.RETRYING)
 
 ATTEMPT_COLUMNS = (
     "id",
@@ -76,9 +76,15 @@ DELIVERY_COLUMNS = (
     "created_at",
     "updated_at",
     "payload",
+    "payload_erased_at",
 )
-TIME_COLUMNS = frozenset({"next_attempt_at", "attempt_started_at", "created_at", "updated_at"})
-ROW_KINDS = {"attempts": ATTEMPT_COLUMNS, "deliveries": DELIVERY_COLUMNS}
+TIME_COLUMNS = frozenset(
+    {"next_attempt_at", "attempt_started_at", "created_at", "updated_at", "payload_erased_at"}
+)
+ROW_KINDS: dict[str, tuple[str, ...]] = {
+    ExportRows.ATTEMPTS: ATTEMPT_COLUMNS,
+    ExportRows.DELIVERIES: DELIVERY_COLUMNS,
+}
 
 
 # --- statistics ------------------------------------------------------------------------------
@@ -123,28 +129,18 @@ def nearest_rank(p: int, n: int) -> int:
     return (p * n + 99) // 100
 
 
-def _window(since: datetime | None, until: datetime | None) -> list[Any]:
-    created = store.DELIVERIES.c.created_at
-    conditions: list[Any] = []
-    if since is not None:
-        conditions.append(created >= since)
-    if until is not None:
-        conditions.append(created < until)
-    return conditions
-
-
-def _count_query(key: str | None, window: list[Any]) -> sa.Select:
-    d = store.DELIVERIES.c
+def _count_query(key: str | None, window: list[Any]) -> sa.Select[Any]:
+    d = DELIVERIES.c
 
     def count_where(condition: Any) -> Any:
         return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
 
     columns = [
         sa.func.count().label("deliveries"),
-        count_where(d.status == store.DELIVERED).label("delivered"),
-        count_where(d.status == store.FAILED).label("failed"),
+        count_where(d.status == DeliveryStatus.DELIVERED).label("delivered"),
+        count_where(d.status == DeliveryStatus.FAILED).label("failed"),
         count_where(d.status.in_(PENDING_STATUSES)).label("pending"),
-        count_where(d.status == store.RETRYING).label("retrying"),
+        count_where(d.status == DeliveryStatus.RETRYING).label("retrying"),
         sa.func.coalesce(sa.func.sum(d.attempts), 0).label("attempts"),
     ]
     if key is None:
@@ -152,7 +148,7 @@ def _count_query(key: str | None, window: list[Any]) -> sa.Select:
     return sa.select(d[key].label("k"), *columns).where(*window).group_by(d[key])
 
 
-def _percentile_query(key: str | None, window: list[Any]) -> sa.Select:
+def _percentile_query(key: str | None, window: list[Any]) -> sa.Select[Any]:
     """Nearest-rank percentiles of attempt durations, per ``key`` (or overall), in one query.
 
     Numbers each group's timed attempts in ascending order (``row_number``) beside the group's
@@ -160,16 +156,16 @@ def _percentile_query(key: str | None, window: list[Any]) -> sa.Select:
     (spilling to disk as it needs) and only two values per group come back.
     """
     deliveries = (
-        sa.select(store.DELIVERIES.c.request_id, store.DELIVERIES.c.event, store.DELIVERIES.c.endpoint)
+        sa.select(DELIVERIES.c.request_id, DELIVERIES.c.event, DELIVERIES.c.endpoint)
         .where(*window)
         .subquery("d")
     )
-    a = store.ATTEMPTS.c
+    a = ATTEMPTS.c
     group = deliveries.c[key] if key is not None else sa.literal("")
     timed = (
         sa.select(group.label("k"), a.duration_ms.label("ms"))
-        .select_from(store.ATTEMPTS.join(deliveries, a.request_id == deliveries.c.request_id))
-        .where(a.outcome != store.INTERRUPTED, a.duration_ms.is_not(None))
+        .select_from(ATTEMPTS.join(deliveries, a.request_id == deliveries.c.request_id))
+        .where(a.outcome != AttemptOutcome.INTERRUPTED, a.duration_ms.is_not(None))
         .subquery("timed")
     )
     partition = timed.c.k if key is not None else None
@@ -219,8 +215,8 @@ def _groups(conn: sa.Connection, key: str | None, window: list[Any]) -> dict[str
 
 def delivery_stats(engine: Engine, since: datetime | None = None, until: datetime | None = None) -> Stats:
     """Per event, per endpoint and overall statistics of the deliveries created in ``[since, until)``."""
-    window = _window(since, until)
-    with store.reading(engine) as conn:
+    window = Selection(since=since, until=until).conditions()
+    with reading(engine) as conn:
         by_event = _groups(conn, "event", window)
         by_endpoint = _groups(conn, "endpoint", window)
         total = _groups(conn, None, window).get("", GroupStats())
@@ -236,132 +232,32 @@ def delivery_stats(engine: Engine, since: datetime | None = None, until: datetim
 # --- export ----------------------------------------------------------------------------------
 
 
-def _export_filters(
-    table: sa.Table,
-    since: datetime | None,
-    until: datetime | None,
-    event: str | None,
-    endpoint: str | None,
-) -> list[Any]:
-    conditions: list[Any] = []
-    if since is not None:
-        conditions.append(table.c.created_at >= since)
-    if until is not None:
-        conditions.append(table.c.created_at < until)
-    if event:
-        conditions.append(table.c.event == event)
-    if endpoint:
-        conditions.append(table.c.endpoint == endpoint)
-    return conditions
+# --- export ----------------------------------------------------------------------------------
+
+ROW_ORDER: dict[str, tuple[str, ...]] = {
+    ExportRows.ATTEMPTS: ("id",),
+    ExportRows.DELIVERIES: ("created_at", "request_id"),
+}
+"""How each kind of export is ordered: attempts by id, deliveries by creation."""
 
 
-def count_rows(
-    engine: Engine,
-    rows: str = "attempts",
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    event: str | None = None,
-    endpoint: str | None = None,
-) -> int:
-    """How many rows :func:`iter_rows` would yield with the same filters."""
-    table = store.ATTEMPTS if rows == "attempts" else store.DELIVERIES
-    query = (
-        sa.select(sa.func.count())
-        .select_from(table)
-        .where(*_export_filters(table, since, until, event, endpoint))
-    )
-    with store.reading(engine) as conn:
-        return int(conn.execute(query).scalar_one())
-
-
-def iter_rows(
-    engine: Engine,
-    rows: str = "attempts",
-    *,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    event: str | None = None,
-    endpoint: str | None = None,
-    page_size: int = PAGE_SIZE,
-) -> Iterator[sa.Row]:
-    """Attempt rows (oldest first, by id) or delivery rows (by created_at, request_id), with the
-    columns of :data:`ROW_KINDS` in that order, filtered on the row's own ``created_at`` (``since``
-    inclusive, ``until`` exclusive), ``event`` and ``endpoint``; read in keyset pages, each in its
-    own short transaction (a long export never holds a lock or a snapshot)."""
-    if rows not in ROW_KINDS:
+def _table(kind: str) -> sa.Table:
+    if kind not in ROW_KINDS:
         raise ValueError(f"rows must be one of {', '.join(ROW_KINDS)}")
-    table = store.ATTEMPTS if rows == "attempts" else store.DELIVERIES
-    columns = [table.c[name] for name in ROW_KINDS[rows]]
-    filters = _export_filters(table, since, until, event, endpoint)
-    last: sa.Row | None = None
-    while True:
-        query = sa.select(*columns).where(*filters)
-        if rows == "attempts":
-            if last is not None:
-                query = query.where(table.c.id > last.id)
-            query = query.order_by(table.c.id)
-        else:
-            if last is not None:
-                query = query.where(
-                    sa.or_(
-                        table.c.created_at > last.created_at,
-                        sa.and_(table.c.created_at == last.created_at, table.c.request_id > last.request_id),
-                    )
-                )
-            query = query.order_by(table.c.created_at, table.c.request_id)
-        with store.reading(engine) as conn:
-            page = conn.execute(query.limit(page_size)).all()
-        yield from page
-        if len(page) < page_size:
-            return
-        last = page[-1]
+    return ATTEMPTS if kind == ExportRows.ATTEMPTS else DELIVERIES
 
 
-def utc_text(moment: datetime) -> str:
-    """``YYYY-MM-DDTHH:MM:SSZ`` (as :func:`events.format_utc`), quicker for millions of values."""
-    if moment.tzinfo is not None and moment.utcoffset():
-        moment = moment.astimezone(UTC)
-    return moment.isoformat(timespec="seconds")[:19] + "Z"
+def count_rows(engine: Engine, kind: str, selection: Selection) -> int:
+    """How many rows :func:`export_rows` would yield for the same selection."""
+    return count(engine, selection, _table(kind))
 
 
-class RowWriter:
-    """Writes rows as JSON Lines (one object per line) or CSV (a header row, then one line per row).
-
-    A row is a sequence of values in the order of ``columns``. Times are UTC
-    ``YYYY-MM-DDTHH:MM:SSZ``; JSON text columns (``request_headers``, ``request_payload``,
-    ``payload``) are written as stored, as strings, in both formats. In CSV a null is an empty
-    field and a boolean is ``true``/``false``.
-    """
-
-    def __init__(self, stream: IO[str], fmt: str, columns: Sequence[str]) -> None:
-        if fmt not in ("jsonl", "csv"):
-            raise ValueError("format must be jsonl or csv")
-        self.stream = stream
-        self.fmt = fmt
-        self.columns = tuple(columns)
-        self.count = 0
-        self._times = [i for i, name in enumerate(self.columns) if name in TIME_COLUMNS]
-        self._encode = json.JSONEncoder(ensure_ascii=False).encode
-        self._csv = csv.writer(stream) if fmt == "csv" else None
-        if self._csv is not None:
-            self._csv.writerow(self.columns)
-
-    def write(self, row: Sequence[Any]) -> None:
-        values = list(row)
-        for i in self._times:
-            if values[i] is not None:
-                values[i] = utc_text(values[i])
-        if self._csv is not None:
-            self._csv.writerow(_csv_value(value) for value in values)
-        else:
-            self.stream.write(self._encode(dict(zip(self.columns, values, strict=True))) + "\n")
-        self.count += 1
-
-
-def _csv_value(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
+def export_rows(
+    engine: Engine, kind: str, selection: Selection, page_size: int = PAGE_SIZE
+) -> Iterator[sa.Row[Any]]:
+    """Attempt rows (oldest first, by id) or delivery rows (by created_at, request_id), with the
+    columns of :data:`ROW_KINDS` in that order, selected on the row's own ``created_at``,
+    ``event`` and ``endpoint``; read in keyset pages, each in its own short transaction."""
+    return rows(
+        engine, selection, ROW_KINDS[kind], table=_table(kind), order_by=ROW_ORDER[kind], batch=page_size
+    )

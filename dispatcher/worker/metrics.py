@@ -43,10 +43,10 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
-from . import queue as queue_mod
-from .errors import DispatcherError
-from .logs import log_line
-from .queue import queue_snapshot
+from .. import queue as queue_mod
+from ..errors import DispatcherError
+from ..logs import log_line
+from ..vocabulary import EVENT_NAMES, AttemptOutcome
 
 DEFAULT_PORT = 9108
 DEFAULT_PORT_SEARCH = 16
@@ -54,7 +54,7 @@ DEFAULT_PORT_SEARCH = 16
 SCRAPE_REDIS_TIMEOUT = 2.0
 """Seconds the scrape-time collector waits on Redis before reporting ``webhook_redis_up 0``."""
 DURATION_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
-OUTCOMES = ("delivered", "retry_scheduled", "failed")
+OUTCOMES = (AttemptOutcome.DELIVERED, AttemptOutcome.RETRY_SCHEDULED, AttemptOutcome.FAILED)
 """Outcomes whose series are created at 0 for every configured endpoint and event at start."""
 
 REGISTRY = CollectorRegistry()
@@ -144,7 +144,7 @@ class QueueCollector(Collector):
         yield info
         up = GaugeMetricFamily("webhook_redis_up", "1 when Redis answered this scrape.", labels=("queue",))
         try:
-            snapshot = queue_snapshot(self.queue)
+            snapshot = queue_mod.queue_snapshot(self.queue)
         except redis.RedisError:
             up.add_metric((name,), 0)
             yield up
@@ -174,8 +174,6 @@ class QueueCollector(Collector):
 
 def _initialize_series(settings: Any) -> None:
     """Creates the counters' series at 0, so ``rate()`` sees them before the first attempt."""
-    from .events import EVENT_NAMES
-
     for endpoint in settings.endpoints:
         for event in EVENT_NAMES:
             if endpoint.subscribes_to(event):

@@ -2,7 +2,9 @@
 
 When the attempt's log write still fails after its retries, the record is written here (one
 file per record, written to a temporary name then renamed, so a file is either whole or absent)
-and written to the database once it answers again. Never a reason to send again.
+and written to the database once it answers again. Never a reason to send again. Its PHI (the
+request payload, the response body) is sealed with the storage keys before it reaches the disk,
+as it would be in the database.
 """
 
 from __future__ import annotations
@@ -14,15 +16,20 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from .store import AttemptRecord
+from ..store import AttemptRecord
+
+SEALED_FIELDS = ("request_payload", "response_body")
 
 
-def _encode(record: AttemptRecord, worker: str | None, reason: str | None) -> str:
+def _encode(record: AttemptRecord, worker: str, reason: str | None, seal: Callable[[str], str]) -> str:
     fields = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in record.__dict__.items()}
+    for key in SEALED_FIELDS:
+        if fields.get(key) is not None:
+            fields[key] = seal(fields[key])
     return json.dumps({"record": fields, "worker": worker, "reason": reason})
 
 
-def _decode(text: str) -> tuple[AttemptRecord, str | None, str | None]:
+def _decode(text: str) -> tuple[AttemptRecord, str, str | None]:
     raw = json.loads(text)
     fields = raw["record"]
     for key in ("next_attempt_at", "created_at"):
@@ -31,14 +38,24 @@ def _decode(text: str) -> tuple[AttemptRecord, str | None, str | None]:
     return AttemptRecord(**fields), raw["worker"], raw["reason"]
 
 
-def hold(directory: str, record: AttemptRecord, worker: str | None, reason: str | None) -> Path:
-    """Writes the record durably (fsync) and returns its file."""
+def _as_is(text: str) -> str:
+    return text
+
+
+def hold(
+    directory: str,
+    record: AttemptRecord,
+    worker: str,
+    reason: str | None,
+    seal: Callable[[str], str] = _as_is,
+) -> Path:
+    """Writes the record durably (fsync), its PHI sealed with ``seal``, and returns its file."""
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{record.created_at.strftime('%Y%m%dT%H%M%S%f')}-{record.request_id}-{record.attempt}.json"
     temp = folder / f".{name}.tmp"
     with open(temp, "w", encoding="utf-8") as handle:
-        handle.write(_encode(record, worker, reason))
+        handle.write(_encode(record, worker, reason, seal))
         handle.flush()
         os.fsync(handle.fileno())
     final = folder / name
@@ -108,7 +125,7 @@ def reclaim_abandoned(directory: str) -> list[Path]:
 
 def flush(
     directory: str,
-    write: Callable[[AttemptRecord, str | None, str | None], object],
+    write: Callable[[AttemptRecord, str, str | None], object],
     retry_later: Callable[[Exception], bool] = lambda _exc: True,
     set_aside: Callable[[Path, Exception], object] = lambda _path, _exc: None,
 ) -> int:

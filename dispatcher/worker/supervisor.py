@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from .logs import log_line
+from ..logs import log_line
 
 RESTART_DELAY_SECONDS = 1.0
 MAX_RESTART_DELAY_SECONDS = 30.0
@@ -27,7 +27,7 @@ MAX_RESTART_DELAY_SECONDS = 30.0
 class Child:
     slot: int
     name: str
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     started: float
 
 

@@ -13,13 +13,14 @@ from dispatcher.config import (
     DEFAULT_QUEUE_NAME,
     ExponentialBackoff,
     ListBackoff,
+    RetentionSettings,
     Settings,
     load_settings,
     parse_settings,
 )
 from dispatcher.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 ENDPOINT = {"name": "partner-a", "url": "https://partner.example.com/webhooks/baremeds"}
 
@@ -494,8 +495,13 @@ def test_ca_bundle_must_exist_and_becomes_requests_verify(tmp_path) -> None:
 def test_production_warns_about_the_default_key() -> None:
     from dispatcher.config import production_warnings
 
+    key = "q5BqS0yWgpkq4qQJ2mFnqFqR5c1Y3-Z3c8pV7m5a2Yc="
     settings = parse(
-        {"environment": "production", "endpoints": [{"name": "p", "url": "https://p.example.com"}]}
+        {
+            "environment": "production",
+            "storage_keys": [key],
+            "endpoints": [{"name": "p", "url": "https://p.example.com"}],
+        }
     )
     assert production_warnings(settings) == [
         "endpoints[0].key: endpoint 'p' uses the default key xxx; configure a unique key"
@@ -506,6 +512,45 @@ def test_production_warns_about_the_default_key() -> None:
         )
         == []
     )
+
+
+def test_a_production_worker_needs_storage_keys() -> None:
+    from dispatcher.config import production_warnings, require_for_worker
+
+    settings = parse({"environment": "production"})
+    with pytest.raises(ConfigError) as caught:
+        require_for_worker(settings)
+    assert str(caught.value).startswith("config: storage_keys: required in production")
+    assert production_warnings(settings)[0].startswith("storage_keys: required in production")
+    require_for_worker(parse({"environment": "staging"}))  # a test or staging worker may run without
+
+
+def test_retention_and_storage_keys() -> None:
+    key = "q5BqS0yWgpkq4qQJ2mFnqFqR5c1Y3-Z3c8pV7m5a2Yc="
+    assert parse({}).retention == RetentionSettings(payload_days=30, rows_days=None)
+    kept = parse({"retention": {"payload_days": None, "rows_days": 365}, "storage_keys": [key]})
+    assert kept.retention == RetentionSettings(payload_days=None, rows_days=365)
+    assert kept.storage_keys == (key,) and key in kept.secrets()
+    from_env = parse_settings({}, env={"DISPATCHER_STORAGE_KEYS": f" {key} ,{key}"})
+    assert from_env.storage_keys == (key, key)
+    for raw, setting, problem in [
+        (
+            {"retention": {"payload_days": -1}},
+            "retention.payload_days",
+            "must be greater than 0 days, got -1",
+        ),
+        ({"retention": {"rows_days": "30"}}, "retention.rows_days", "expected an integer"),
+        ({"retention": {"days": 3}}, "retention.days", "unknown setting"),
+        ({"storage_keys": ["c2hvcnQ="]}, "storage_keys[0]", "it decodes to 5 bytes, not 32"),
+        ({"storage_keys": "abc"}, "storage_keys", "expected a list"),
+    ]:
+        error = config_error(raw)
+        assert_names(error, setting)
+        assert problem in str(error)
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({}, env={"DISPATCHER_STORAGE_KEYS": "not-a-key"})
+    assert caught.value.setting == "storage_keys[0]"
+    assert "not-a-key" not in str(caught.value) and "DISPATCHER_STORAGE_KEYS" in str(caught.value)
 
 
 def test_duplicate_endpoint_names_are_rejected() -> None:

@@ -9,8 +9,11 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
+from dispatcher.contract.catalogue import CATALOGUE, field_table, get_event
+from dispatcher.contract.events import Medication
+from dispatcher.contract.validation import validate
 from dispatcher.errors import InvalidEventData, UnknownEvent
-from dispatcher.events import CATALOGUE, EVENT_NAMES, get_event, validate
+from dispatcher.vocabulary import EVENT_NAMES
 
 # The `data` of each example payload in ../shared/seed/outgoing-webhooks-api.txt, copied verbatim.
 SEED_EXAMPLES: dict[str, dict] = {
@@ -169,29 +172,41 @@ def problems_of(event: str, data: object) -> InvalidEventData:
 
 
 def test_catalogue_has_exactly_the_six_seed_events_in_seed_order() -> None:
-    assert EVENT_NAMES == list(SEED_EXAMPLES)
+    assert list(EVENT_NAMES) == list(SEED_EXAMPLES)
     assert list(CATALOGUE) == list(SEED_EXAMPLES)
+
+
+SEED_WORDS = {
+    "String": "string",
+    "Integer": "integer",
+    "Boolean": "boolean",
+    "ISO 8601": "datetime",
+    "Array": "array",
+}
+
+
+def seed_table(model) -> list[tuple[str, str, bool]]:
+    return [(name, SEED_WORDS[kind], nullable) for name, kind, nullable, _text in field_table(model)]
 
 
 @pytest.mark.parametrize("event", list(SEED_FIELDS))
 def test_each_event_has_the_seed_fields_with_their_types(event: str) -> None:
-    spec = CATALOGUE[event]
-    assert spec.name == event
-    assert [(f.name, f.type, f.nullable) for f in spec.fields] == SEED_FIELDS[event]
-    assert all(f.description for f in spec.fields)
+    model = CATALOGUE[event]
+    assert model.event == event
+    assert seed_table(model) == SEED_FIELDS[event]
+    assert all(text for *_rest, text in field_table(model))
 
 
 @pytest.mark.parametrize("event", ["prescription_submitted", "prescription_dosage_changed"])
 def test_medication_items_have_the_seed_medication_object_fields(event: str) -> None:
-    medication = next(f for f in CATALOGUE[event].fields if f.name == "medication")
-    assert medication.items is not None
-    assert [(f.name, f.type, f.nullable) for f in medication.items] == SEED_MEDICATION_FIELDS
+    schema = CATALOGUE[event].model_json_schema()
+    assert schema["properties"]["medication"]["items"] == {"$ref": "#/$defs/Medication"}
+    assert seed_table(Medication) == SEED_MEDICATION_FIELDS
 
 
 def test_attachment_items_are_not_typed_by_the_catalogue() -> None:
-    attachment = next(f for f in CATALOGUE["message_created"].fields if f.name == "attachment")
-    assert attachment.type == "array"
-    assert attachment.items is None
+    attachment = CATALOGUE["message_created"].model_json_schema()["properties"]["attachment"]
+    assert attachment["type"] == "array" and attachment["items"] == {}
 
 
 def test_get_event_returns_the_catalogue_entry() -> None:

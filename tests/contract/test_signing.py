@@ -10,8 +10,8 @@ import pytest
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from dispatcher.receiver import verify_signature
-from dispatcher.signing import decode_secret, generate_secret, signature_headers
+from dispatcher.contract.signing import decode_secret, generate_secret, signature_headers
+from dispatcher.ops.receiver import verify_signature
 
 BODY = b'{"event":"order_changed","data":{"order_number":"ORDER123"}}'
 

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from dispatcher.payload import REDACTED, WEBHOOK_VERSION, build, dumps, render
+from dispatcher.contract.wrapper import REDACTED, WEBHOOK_VERSION, build, dumps, render
+from dispatcher.errors import InvalidEventData
 
 REQUEST_ID = "6f1c2f5e-8d3a-4c1b-9a51-3b7e0d2c9f10"
 KEY = "s3cr3t-K3y-9f8e7d"
@@ -186,3 +187,27 @@ def test_dumps_keeps_key_order_and_round_trips() -> None:
     assert json.loads(text) == body
     assert text.index('"event"') < text.index('"timestamp"') < text.index('"data"') < text.index('"metadata"')
     assert text.index('"z"') < text.index('"a"')
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_dumps_never_writes_nan_or_infinity(value: float) -> None:
+    with pytest.raises(ValueError, match="JSON compliant"):
+        dumps({"data": {"attachment": [{"score": value}]}})
+
+
+def test_a_stored_body_holding_nan_is_never_rendered_for_sending() -> None:
+    # An older version may have stored one (json.loads reads the bare NaN token back);
+    # the worker fails such a delivery as an unusable payload instead of sending invalid JSON.
+    body = json.loads(dumps(stored()).replace('"status":"updated"', '"status":NaN'))
+    with pytest.raises(ValueError):
+        render(body, retry=False, webhook_key=None)
+
+
+@pytest.mark.parametrize("name", ["dispatched_by", "source", "environment"])
+def test_build_refuses_metadata_that_utf8_cannot_encode(name: str) -> None:
+    with pytest.raises(InvalidEventData) as caught:
+        stored(**{name: "svc-\ud800"})
+    assert caught.value.problems == [
+        f"metadata.{name}: contains a lone surrogate U+D800 at index 4, which UTF-8 cannot encode"
+    ]
+    assert caught.value.event == "order_changed"

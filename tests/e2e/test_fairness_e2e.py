@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from dispatcher import events, store
-from dispatcher.dispatch import dispatch_many
+from dispatcher import dispatch_many, store
+from dispatcher.contract import catalogue as events
 from tests.conftest import wait_for
 from tests.servers import Answer, ScriptedReceiver
 

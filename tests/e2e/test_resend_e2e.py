@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 
 from dispatcher import store
+from dispatcher.times import utcnow
+from dispatcher.vocabulary import DeliveryStatus
 from tests.conftest import ROOT, wait_for
 from tests.e2e.test_cli_e2e import status_of
 from tests.servers import Answer
@@ -130,12 +132,12 @@ def test_prune_and_the_progress_bar_on_a_terminal(make_runtime, write_config, re
         conn.execute(
             store.DELIVERIES.update()
             .where(store.DELIVERIES.c.request_id.in_([old, fresh]))
-            .values(status=store.DELIVERED)
+            .values(status=DeliveryStatus.DELIVERED)
         )
         conn.execute(
             store.DELIVERIES.update()
             .where(store.DELIVERIES.c.request_id == old)
-            .values(updated_at=store.utcnow().replace(year=2020))
+            .values(updated_at=utcnow().replace(year=2020))
         )
 
     bad = run_cli(config, "prune", "--older-than", "soon", check=False)

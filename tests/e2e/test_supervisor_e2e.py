@@ -13,8 +13,8 @@ from pathlib import Path
 import redis
 from rq import Worker
 
-from dispatcher import events, store
-from dispatcher.dispatch import dispatch_many
+from dispatcher import dispatch_many, store
+from dispatcher.contract import catalogue as events
 from tests.conftest import REDIS_URL, ROOT, wait_for
 
 

@@ -7,15 +7,16 @@ from pathlib import Path
 import yaml
 from standardwebhooks import Webhook
 
-from dispatcher import events, store
-from dispatcher.dispatch import dispatch
-from dispatcher.signing import generate_secret
+from dispatcher import dispatch, store
+from dispatcher.contract import catalogue as events
+from dispatcher.contract.signing import generate_secret
+from dispatcher.vocabulary import FINAL_STATUSES
 from tests.conftest import wait_for
 
 
 def final(runtime, request_id):
     row = store.get_delivery(runtime.engine, request_id)
-    return row if row and row["status"] in store.FINAL_STATUSES else None
+    return row if row and row["status"] in FINAL_STATUSES else None
 
 
 def test_signed_deliveries_verify_with_standardwebhooks_and_secrets_stay_hidden(

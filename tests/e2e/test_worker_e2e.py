@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher import events, store
-from dispatcher.dispatch import dispatch
+from dispatcher import dispatch, store
+from dispatcher.contract import catalogue as events
+from dispatcher.vocabulary import FINAL_STATUSES
 from tests.conftest import wait_for
 from tests.servers import Answer
 
@@ -20,7 +21,7 @@ KEY = "partner-secret-key-123"
 
 def final(runtime, request_id: str) -> dict | None:
     row = store.get_delivery(runtime.engine, request_id)
-    return row if row and row["status"] in store.FINAL_STATUSES else None
+    return row if row and row["status"] in FINAL_STATUSES else None
 
 
 def wait_final(runtime, request_ids, timeout: float = 40) -> list[dict]:
@@ -162,7 +163,7 @@ def test_two_workers_deliver_each_exactly_once(make_runtime, write_config, start
     config = write_config(endpoints=[endpoint(receiver)])
     start_worker(config, name="w1")
     start_worker(config, name="w2")
-    from dispatcher.dispatch import dispatch_many
+    from dispatcher import dispatch_many
 
     request_ids = dispatch_many("order_changed", [events.CATALOGUE["order_changed"].example()] * 40)
     rows = wait_final(runtime, request_ids, timeout=60)

@@ -10,10 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from dispatcher import events
+from dispatcher import dispatch
 from dispatcher import queue as queue_mod
 from dispatcher.cli import cli, main
-from dispatcher.dispatch import dispatch
+from dispatcher.contract import catalogue as events
 from tests.conftest import wait_for
 
 INFO_KEYS = {
@@ -25,6 +25,7 @@ INFO_KEYS = {
     "oldest_queued_age_seconds",
     "workers",
     "deliveries_by_status",
+    "ordered_endpoints",
 }
 WORKER_KEYS = {"name", "hostname", "pid", "state", "current_job", "last_heartbeat", "alive"}
 
@@ -48,6 +49,7 @@ def test_info_on_an_empty_queue(make_runtime, receiver):
         "oldest_queued_age_seconds": None,
         "workers": [],
         "deliveries_by_status": {"queued": 0, "in_flight": 0, "retrying": 0, "delivered": 0, "failed": 0},
+        "ordered_endpoints": [],
     }
 
 
@@ -126,3 +128,21 @@ def test_unreachable_redis_is_one_line_naming_the_url(make_runtime, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith("error: Redis at redis://127.0.0.1:1/5 is unreachable")
+
+
+def test_info_reports_the_keys_waiting_on_each_ordered_endpoint(make_runtime, receiver):
+    make_runtime(
+        endpoints=[
+            {"name": "pharmacy", "url": receiver.url, "ordered": True},
+            {"name": "billing", "url": receiver.url},
+        ]
+    )
+    data = events.CATALOGUE["message_created"].example()
+    for encounter in ("E-1", "E-1", "E-1", "E-2", "E-3", "E-3"):
+        dispatch("message_created", {**data, "encounter_id": encounter})
+    document = info_json()
+    (pharmacy,) = document["ordered_endpoints"]
+    assert pharmacy["endpoint"] == "pharmacy" and pharmacy["keys_waiting"] == 2  # E-1 and E-3
+    assert 0 <= pharmacy["oldest_waiting_head_age_seconds"] < 60
+    table = CliRunner().invoke(cli, ["info"], catch_exceptions=False).stdout
+    assert "ordered endpoint" in table and "pharmacy" in table

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from dispatcher.receiver import ReceiverServer, ReceiverState
+from dispatcher.ops.receiver import ReceiverServer, ReceiverState
 
 
 def test_connections_wait_for_a_busy_accept_loop_instead_of_timing_out():

@@ -16,9 +16,14 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 from rq.job import Job, JobStatus
 
-from dispatcher import events, operations, payload, queue, store
+from dispatcher import dispatch, queue, store
 from dispatcher.cli import cli
-from dispatcher.dispatch import dispatch
+from dispatcher.contract import catalogue as events
+from dispatcher.contract import wrapper as payload
+from dispatcher.contract.validation import validate
+from dispatcher.ops.bulk import ID_CAP
+from dispatcher.times import utcnow
+from dispatcher.vocabulary import DeliveryStatus
 
 EP_A = "partner-a"
 EP_B = "partner-b"
@@ -44,7 +49,7 @@ def stored_payload(request_id: str, event: str = "order_changed", dispatched_by:
         payload.build(
             event=event,
             timestamp="2026-01-30T12:00:00Z",
-            data=events.validate(event, events.get_event(event).example()),
+            data=validate(event, events.get_event(event).example()),
             source="Baremeds",
             environment="test",
             request_id=request_id,
@@ -80,7 +85,7 @@ def seed(
                 "status": status,
                 "attempts": attempts,
                 "attempt_limit": 5,
-                "last_http_status": 400 if status == store.FAILED else 200,
+                "last_http_status": 400 if status == DeliveryStatus.FAILED else 200,
                 "payload": body,
                 "created_at": created_at,
                 "updated_at": updated_at or created_at,
@@ -100,7 +105,7 @@ def seed(
                             "url": r["url"],
                             "attempt": 1,
                             "retry": False,
-                            "outcome": "failed" if status == store.FAILED else "delivered",
+                            "outcome": "failed" if status == DeliveryStatus.FAILED else "delivered",
                             "http_status": r["last_http_status"],
                             "created_at": r["updated_at"],
                         }
@@ -127,7 +132,7 @@ def queued_job_ids(runtime) -> set[str]:
     return set(runtime.queue.get_job_ids())
 
 
-NOW = store.utcnow()
+NOW = utcnow()
 HOURS = timedelta(hours=1)
 
 
@@ -136,8 +141,8 @@ HOURS = timedelta(hours=1)
 
 def test_retry_ids_keeps_its_behaviour(make_runtime):
     runtime = make_runtime(endpoints=endpoints("http://127.0.0.1:9/"))
-    (failed,) = seed(runtime.engine, 1, 1, status=store.FAILED, created_at=NOW, attempts=3)
-    (delivered,) = seed(runtime.engine, 2, 1, status=store.DELIVERED, created_at=NOW)
+    (failed,) = seed(runtime.engine, 1, 1, status=DeliveryStatus.FAILED, created_at=NOW, attempts=3)
+    (delivered,) = seed(runtime.engine, 2, 1, status=DeliveryStatus.DELIVERED, created_at=NOW)
     unknown = rid(99)
 
     ok = invoke("retry", failed)
@@ -175,15 +180,17 @@ def test_retry_usage_errors(make_runtime):
 def test_retry_failed_filters_select_exactly_the_matching_rows(make_runtime, database_url):
     runtime = make_runtime(database_url=database_url, endpoints=endpoints("http://127.0.0.1:9/"))
     engine = runtime.engine
-    target = seed(engine, 1, 3, status=store.FAILED, created_at=NOW - 2 * HOURS, attempts=5)
+    target = seed(engine, 1, 3, status=DeliveryStatus.FAILED, created_at=NOW - 2 * HOURS, attempts=5)
     other_event = seed(
-        engine, 10, 1, status=store.FAILED, created_at=NOW - 2 * HOURS, event="message_created"
+        engine, 10, 1, status=DeliveryStatus.FAILED, created_at=NOW - 2 * HOURS, event="message_created"
     )
-    other_endpoint = seed(engine, 20, 1, status=store.FAILED, created_at=NOW - 2 * HOURS, endpoint=EP_B)
-    too_old = seed(engine, 30, 1, status=store.FAILED, created_at=NOW - 48 * HOURS)
-    too_new = seed(engine, 40, 1, status=store.FAILED, created_at=NOW - timedelta(minutes=5))
-    delivered = seed(engine, 50, 1, status=store.DELIVERED, created_at=NOW - 2 * HOURS)
-    retrying = seed(engine, 60, 1, status=store.RETRYING, created_at=NOW - 2 * HOURS)
+    other_endpoint = seed(
+        engine, 20, 1, status=DeliveryStatus.FAILED, created_at=NOW - 2 * HOURS, endpoint=EP_B
+    )
+    too_old = seed(engine, 30, 1, status=DeliveryStatus.FAILED, created_at=NOW - 48 * HOURS)
+    too_new = seed(engine, 40, 1, status=DeliveryStatus.FAILED, created_at=NOW - timedelta(minutes=5))
+    delivered = seed(engine, 50, 1, status=DeliveryStatus.DELIVERED, created_at=NOW - 2 * HOURS)
+    retrying = seed(engine, 60, 1, status=DeliveryStatus.RETRYING, created_at=NOW - 2 * HOURS)
     before = statuses(runtime)
 
     args = ("--event", "order_changed", "--endpoint", EP_A, "--since", "1d", "--until", "1h")
@@ -219,8 +226,8 @@ def test_retry_failed_filters_select_exactly_the_matching_rows(make_runtime, dat
 
 def test_retry_failed_dry_run_and_a_declined_prompt_change_nothing(make_runtime, database_url):
     runtime = make_runtime(database_url=database_url, endpoints=endpoints("http://127.0.0.1:9/"))
-    failed = seed(runtime.engine, 1, 4, status=store.FAILED, created_at=NOW - HOURS)
-    seed(runtime.engine, 10, 2, status=store.DELIVERED, created_at=NOW - HOURS)
+    failed = seed(runtime.engine, 1, 4, status=DeliveryStatus.FAILED, created_at=NOW - HOURS)
+    seed(runtime.engine, 10, 2, status=DeliveryStatus.DELIVERED, created_at=NOW - HOURS)
     before = snapshot(runtime)
 
     dry = invoke("retry", "--failed", "--dry-run", "--json")
@@ -252,7 +259,7 @@ def test_retry_failed_dry_run_and_a_declined_prompt_change_nothing(make_runtime,
 
 def test_retry_failed_clears_a_poison_job_record(make_runtime):
     runtime = make_runtime(endpoints=endpoints("http://127.0.0.1:9/"))
-    (request_id,) = seed(runtime.engine, 1, 1, status=store.FAILED, created_at=NOW)
+    (request_id,) = seed(runtime.engine, 1, 1, status=DeliveryStatus.FAILED, created_at=NOW)
     job = runtime.queue.create_job(queue.JOB_FUNCTION, args=(request_id,), job_id=request_id)
     job.set_status(JobStatus.FAILED)
     job.save()
@@ -284,9 +291,9 @@ def test_replay_creates_new_deliveries_with_replay_of_and_the_same_data(make_run
     a1, b1 = dispatch("order_changed", order, dispatched_by="ORDERS")
     a2, b2 = dispatch("message_created", message, dispatched_by="CHAT")
     (a_old,) = dispatch("order_changed", order, endpoints=[EP_A])
-    _set_times(runtime, [a1], NOW - 30 * timedelta(minutes=1), store.DELIVERED)
-    _set_times(runtime, [a2], NOW - 20 * timedelta(minutes=1), store.FAILED)
-    _set_times(runtime, [a_old], NOW - 5 * HOURS, store.DELIVERED)
+    _set_times(runtime, [a1], NOW - 30 * timedelta(minutes=1), DeliveryStatus.DELIVERED)
+    _set_times(runtime, [a2], NOW - 20 * timedelta(minutes=1), DeliveryStatus.FAILED)
+    _set_times(runtime, [a_old], NOW - 5 * HOURS, DeliveryStatus.DELIVERED)
     runtime.redis.flushdb()
     originals = {r: store.get_delivery(runtime.engine, r) for r in (a1, a2)}
 
@@ -334,7 +341,7 @@ def test_replay_creates_new_deliveries_with_replay_of_and_the_same_data(make_run
 
 def test_replay_dry_run_declined_and_unknown_endpoint(make_runtime):
     runtime = make_runtime(endpoints=endpoints("http://127.0.0.1:9/"))
-    ids = seed(runtime.engine, 1, 3, status=store.DELIVERED, created_at=NOW - HOURS)
+    ids = seed(runtime.engine, 1, 3, status=DeliveryStatus.DELIVERED, created_at=NOW - HOURS)
     before = snapshot(runtime)
 
     dry = invoke("replay", "--since", "2h", "--endpoint", EP_A, "--dry-run", "--json")
@@ -365,8 +372,8 @@ def test_replay_dry_run_declined_and_unknown_endpoint(make_runtime):
 
 def test_replay_skips_an_unusable_original_and_sends_the_rest(make_runtime):
     runtime = make_runtime(endpoints=endpoints("http://127.0.0.1:9/"))
-    good = seed(runtime.engine, 1, 2, status=store.DELIVERED, created_at=NOW - HOURS)
-    (broken,) = seed(runtime.engine, 3, 1, status=store.DELIVERED, created_at=NOW - HOURS)
+    good = seed(runtime.engine, 1, 2, status=DeliveryStatus.DELIVERED, created_at=NOW - HOURS)
+    (broken,) = seed(runtime.engine, 3, 1, status=DeliveryStatus.DELIVERED, created_at=NOW - HOURS)
     with runtime.engine.begin() as conn:
         body = json.loads(stored_payload(broken))
         body["data"]["status"] = 5  # no longer valid for the catalogue
@@ -397,13 +404,13 @@ def test_prune_deletes_old_final_deliveries_with_their_attempts_only(make_runtim
     runtime = make_runtime(database_url=database_url, endpoints=endpoints("http://127.0.0.1:9/"))
     old, recent = NOW - 40 * 24 * HOURS, NOW - 24 * HOURS
     e = runtime.engine
-    old_delivered = seed(e, 1, 3, status=store.DELIVERED, created_at=old, attempt_rows=True)
-    seed(e, 10, 2, status=store.FAILED, created_at=old, attempt_rows=True)
+    old_delivered = seed(e, 1, 3, status=DeliveryStatus.DELIVERED, created_at=old, attempt_rows=True)
+    seed(e, 10, 2, status=DeliveryStatus.FAILED, created_at=old, attempt_rows=True)
     kept = (
-        seed(e, 20, 2, status=store.DELIVERED, created_at=old, updated_at=recent, attempt_rows=True)
-        + seed(e, 30, 1, status=store.QUEUED, created_at=old, attempt_rows=True)
-        + seed(e, 40, 1, status=store.RETRYING, created_at=old, attempt_rows=True)
-        + seed(e, 50, 1, status=store.IN_FLIGHT, created_at=old, attempt_rows=True)
+        seed(e, 20, 2, status=DeliveryStatus.DELIVERED, created_at=old, updated_at=recent, attempt_rows=True)
+        + seed(e, 30, 1, status=DeliveryStatus.QUEUED, created_at=old, attempt_rows=True)
+        + seed(e, 40, 1, status=DeliveryStatus.RETRYING, created_at=old, attempt_rows=True)
+        + seed(e, 50, 1, status=DeliveryStatus.IN_FLIGHT, created_at=old, attempt_rows=True)
     )
     before = snapshot(runtime)
 
@@ -504,7 +511,7 @@ def measured(label: str, *args: str) -> dict:
 def test_bulk_commands_on_100k_rows_keep_memory_flat(make_runtime):
     runtime = make_runtime(endpoints=endpoints("http://127.0.0.1:9/"))
     started = time.perf_counter()
-    seed(runtime.engine, 0, BIG, status=store.FAILED, created_at=NOW - HOURS, attempt_rows=True)
+    seed(runtime.engine, 0, BIG, status=DeliveryStatus.FAILED, created_at=NOW - HOURS, attempt_rows=True)
     print(
         f"\nseeded {BIG:,} failed deliveries + {BIG:,} attempt rows in {time.perf_counter() - started:.1f} s"
     )
@@ -513,11 +520,11 @@ def test_bulk_commands_on_100k_rows_keep_memory_flat(make_runtime):
         "replay --dry-run (100k match)", "replay", "--since", "2h", "--endpoint", EP_A, "--dry-run", "--json"
     )
     assert dry["matched"] == BIG and dry["request_ids_truncated"] is True
-    assert len(dry["request_ids"]) == operations.ID_CAP
+    assert len(dry["request_ids"]) == ID_CAP
 
     retried = measured("retry --failed --yes (100k)", "retry", "--failed", "--yes", "--json")
     assert retried["matched"] == retried["requeued"] == BIG
-    assert len(retried["request_ids"]) == operations.ID_CAP and retried["request_ids_truncated"] is True
+    assert len(retried["request_ids"]) == ID_CAP and retried["request_ids_truncated"] is True
     assert runtime.queue.count == BIG
     with runtime.engine.connect() as conn:
         counts = dict(
@@ -534,14 +541,14 @@ def test_bulk_commands_on_100k_rows_keep_memory_flat(make_runtime):
         conn.execute(
             store.DELIVERIES.update()
             .where(store.DELIVERIES.c.request_id < rid(BIG // 2))
-            .values(status=store.DELIVERED, updated_at=long_ago)
+            .values(status=DeliveryStatus.DELIVERED, updated_at=long_ago)
         )
         conn.execute(
             store.DELIVERIES.update()
             .where(store.DELIVERIES.c.request_id >= rid(BIG // 2))
-            .values(status=store.FAILED, updated_at=long_ago)
+            .values(status=DeliveryStatus.FAILED, updated_at=long_ago)
         )
-    seed(runtime.engine, BIG, 10, status=store.QUEUED, created_at=long_ago, attempt_rows=True)
+    seed(runtime.engine, BIG, 10, status=DeliveryStatus.QUEUED, created_at=long_ago, attempt_rows=True)
 
     pruned = measured(
         "prune --older-than 30d --yes (100k)", "prune", "--older-than", "30d", "--yes", "--json"

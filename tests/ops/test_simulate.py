@@ -10,8 +10,11 @@ from itertools import islice
 import pytest
 from click.testing import CliRunner
 
-from dispatcher import events, simulate, store
+from dispatcher import store
 from dispatcher.cli import cli
+from dispatcher.contract.validation import validate
+from dispatcher.ops import simulate
+from dispatcher.vocabulary import EVENT_NAMES
 from tests.conftest import wait_for
 
 SEEDS = (1, 42, 2026)
@@ -44,13 +47,13 @@ def test_same_seed_same_sequence_different_seed_different():
 def test_every_generated_event_is_valid(seed):
     seen = Counter()
     for event, data in take(seed, 3000):
-        events.validate(event, data)  # raises InvalidEventData naming the field
+        validate(event, data)  # raises InvalidEventData naming the field
         seen[event] += 1
-    assert set(seen) == set(events.EVENT_NAMES), seen
+    assert set(seen) == set(EVENT_NAMES), seen
 
 
 def test_a_short_run_already_has_every_kind_of_event():
-    assert {e for e, _ in take(5, 300)} == set(events.EVENT_NAMES)
+    assert {e for e, _ in take(5, 300)} == set(EVENT_NAMES)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -132,23 +135,10 @@ def test_parse_rate(text, per_second):
     assert simulate.parse_rate(text) == pytest.approx(per_second)
 
 
-@pytest.mark.parametrize(
-    ("text", "seconds"), [("60s", 60), ("2m", 120), ("90", 90), ("1m30s", 90), ("1h", 3600), ("0.5", 0.5)]
-)
-def test_parse_duration(text, seconds):
-    assert simulate.parse_duration(text) == pytest.approx(seconds)
-
-
 @pytest.mark.parametrize("bad", ["", "fast", "0", "-1/s", "5/d", "5/s/s"])
 def test_bad_rate_is_refused(bad):
     with pytest.raises(ValueError):
         simulate.parse_rate(bad)
-
-
-@pytest.mark.parametrize("bad", ["", "soon", "0", "0s", "5d", "1m 30"])
-def test_bad_duration_is_refused(bad):
-    with pytest.raises(ValueError):
-        simulate.parse_duration(bad)
 
 
 def test_pacing_spreads_events_at_the_rate():
@@ -177,7 +167,7 @@ def test_cli_rejects_a_bad_rate_and_an_unknown_endpoint(make_runtime, receiver):
     result = CliRunner().invoke(cli, ["simulate", "--rate", "fast"])
     assert result.exit_code == 2 and "--rate" in result.output
     result = CliRunner().invoke(cli, ["simulate", "--duration", "1s", "--endpoint", "nope"])
-    assert result.exit_code != 0 and "nope" in str(result.exception)
+    assert result.exit_code == 1 and "error: unknown endpoint 'nope'" in result.output
 
 
 def test_dry_run_prints_the_seeded_events_and_dispatches_nothing(make_runtime, receiver):
@@ -190,7 +180,7 @@ def test_dry_run_prints_the_seeded_events_and_dispatches_nothing(make_runtime, r
     assert len(lines) == 30
     assert first.stdout == second.stdout
     expected = take(7, 30, start=simulate.SIM_EPOCH, mean_gap_seconds=0.1)
-    assert [(x["event"], x["data"]) for x in lines] == [(e, events.validate(e, d)) for e, d in expected]
+    assert [(x["event"], x["data"]) for x in lines] == [(e, validate(e, d)) for e, d in expected]
     assert store.list_deliveries(runtime.engine, limit=10) == []
 
 
@@ -246,4 +236,4 @@ def test_simulate_refuses_production(tmp_path, monkeypatch):
     finally:
         set_runtime(previous)
     assert result.exit_code != 0
-    assert "refusing in environment production" in str(result.exception)
+    assert result.exit_code == 1 and "refusing in environment production" in result.output

@@ -8,9 +8,9 @@ from email.utils import format_datetime
 
 import pytest
 
-from dispatcher import retry
 from dispatcher.config import DeliverySettings, ExponentialBackoff, ListBackoff
-from dispatcher.delivery import DeliveryOutcome
+from dispatcher.policy import retry
+from dispatcher.policy.retry import DeliveryOutcome
 
 NOW = datetime(2026, 3, 14, 12, 0, 0, tzinfo=UTC)
 EXPO = ExponentialBackoff(base=30.0, multiplier=2.5, cap=3600.0, jitter=0.1)

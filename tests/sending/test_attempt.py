@@ -12,7 +12,7 @@ import requests
 import responses
 import urllib3
 
-from dispatcher import delivery
+from dispatcher.sending import attempt as delivery
 
 URL = "https://partner.example.test/webhooks/baremeds"
 KEY = "k-3f9a1c77e0"

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from dispatcher.guard import (
+from dispatcher.sending.guard import (
     DestinationRefused,
     guarded_create_connection,
     is_allowed,

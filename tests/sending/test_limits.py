@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from dispatcher import limits
 from dispatcher.config import Endpoint
-from dispatcher.limits import (
+from dispatcher.sending import limits
+from dispatcher.sending.limits import (
     BOOKING_GRACE_SECONDS,
     SLOT_WAIT_SECONDS,
     acquire,

@@ -1,5 +1,5 @@
 """The store on both backends (SQLite and the real PostgreSQL): tables, claims, attempt records,
-the retry budget, the listings, and several SQLite writer processes at once."""
+the retry budget, and several SQLite writer processes at once."""
 
 from __future__ import annotations
 
@@ -14,79 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from dispatcher import store
-
-T0 = datetime(2026, 1, 30, 12, 0, 0, 123456, tzinfo=UTC)
-
-
-@pytest.fixture
-def engine(database_url: str):
-    engine = store.create_store_engine(database_url)
-    yield engine
-    engine.dispose()
-
-
-def new_delivery(
-    request_id: str | None = None,
-    *,
-    event: str = "order_changed",
-    endpoint: str = "partner-a",
-    attempt_limit: int = 5,
-    payload: str | None = None,
-) -> store.NewDelivery:
-    request_id = request_id or str(uuid.uuid4())
-    return store.NewDelivery(
-        request_id=request_id,
-        event=event,
-        endpoint=endpoint,
-        url="http://127.0.0.1:9/webhooks",
-        payload=payload or json.dumps({"event": event, "metadata": {"request_id": request_id}}),
-        attempt_limit=attempt_limit,
-    )
-
-
-def attempt_record(
-    claim: store.Claim,
-    outcome: str,
-    *,
-    http_status: int | None = 200,
-    next_attempt_at: datetime | None = None,
-    created_at: datetime | None = None,
-) -> store.AttemptRecord:
-    return store.AttemptRecord(
-        request_id=claim.request_id,
-        event=claim.event,
-        endpoint=claim.endpoint,
-        url=claim.url,
-        attempt=claim.attempt,
-        outcome=outcome,
-        http_status=http_status,
-        error=None if outcome == "delivered" else "something went wrong",
-        response_body='{"ok":true}',
-        duration_ms=12,
-        next_attempt_at=next_attempt_at,
-        request_payload=claim.payload,
-        request_headers={"Content-Type": "application/json", "X-Webhook-Key": "[redacted]"},
-        created_at=created_at or store.utcnow(),
-    )
-
-
-def attempt_count(engine, request_id: str | None = None) -> int:
-    query = sa.select(sa.func.count()).select_from(store.ATTEMPTS)
-    if request_id is not None:
-        query = query.where(store.ATTEMPTS.c.request_id == request_id)
-    with engine.connect() as conn:
-        return conn.execute(query).scalar_one()
-
-
-def claimed(engine, worker: str = "w1", **kwargs) -> store.Claim:
-    row = new_delivery(**kwargs)
-    store.insert_deliveries(engine, [row])
-    claim = store.claim(engine, row.request_id, worker)
-    assert claim is not None
-    return claim
-
-
-# --- tables ----------------------------------------------------------------------------------
+from dispatcher.times import utcnow
+from dispatcher.vocabulary import AttemptOutcome, DeliveryStatus
+from tests.store.rows import T0, attempt_count, attempt_record, claimed, new_delivery
 
 
 def test_tables_are_created_on_first_use(database_url: str) -> None:
@@ -135,7 +65,7 @@ def test_insert_then_get_round_trips(engine) -> None:
     assert got["payload"] == row.payload
     assert got["attempt_limit"] == 8
     assert got["replay_of"] == row.replay_of
-    assert got["status"] == store.QUEUED
+    assert got["status"] == DeliveryStatus.QUEUED
     assert got["attempts"] == 0
     assert got["last_http_status"] is None
     assert got["worker"] is None
@@ -143,8 +73,8 @@ def test_insert_then_get_round_trips(engine) -> None:
     assert got["created_at"] == T0
     assert got["updated_at"] == T0
     assert store.get_delivery(engine, str(uuid.uuid4())) is None
-    assert store.delivery_exists(engine, row.request_id)
-    assert not store.delivery_exists(engine, str(uuid.uuid4()))
+    missing = str(uuid.uuid4())
+    assert store.existing_deliveries(engine, [row.request_id, missing]) == {row.request_id}
 
 
 def test_insert_nothing_is_a_no_op(engine) -> None:
@@ -209,7 +139,7 @@ def test_claim_moves_queued_to_in_flight_once(engine) -> None:
         attempt_limit=7,
     )
     got = store.get_delivery(engine, row.request_id)
-    assert got["status"] == store.IN_FLIGHT
+    assert got["status"] == DeliveryStatus.IN_FLIGHT
     assert got["attempts"] == 1
     assert got["worker"] == "worker-1"
     assert got["attempt_started_at"] == later
@@ -245,7 +175,7 @@ def test_claim_of_a_delivery_failed_without_attempt_returns_none(engine) -> None
     store.insert_deliveries(engine, [row])
     store.fail_delivery(engine, row.request_id, "endpoint gone")
     got = store.get_delivery(engine, row.request_id)
-    assert got["status"] == store.FAILED
+    assert got["status"] == DeliveryStatus.FAILED
     assert got["reason"] == "endpoint gone"
     assert store.claim(engine, row.request_id, "w1") is None
     assert store.get_delivery(engine, row.request_id)["attempts"] == 0
@@ -253,7 +183,7 @@ def test_claim_of_a_delivery_failed_without_attempt_returns_none(engine) -> None
 
 def test_a_retrying_delivery_is_claimable_again(engine) -> None:
     claim = claimed(engine)
-    due = store.utcnow() + timedelta(seconds=30)
+    due = utcnow() + timedelta(seconds=30)
     assert store.record_attempt(
         engine, attempt_record(claim, "retry_scheduled", http_status=503, next_attempt_at=due), "w1"
     )
@@ -269,9 +199,9 @@ def test_a_retrying_delivery_is_claimable_again(engine) -> None:
 @pytest.mark.parametrize(
     ("outcome", "http_status", "status"),
     [
-        ("delivered", 200, store.DELIVERED),
-        ("retry_scheduled", 503, store.RETRYING),
-        ("failed", 400, store.FAILED),
+        ("delivered", 200, DeliveryStatus.DELIVERED),
+        ("retry_scheduled", 503, DeliveryStatus.RETRYING),
+        ("failed", 400, DeliveryStatus.FAILED),
     ],
 )
 def test_record_attempt_writes_one_row_and_moves_the_status(
@@ -279,7 +209,7 @@ def test_record_attempt_writes_one_row_and_moves_the_status(
 ) -> None:
     claim = claimed(engine, worker="w1")
     other = claimed(engine, worker="w1")  # another delivery: its rows must not be touched
-    now = store.utcnow()
+    now = utcnow()
     due = now + timedelta(seconds=42) if outcome == "retry_scheduled" else None
     record = attempt_record(claim, outcome, http_status=http_status, next_attempt_at=due, created_at=now)
 
@@ -309,7 +239,7 @@ def test_record_attempt_writes_one_row_and_moves_the_status(
     assert got["next_attempt_at"] == due
     assert got["updated_at"] == now
     assert got["reason"] == ("why" if outcome == "failed" else None)
-    assert store.get_delivery(engine, other.request_id)["status"] == store.IN_FLIGHT
+    assert store.get_delivery(engine, other.request_id)["status"] == DeliveryStatus.IN_FLIGHT
 
 
 def test_second_attempt_is_marked_retry(engine) -> None:
@@ -322,7 +252,7 @@ def test_second_attempt_is_marked_retry(engine) -> None:
         (1, False, "retry_scheduled"),
         (2, True, "delivered"),
     ]
-    assert store.get_delivery(engine, claim.request_id)["status"] == store.DELIVERED
+    assert store.get_delivery(engine, claim.request_id)["status"] == DeliveryStatus.DELIVERED
 
 
 def test_record_attempt_by_a_worker_without_the_claim_writes_nothing(engine) -> None:
@@ -333,7 +263,7 @@ def test_record_attempt_by_a_worker_without_the_claim_writes_nothing(engine) -> 
 
     assert attempt_count(engine) == 0
     assert store.get_delivery(engine, claim.request_id) == before
-    assert before["status"] == store.IN_FLIGHT
+    assert before["status"] == DeliveryStatus.IN_FLIGHT
     assert before["worker"] == "holder"
 
 
@@ -343,20 +273,22 @@ def test_record_attempt_after_the_claim_was_released_writes_nothing(engine) -> N
     # The same worker recording again (a duplicate job) holds no claim any more.
     assert store.record_attempt(engine, attempt_record(claim, "failed", http_status=500), "w1") is False
     assert attempt_count(engine) == 1
-    assert store.get_delivery(engine, claim.request_id)["status"] == store.DELIVERED
+    assert store.get_delivery(engine, claim.request_id)["status"] == DeliveryStatus.DELIVERED
 
 
 def test_interrupted_record_gives_the_attempt_back(engine) -> None:
     claim = claimed(engine, worker="dead-worker", attempt_limit=3)
-    now = store.utcnow()
-    record = attempt_record(claim, store.INTERRUPTED, http_status=None, next_attempt_at=now, created_at=now)
+    now = utcnow()
+    record = attempt_record(
+        claim, AttemptOutcome.INTERRUPTED, http_status=None, next_attempt_at=now, created_at=now
+    )
 
     assert store.record_attempt(engine, record, "dead-worker") is True
 
     got = store.get_delivery(engine, claim.request_id)
     assert got["attempt_limit"] == 4
     assert got["attempts"] == 1
-    assert got["status"] == store.RETRYING
+    assert got["status"] == DeliveryStatus.RETRYING
     assert got["worker"] is None
     (row,) = store.list_attempts(engine, claim.request_id)
     assert row["outcome"] == "interrupted"
@@ -374,7 +306,7 @@ def test_a_normal_record_leaves_the_attempt_limit_alone(engine) -> None:
 
 def test_grant_retry_reopens_only_failed_deliveries(engine) -> None:
     failed = claimed(engine, attempt_limit=2)
-    due = store.utcnow() + timedelta(minutes=1)
+    due = utcnow() + timedelta(minutes=1)
     store.record_attempt(
         engine, attempt_record(failed, "retry_scheduled", http_status=503, next_attempt_at=due), "w1"
     )
@@ -398,10 +330,10 @@ def test_grant_retry_reopens_only_failed_deliveries(engine) -> None:
         retrying.request_id: store.get_delivery(engine, retrying.request_id),
     }
 
-    now = store.utcnow()
+    now = utcnow()
     assert store.grant_retry(engine, failed.request_id, max_attempts=5, now=now) is True
     got = store.get_delivery(engine, failed.request_id)
-    assert got["status"] == store.QUEUED
+    assert got["status"] == DeliveryStatus.QUEUED
     assert got["attempts"] == 2
     assert got["attempt_limit"] == 2 + 5
     assert got["reason"] is None
@@ -424,84 +356,6 @@ def test_grant_retry_reopens_only_failed_deliveries(engine) -> None:
 
 
 # --- reads -----------------------------------------------------------------------------------
-
-
-def test_list_deliveries_newest_first_with_filters_and_limit(engine) -> None:
-    rows = []
-    for i, event in enumerate(
-        ["order_changed", "message_created", "order_changed", "encounter_cancelled"] * 2
-    ):
-        row = new_delivery(event=event)
-        store.insert_deliveries(engine, [row], now=T0 + timedelta(minutes=i))
-        rows.append(row)
-    # Two of them delivered.
-    for row in (rows[2], rows[5]):
-        claim = store.claim(engine, row.request_id, "w1", now=T0 + timedelta(hours=1))
-        store.record_attempt(
-            engine, attempt_record(claim, "delivered", created_at=T0 + timedelta(hours=1)), "w1"
-        )
-
-    listed = store.list_deliveries(engine)
-    assert [r["request_id"] for r in listed] == [r.request_id for r in reversed(rows)]
-    assert set(listed[0]) == set(store.DELIVERY_FIELDS)
-    assert all(r["created_at"].utcoffset() == timedelta(0) for r in listed)
-
-    assert [r["request_id"] for r in store.list_deliveries(engine, limit=3)] == [
-        rows[7].request_id,
-        rows[6].request_id,
-        rows[5].request_id,
-    ]
-    orders = store.list_deliveries(engine, event="order_changed")
-    assert [r["request_id"] for r in orders] == [
-        rows[6].request_id,
-        rows[4].request_id,
-        rows[2].request_id,
-        rows[0].request_id,
-    ]
-    delivered = store.list_deliveries(engine, status="delivered")
-    assert [r["request_id"] for r in delivered] == [rows[5].request_id, rows[2].request_id]
-    assert all(
-        r["status"] == "delivered" and r["attempts"] == 1 and r["last_http_status"] == 200 for r in delivered
-    )
-    both = store.list_deliveries(engine, event="order_changed", status="queued", limit=1)
-    assert [r["request_id"] for r in both] == [rows[6].request_id]
-    assert store.list_deliveries(engine, event="case_assigned_to_clinician") == []
-
-
-def test_deliveries_by_status_pages_across_batches(engine) -> None:
-    # 10 queued rows; several share an updated_at so page boundaries fall inside a tie.
-    times = [T0, T0, T0, T0, T0 + timedelta(seconds=1), T0 + timedelta(seconds=1), T0 + timedelta(seconds=2),
-             T0 + timedelta(seconds=2), T0 + timedelta(seconds=2), T0 + timedelta(seconds=3)]  # fmt: skip
-    expected = []
-    for i, when in enumerate(times):
-        request_id = f"00000000-0000-4000-8000-{i:012d}"
-        store.insert_deliveries(engine, [new_delivery(request_id)], now=when)
-        expected.append(request_id)
-    # Noise: a delivered row, and a queued row newer than the cut-off.
-    done = new_delivery()
-    store.insert_deliveries(engine, [done], now=T0)
-    done_claim = store.claim(engine, done.request_id, "w1", now=T0)
-    store.record_attempt(engine, attempt_record(done_claim, "delivered", created_at=T0), "w1")
-    store.insert_deliveries(engine, [new_delivery()], now=T0 + timedelta(hours=1))
-
-    cutoff = T0 + timedelta(minutes=1)
-    got = list(store.deliveries_by_status(engine, [store.QUEUED], cutoff, batch=3))
-    assert [r["request_id"] for r in got] == expected
-    assert len({r["request_id"] for r in got}) == 10
-    assert all(r["status"] == store.QUEUED and r["updated_at"].utcoffset() == timedelta(0) for r in got)
-
-    # Batch sizes that divide the rows exactly, and one larger than all of them.
-    for batch in (1, 2, 5, 10, 1000):
-        assert [
-            r["request_id"] for r in store.deliveries_by_status(engine, ["queued"], cutoff, batch=batch)
-        ] == expected
-    # Several statuses at once; the cut-off is strict.
-    assert len(list(store.deliveries_by_status(engine, ["queued", "delivered"], cutoff, batch=3))) == 11
-    assert [
-        r["request_id"]
-        for r in store.deliveries_by_status(engine, ["queued"], T0 + timedelta(seconds=1), batch=3)
-    ] == expected[:4]
-    assert list(store.deliveries_by_status(engine, ["retrying"], cutoff, batch=3)) == []
 
 
 # --- several SQLite writers at once ----------------------------------------------------------
@@ -566,8 +420,8 @@ def test_sqlite_several_processes_write_at_once(database_url: str) -> None:
 
     engine = store.create_store_engine(database_url)
     try:
-        assert len(store.list_deliveries(engine, status="delivered", limit=1000)) == 200
-        assert store.list_deliveries(engine, status="in_flight", limit=1000) == []
+        assert len(store.list_deliveries(engine, store.Selection(statuses=("delivered",)), limit=1000)) == 200
+        assert store.list_deliveries(engine, store.Selection(statuses=("in_flight",)), limit=1000) == []
         assert attempt_count(engine) == 200
         with engine.connect() as conn:
             per_delivery = conn.execute(
@@ -609,10 +463,10 @@ def test_grant_retries_uses_each_endpoints_budget(database_url) -> None:
         engine,
         [
             store.NewDelivery(
-                ids[0], "order_changed", "a", "https://a.example", "{}", 8, status=store.FAILED
+                ids[0], "order_changed", "a", "https://a.example", "{}", 8, status=DeliveryStatus.FAILED
             ),
             store.NewDelivery(
-                ids[1], "order_changed", "b", "https://b.example", "{}", 8, status=store.FAILED
+                ids[1], "order_changed", "b", "https://b.example", "{}", 8, status=DeliveryStatus.FAILED
             ),
         ],
     )
@@ -643,9 +497,13 @@ def test_claim_many_claims_only_the_claimable_in_one_call(engine) -> None:
         assert claim.request_id == request_id
         assert claim.attempt == 1
         got = store.get_delivery(engine, request_id)
-        assert (got["status"], got["worker"], got["attempt_started_at"]) == (store.IN_FLIGHT, "w1", T0)
+        assert (got["status"], got["worker"], got["attempt_started_at"]) == (
+            DeliveryStatus.IN_FLIGHT,
+            "w1",
+            T0,
+        )
     assert store.get_delivery(engine, held.request_id)["worker"] == "other-worker"
-    assert store.get_delivery(engine, done.request_id)["status"] == store.DELIVERED
+    assert store.get_delivery(engine, done.request_id)["status"] == DeliveryStatus.DELIVERED
 
 
 def test_claim_many_called_again_with_the_same_time_returns_its_own_claims(engine) -> None:
@@ -665,7 +523,7 @@ def test_claim_many_called_again_with_the_same_time_returns_its_own_claims(engin
 def test_record_attempts_writes_each_held_claim_in_one_transaction(engine) -> None:
     mine = [claimed(engine, worker="w1") for _ in range(3)]
     theirs = claimed(engine, worker="w2")
-    due = store.utcnow() + timedelta(seconds=30)
+    due = utcnow() + timedelta(seconds=30)
     entries = [
         (attempt_record(mine[0], "delivered"), None),
         (attempt_record(mine[1], "retry_scheduled", http_status=503, next_attempt_at=due), None),

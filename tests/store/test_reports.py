@@ -18,11 +18,14 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from dispatcher import events, reports, store
+from dispatcher import store
 from dispatcher.cli import cli
+from dispatcher.store import reports
+from dispatcher.times import format_utc, utcnow
+from dispatcher.vocabulary import EVENT_NAMES
 
 OC, CA = "order_changed", "case_assigned_to_clinician"
-NOW = store.utcnow().replace(microsecond=0)
+NOW = utcnow().replace(microsecond=0)
 
 
 def invoke(*args: str):
@@ -233,7 +236,7 @@ def db_rows(engine, kind: str) -> list[dict]:
         rows = conn.execute(table.select().order_by(*order)).mappings().all()
     return [
         {
-            name: events.format_utc(row[name]) if isinstance(row[name], datetime) else row[name]
+            name: format_utc(row[name]) if isinstance(row[name], datetime) else row[name]
             for name in reports.ROW_KINDS[kind]
         }
         for row in rows
@@ -346,7 +349,7 @@ def test_export_to_an_unwritable_place_is_one_clear_error(make_runtime, tmp_path
     assert "Traceback" not in result.output
 
 
-def test_iter_rows_pages_across_equal_timestamps(make_runtime):
+def test_export_rows_pages_across_equal_timestamps(make_runtime):
     """Keyset paging on deliveries must not skip or repeat rows sharing one created_at."""
     runtime = make_runtime()
     same = NOW - timedelta(minutes=5)
@@ -355,9 +358,9 @@ def test_iter_rows_pages_across_equal_timestamps(make_runtime):
             store.DELIVERIES.insert(),
             [delivery(f"r{i:03d}", OC, "partner-a", "queued", 0, same) for i in range(25)],
         )
-    rows = list(reports.iter_rows(runtime.engine, "deliveries", page_size=7))
+    rows = list(reports.export_rows(runtime.engine, "deliveries", store.Selection(), page_size=7))
     assert [row.request_id for row in rows] == [f"r{i:03d}" for i in range(25)]
-    assert reports.count_rows(runtime.engine, "deliveries") == 25
+    assert reports.count_rows(runtime.engine, "deliveries", store.Selection()) == 25
 
 
 # --- 100,000 rows ----------------------------------------------------------------------------
@@ -380,7 +383,7 @@ def big_rows(chunk: int = 5_000) -> Iterator[tuple[list[dict], list[dict]]]:
     for start in range(0, BIG_DELIVERIES, chunk):
         deliveries, attempts = [], []
         for i in range(start, min(start + chunk, BIG_DELIVERIES)):
-            event = events.EVENT_NAMES[i % len(events.EVENT_NAMES)]
+            event = EVENT_NAMES[i % len(EVENT_NAMES)]
             d = delivery(
                 f"big-{i:07d}",
                 event,
@@ -428,7 +431,7 @@ def test_100k_attempt_rows_export_flat_and_stats(make_runtime, sqlite_url, tmp_p
     backend = runtime.engine.dialect.name
     seeded = seed_big(runtime.engine)
     total_attempts = BIG_DELIVERIES * ATTEMPTS_EACH
-    assert reports.count_rows(runtime.engine, "attempts") == total_attempts
+    assert reports.count_rows(runtime.engine, "attempts", store.Selection()) == total_attempts
 
     target = tmp_path / "attempts.jsonl"
     result, seconds, peak_mb = measured(lambda: invoke("log", "export", "-o", str(target)))
@@ -471,14 +474,3 @@ def test_100k_attempt_rows_export_flat_and_stats(make_runtime, sqlite_url, tmp_p
     assert total["p95_ms"] == durations[reports.nearest_rank(95, total_attempts) - 1]
     assert sum(row["deliveries"] for row in document["by_event"]) == BIG_DELIVERIES
     assert {row["endpoint"] for row in document["by_endpoint"]} == set(ENDPOINTS)
-
-
-def test_utc_text_matches_the_project_format():
-    from datetime import UTC, timezone
-
-    for moment in (
-        datetime(2026, 11, 26, 23, 1, 44, 102_000, tzinfo=UTC),
-        datetime(2026, 11, 27, 1, 1, 44, 999_999, tzinfo=timezone(timedelta(hours=2))),
-        datetime(2026, 1, 2, 3, 4, 5),
-    ):
-        assert reports.utc_text(moment) == events.format_utc(moment)

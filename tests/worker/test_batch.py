@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from rq import Retry
 
-from dispatcher import CATALOGUE, jobs, queue, store
-from dispatcher.dispatch import dispatch_many
+from dispatcher import CATALOGUE, dispatch_many, queue, store
+from dispatcher.worker import batch as jobs
 from tests.servers import Answer
 
 QUEUE_KEY = "rq:queue:send-webhook-request"
@@ -237,11 +237,12 @@ def test_reconcile_requeues_a_taken_job_stranded_by_a_live_worker(make_runtime, 
     it; a job taken a moment ago is left to its batch."""
     from datetime import UTC, datetime, timedelta
 
-    from dispatcher.reconcile import mark_alive, reconcile
+    from dispatcher.worker.liveness import mark_alive
+    from dispatcher.worker.reconcile import reconcile
 
     runtime = make_runtime(endpoints=[{"name": "partner-a", "url": "http://127.0.0.1:9/h", "key": "k"}])
     stranded, fresh = dispatch_n(2)
-    mark_alive(runtime, "live-worker")
+    mark_alive(runtime.redis, "live-worker")
     assert queue.take(runtime.queue, "live-worker", 2) == [stranded, fresh]
     long_ago = datetime.now(UTC) - timedelta(seconds=queue.job_timeout(runtime.settings) + 120)
     redis_client.hset(f"rq:job:{stranded}", "started_at", long_ago.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
@@ -317,11 +318,11 @@ def test_a_member_recorded_but_not_settled_is_not_put_back_early(
     after = jobs.Flight._after
     calls = []
 
-    def member_after_fails(self, sending, *args):
-        calls.append(sending.claim.request_id)
-        if sending.claim.request_id != leader:
+    def member_after_fails(self, finished):
+        calls.append(finished.sending.claim.request_id)
+        if finished.sending.claim.request_id != leader:
             raise RuntimeError("interrupted after the record")
-        return after(self, sending, *args)
+        return after(self, finished)
 
     monkeypatch.setattr(jobs.Flight, "_after", member_after_fails)
 
@@ -342,8 +343,9 @@ def test_a_worker_recovers_its_own_claims_that_no_job_holds(make_runtime) -> Non
     wait in its spool, and recovers the rest."""
     from datetime import UTC, datetime, timedelta
 
-    from dispatcher import spool
-    from dispatcher.reconcile import OWN_CLAIM_GRACE, mark_alive, reconcile, recover_own_claims
+    from dispatcher.worker import spool
+    from dispatcher.worker.liveness import mark_alive
+    from dispatcher.worker.reconcile import OWN_CLAIM_GRACE, reconcile, recover_own_claims
 
     runtime = make_runtime(endpoints=[{"name": "partner-a", "url": "http://127.0.0.1:9/h", "key": "k"}])
     me = runtime.worker_name
@@ -361,7 +363,7 @@ def test_a_worker_recovers_its_own_claims_that_no_job_holds(make_runtime) -> Non
         me,
         None,
     )
-    mark_alive(runtime, me)
+    mark_alive(runtime.redis, me)
     assert reconcile(runtime, now=now + timedelta(minutes=10)).abandoned == []  # a live worker's
 
     report = recover_own_claims(runtime, now=now)

@@ -6,11 +6,11 @@ import json
 
 from click.testing import CliRunner
 
-from dispatcher import events, store
+from dispatcher import dispatch, store
 from dispatcher.cli import cli
-from dispatcher.dispatch import dispatch
-from dispatcher.jobs import deliver_one
+from dispatcher.contract import catalogue as events
 from dispatcher.runtime import get_runtime
+from dispatcher.worker.batch import deliver_one
 from tests.servers import Answer
 
 

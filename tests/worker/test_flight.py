@@ -13,8 +13,10 @@ from rq import Retry
 
 from dispatcher import CATALOGUE, dispatch, store
 from dispatcher.errors import PoisonJob
-from dispatcher.jobs import SCHEDULER_SLACK_SECONDS, deliver_one
+from dispatcher.policy.gates import SCHEDULER_SLACK_SECONDS
 from dispatcher.runtime import get_runtime
+from dispatcher.vocabulary import DeliveryStatus
+from dispatcher.worker.batch import deliver_one
 from tests.servers import Answer
 
 
@@ -61,7 +63,7 @@ def test_200_delivers_and_records_one_redacted_attempt(make_runtime, receiver) -
     assert got.body["data"] == json.loads(store.get_delivery(runtime.engine, request_id)["payload"])["data"]
 
     delivery = store.get_delivery(runtime.engine, request_id)
-    assert delivery["status"] == store.DELIVERED
+    assert delivery["status"] == DeliveryStatus.DELIVERED
     assert delivery["attempts"] == 1
     assert delivery["last_http_status"] == 200
     assert delivery["worker"] is None
@@ -98,14 +100,14 @@ def test_503_returns_retry_with_the_recorded_delay_then_retry_true(make_runtime,
     assert first["http_status"] == 503
     assert first["next_attempt_at"] is not None
     # The recorded delay is the policy's (backoff[0] = 7 s). The job asks RQ for that delay plus
-    # jobs.SCHEDULER_SLACK_SECONDS, because RQ truncates scheduled times to whole seconds: the
+    # gates.SCHEDULER_SLACK_SECONDS, because RQ truncates scheduled times to whole seconds: the
     # real wait is never shorter than the recorded next_attempt_at.
     recorded = first["next_attempt_at"] - first["created_at"]
     assert recorded == timedelta(seconds=7)
     assert result.intervals == [7 + SCHEDULER_SLACK_SECONDS]
     assert 0 <= result.intervals[0] - recorded.total_seconds() <= 1
     delivery = store.get_delivery(runtime.engine, request_id)
-    assert delivery["status"] == store.RETRYING
+    assert delivery["status"] == DeliveryStatus.RETRYING
     assert delivery["next_attempt_at"] == first["next_attempt_at"]
     assert delivery["last_http_status"] == 503
 
@@ -124,7 +126,7 @@ def test_503_returns_retry_with_the_recorded_delay_then_retry_true(make_runtime,
     ]
     assert attempts[1]["request_payload"] == second_sent.raw.decode("utf-8")
     delivery = store.get_delivery(runtime.engine, request_id)
-    assert delivery["status"] == store.DELIVERED
+    assert delivery["status"] == DeliveryStatus.DELIVERED
     assert delivery["attempts"] == 2
 
 
@@ -149,7 +151,7 @@ def test_400_fails_without_retry(make_runtime, receiver) -> None:
     assert deliver(request_id) is None
 
     delivery = store.get_delivery(runtime.engine, request_id)
-    assert delivery["status"] == store.FAILED
+    assert delivery["status"] == DeliveryStatus.FAILED
     assert delivery["last_http_status"] == 400
     assert delivery["reason"]
     (attempt,) = store.list_attempts(runtime.engine, request_id)
@@ -172,7 +174,7 @@ def test_attempts_exhausted_fails(make_runtime, receiver) -> None:
     assert deliver(request_id) is None
 
     delivery = store.get_delivery(runtime.engine, request_id)
-    assert delivery["status"] == store.FAILED
+    assert delivery["status"] == DeliveryStatus.FAILED
     assert delivery["attempts"] == 3
     attempts = store.list_attempts(runtime.engine, request_id)
     assert [a["outcome"] for a in attempts] == ["retry_scheduled", "retry_scheduled", "failed"]
@@ -213,7 +215,7 @@ def test_endpoint_removed_from_config_fails_without_sending(make_runtime, receiv
 
     assert receiver.received == []
     delivery = store.get_delivery(runtime.engine, request_id)
-    assert delivery["status"] == store.FAILED
+    assert delivery["status"] == DeliveryStatus.FAILED
     assert "partner-a" in delivery["reason"] and "no longer configured" in delivery["reason"]
     (attempt,) = store.list_attempts(runtime.engine, request_id)
     assert attempt["outcome"] == "failed"
@@ -264,13 +266,13 @@ def test_no_key_configured_sends_xxx(make_runtime, receiver) -> None:
     assert got.headers["X-Webhook-Key"] == "xxx"
     (attempt,) = store.list_attempts(runtime.engine, request_id)
     assert json.loads(attempt["request_headers"])["X-Webhook-Key"] == "[redacted]"
-    assert store.get_delivery(runtime.engine, request_id)["status"] == store.DELIVERED
+    assert store.get_delivery(runtime.engine, request_id)["status"] == DeliveryStatus.DELIVERED
 
 
 def test_a_job_takes_the_queued_backlog_as_a_batch(make_runtime, receiver, redis_client) -> None:
-    from dispatcher.dispatch import dispatch_many
-    from dispatcher.jobs import BATCH_MAX
-    from dispatcher.jobs import deliver as rq_job
+    from dispatcher import dispatch_many
+    from dispatcher.worker.batch import BATCH_MAX
+    from dispatcher.worker.batch import deliver as rq_job
 
     runtime = make_runtime(endpoints=[endpoint(receiver)])
     receiver.script_all(503, 200)  # every delivery needs a retry: each gets its own scheduled job
@@ -290,8 +292,8 @@ def test_a_job_takes_the_queued_backlog_as_a_batch(make_runtime, receiver, redis
 
 
 def test_a_batch_leaves_no_job_records_for_finished_deliveries(make_runtime, receiver, redis_client) -> None:
-    from dispatcher.dispatch import dispatch_many
-    from dispatcher.jobs import deliver as rq_job
+    from dispatcher import dispatch_many
+    from dispatcher.worker.batch import deliver as rq_job
 
     runtime = make_runtime(endpoints=[endpoint(receiver)])
     request_ids = dispatch_many("order_changed", [CATALOGUE["order_changed"].example()] * 6)
@@ -301,3 +303,20 @@ def test_a_batch_leaves_no_job_records_for_finished_deliveries(make_runtime, rec
     members = [r for r in request_ids if r != leader]
     assert sum(redis_client.exists(f"rq:job:{r}") for r in members) == 0
     assert redis_client.exists(f"rq:job:{leader}") == 1  # the leader's own record is RQ's to finish
+
+
+def test_a_stored_payload_nested_past_reading_fails_without_sending(make_runtime, receiver) -> None:
+    """A row an older version stored, nested deeper than json can read back: the job fails it
+    as unusable instead of crashing."""
+    runtime = make_runtime(endpoints=[{"name": "partner-a", "url": receiver.url, "key": "k-deep-1"}])
+    (request_id,) = dispatch("order_changed", CATALOGUE["order_changed"].example())
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            store.DELIVERIES.update()
+            .where(store.DELIVERIES.c.request_id == request_id)
+            .values(payload='{"data": ' + "[" * 100_000 + "]" * 100_000 + "}")
+        )
+    assert deliver_one(runtime, request_id) is None
+    row = store.get_delivery(runtime.engine, request_id)
+    assert row["status"] == "failed" and row["reason"] == "stored payload is unusable: RecursionError"
+    assert receiver.received == []

@@ -13,9 +13,10 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from dispatcher import events, metrics
+from dispatcher import dispatch
 from dispatcher import queue as queue_mod
-from dispatcher.dispatch import dispatch
+from dispatcher.contract import catalogue as events
+from dispatcher.worker import metrics
 from tests.conftest import ROOT
 
 
@@ -171,7 +172,7 @@ def test_a_busy_port_moves_to_the_next_and_a_second_start_is_idempotent(make_run
 CHILD = textwrap.dedent(
     """
     import sys, time
-    from dispatcher import metrics
+    from dispatcher.worker import metrics
     from dispatcher.config import parse_settings
     from dispatcher.runtime import Runtime
 

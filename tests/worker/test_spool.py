@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dispatcher import spool
 from dispatcher.store import AttemptRecord
+from dispatcher.worker import spool
 
 
 def record(n: int = 1) -> AttemptRecord:
@@ -101,3 +101,21 @@ def test_the_database_away_stops_the_flush_and_keeps_every_file(tmp_path) -> Non
     with pytest.raises(ConnectionError):
         spool.flush(str(tmp_path), away, retry_later=lambda exc: True)
     assert len(spool.pending(str(tmp_path))) == 2
+
+
+def test_a_held_record_keeps_its_phi_sealed_on_disk(tmp_path) -> None:
+    from dataclasses import replace
+
+    from dispatcher.store.sealing import Keyring, new_key
+
+    keyring = Keyring([new_key()])
+    phi = replace(
+        record(), request_payload='{"message": "Take 5 mg Warfarin"}', response_body="echo Warfarin"
+    )
+    path = spool.hold(str(tmp_path), phi, "w1", None, keyring.seal)
+    assert b"Warfarin" not in path.read_bytes()
+    written = []
+    spool.flush(str(tmp_path), lambda r, w, why: written.append(r))
+    (back,) = written
+    assert keyring.open(back.request_payload) == phi.request_payload  # written to the log as sealed
+    assert keyring.open(back.response_body) == phi.response_body

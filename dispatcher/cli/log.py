@@ -1,0 +1,152 @@
+"""``dispatcher log list|show|stats|export|erase``: read the transaction log, erase from it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import click
+
+from ..vocabulary import STATUSES
+from .app import LazyGroup
+from .output import console, json_value, print_table, to_json
+from .params import EVENT, MOMENT
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands={
+        "stats": "dispatcher.cli.log_reports:log_stats",
+        "export": "dispatcher.cli.log_reports:log_export",
+        "erase": "dispatcher.cli.log_erase:log_erase",
+    },
+)
+def log() -> None:
+    """Read the transaction log."""
+
+
+@log.command("list")
+@click.option("--event", type=EVENT, help="Only this event.")
+@click.option("--status", type=click.Choice(STATUSES), help="Only deliveries in this status.")
+@click.option("--endpoint", help="Only deliveries to this endpoint.")
+@click.option("--request-id", help="Only this delivery.")
+@click.option("--since", type=MOMENT, help="Created at or after: ISO 8601 or an age (30m, 2h, 7d).")
+@click.option("--until", type=MOMENT, help="Created before: ISO 8601 or an age.")
+@click.option(
+    "--limit", default=50, show_default=True, type=click.IntRange(1, 100_000), help="At most this many rows."
+)
+@click.option(
+    "--offset", default=0, show_default=True, type=click.IntRange(0), help="Skip this many rows (paging)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def log_list(
+    event: str | None,
+    status: str | None,
+    endpoint: str | None,
+    request_id: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """List deliveries, newest first. Times are UTC."""
+    from .. import store
+    from ..runtime import get_runtime
+
+    selection = store.Selection(
+        statuses=(status,) if status else (),
+        event=event,
+        endpoint=endpoint,
+        request_id=request_id,
+        since=since,
+        until=until,
+    )
+    rows = store.list_deliveries(get_runtime().engine, selection, limit=limit, offset=offset)
+    if as_json:
+        click.echo(to_json(rows))
+        return
+    print_table(
+        (
+            "request_id",
+            "event",
+            "endpoint",
+            "status",
+            "attempts",
+            "http",
+            "created_at (UTC)",
+            "updated_at (UTC)",
+        ),
+        [[r[c] for c in store.DELIVERY_FIELDS] for r in rows],
+    )
+
+
+@log.command("show")
+@click.argument("request_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def log_show(request_id: str, as_json: bool) -> None:
+    """Show a delivery and every attempt."""
+    from ..ops.documents import delivery_document
+    from ..runtime import get_runtime
+
+    runtime = get_runtime()
+    document = delivery_document(runtime.engine, request_id, runtime.masker)
+    if as_json:
+        click.echo(to_json(document))
+        return
+    _print_delivery(document)
+
+
+SUMMARY_FIELDS = (
+    "request_id",
+    "event",
+    "endpoint",
+    "status",
+    "attempts",
+    "last_http_status",
+    "next_attempt_at",
+    "reason",
+    "replay_of",
+    "created_at",
+    "updated_at",
+    "payload_erased_at",
+)
+
+
+def _print_delivery(document: dict[str, Any]) -> None:
+    out = console()
+    values = {
+        **document,
+        "endpoint": f"{document['endpoint']} ({document['url']})",
+        "attempts": document["attempt_count"],
+    }
+    for name in SUMMARY_FIELDS:
+        if values[name] is not None:
+            out.print(f"[bold]{name:>17}[/bold]  {json_value(values[name])}", highlight=False)
+    out.print("\n[bold]payload[/bold]")
+    if document.get("payload_note") and document["payload"] is None:
+        out.print(f"({document['payload_note']})", highlight=False, markup=False)
+    elif document.get("payload_note"):
+        out.print(f"({document['payload_note']}; shown as stored)", highlight=False, markup=False)
+        out.print(document["payload"], highlight=False, markup=False)
+    else:
+        out.print(to_json(document["payload"]), highlight=False, markup=False)
+    columns = (
+        "attempt",
+        "retry",
+        "outcome",
+        "http_status",
+        "duration_ms",
+        "next_attempt_at",
+        "created_at",
+        "error",
+    )
+    print_table(
+        ("#", "retry", "outcome", "http", "duration_ms", "next_attempt_at", "created_at (UTC)", "error"),
+        [[a[c] for c in columns] for a in document["attempts"]],
+        title="attempts",
+    )
+    for a in document["attempts"]:
+        if a["response_body"]:
+            out.print(f"[bold]response to attempt {a['attempt']}[/bold]: ", end="", highlight=False)
+            out.print(a["response_body"], highlight=False, markup=False)

@@ -1,0 +1,58 @@
+"""The config room: the settings every other room reads, and the one place they are parsed.
+
+Owns: finding and reading the YAML file, plain YAML of bounded size (:mod:`.files`); the file
+defined once as pydantic models (:mod:`.model`: keys, types, bounds, defaults, descriptions, and
+so its JSON Schema), their field types (:mod:`.fields`) and the checks beyond a type
+(:mod:`.checks`); the ``DISPATCHER_*`` environment overrides, read with pydantic-settings
+(:mod:`.environment`); pydantic's errors as one ConfigError (:mod:`.problems`); validating
+(:mod:`.loading`); and the settings as frozen values (:mod:`.settings`).
+
+May import: the contract (signing secrets) and the shared kernel (``vocabulary``, ``times``,
+``errors``, ``redaction``); pydantic, pydantic-settings and PyYAML. No I/O library.
+
+Invariant: a setting that is wrong is a :class:`~dispatcher.errors.ConfigError` naming it, in one
+line, raised before anything runs; the error quotes a value only cut short and never a secret
+or a URL's password; no other room reads the file or the environment.
+"""
+
+from .files import config_path, load_settings
+from .loading import config_schema, parse_settings, production_warnings, require_for_worker
+from .settings import (
+    DEFAULT_KEY,
+    DEFAULT_PROCESS_LOG,
+    DEFAULT_QUEUE_NAME,
+    DEFAULT_WORKER_THREADS,
+    MAX_WORKER_THREADS,
+    Backoff,
+    DeliverySettings,
+    DisableAfter,
+    Endpoint,
+    ExponentialBackoff,
+    ListBackoff,
+    MetricsSettings,
+    RetentionSettings,
+    Settings,
+)
+
+__all__ = [
+    "DEFAULT_KEY",
+    "DEFAULT_PROCESS_LOG",
+    "DEFAULT_QUEUE_NAME",
+    "DEFAULT_WORKER_THREADS",
+    "MAX_WORKER_THREADS",
+    "Backoff",
+    "DeliverySettings",
+    "DisableAfter",
+    "Endpoint",
+    "ExponentialBackoff",
+    "ListBackoff",
+    "MetricsSettings",
+    "RetentionSettings",
+    "Settings",
+    "config_path",
+    "config_schema",
+    "load_settings",
+    "parse_settings",
+    "production_warnings",
+    "require_for_worker",
+]

@@ -1,0 +1,11 @@
+"""The intake room: where an event enters -- ``dispatch()``, ``dispatch_many()`` and the outbox.
+
+Owns: turning a caller's event into deliveries (validate against the contract, choose the
+endpoints, wrap: :mod:`.prepare`), storing them durably and then queueing them
+(:mod:`.dispatch`), and doing so inside the caller's own transaction (:mod:`.outbox`).
+
+May import: ``runtime``, ``store``, ``queue``, ``config``, ``contract`` and the shared kernel.
+
+Invariants: an invalid event is never stored or queued; every delivery is committed before its
+job goes to Redis; if Redis refuses, the call still returns the ids and reconcile queues them.
+"""

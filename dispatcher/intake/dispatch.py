@@ -1,0 +1,236 @@
+"""``dispatch()``: validate, wrap, store durably, then queue.
+
+Order matters: every delivery is written to the database before its job goes to Redis. If the
+database refuses, nothing is queued and :class:`StoreUnavailable` is raised. If Redis refuses
+after the rows are stored, the call still succeeds (the process log says so) and reconcile
+queues the deliveries later, keeping their request ids.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Container, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import redis
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import queue, store
+from ..contract.events import EventData
+from ..errors import StoreUnavailable
+from ..logs import log_line
+from ..policy.ordering import PARK_SECONDS
+from ..runtime import Runtime, get_runtime
+from ..times import utcnow
+from ..vocabulary import DeliveryStatus
+from .keys import check_key, idempotency_for
+from .prepare import event_and_data, prepare, validated
+
+
+def _disabled(runtime: Runtime) -> Container[str]:
+    try:
+        return runtime.disabled.get()
+    except SQLAlchemyError as exc:
+        raise StoreUnavailable(
+            f"could not read endpoint state from {store.safe_url(runtime.settings.database_url)}: "
+            f"{store.describe_error(exc)}; nothing was dispatched"
+        ) from exc
+
+
+def store_and_queue(
+    runtime: Runtime, deliveries: list[store.NewDelivery], item_keys: Sequence[str | None] = ()
+) -> list[str]:
+    """Stores the deliveries in one transaction, then queues them in one Redis pipeline.
+    Returns the request ids item by item (``item_keys``: each item's idempotency key, or None):
+    an item whose key was used already gets the first dispatch's ids, and nothing is stored or
+    queued for it."""
+    if not deliveries:
+        return ids_by_item([], {}, item_keys)
+    try:
+        stored = store.insert_deliveries(
+            runtime.engine, deliveries, idempotency_ttl=runtime.settings.idempotency_ttl_seconds
+        )
+    except SQLAlchemyError as exc:
+        raise StoreUnavailable(
+            f"could not store the deliveries in {store.safe_url(runtime.settings.database_url)}: "
+            f"{store.describe_error(exc)}; nothing was dispatched"
+        ) from exc
+    queued = queue_stored(runtime, stored)
+    for d in stored.rows:
+        if d.status != DeliveryStatus.QUEUED:
+            log_line(
+                logging.WARNING,
+                "held back: endpoint disabled",
+                request_id=d.request_id,
+                event=d.event,
+                endpoint=d.endpoint,
+            )
+            continue
+        log_line(
+            logging.INFO,
+            "dispatched" if queued else "stored",
+            request_id=d.request_id,
+            event=d.event,
+            endpoint=d.endpoint,
+        )
+    for given, ids in stored.repeated.items():
+        log_line(logging.INFO, "idempotent repeat: nothing dispatched", request_ids=",".join(ids))
+        del given  # the caller's key is not logged: it may name a patient
+    return ids_by_item(stored.rows, stored.repeated, item_keys)
+
+
+def queue_stored(runtime: Runtime, stored: store.Stored) -> bool:
+    """Queues the new deliveries: each now, except one waiting behind an earlier pending
+    delivery of its ordering key, whose job is scheduled to look again later (the worker that
+    finishes the one before wakes it sooner). False when Redis refused (reconcile queues them)."""
+    rows = stored.rows
+    to_queue = [d.request_id for d in rows if d.status == DeliveryStatus.QUEUED]
+    waiting = {d.request_id for d in rows if d.ordering is not None and d.request_id not in stored.heads}
+    try:
+        queue.enqueue_new(runtime.queue, [rid for rid in to_queue if rid not in waiting])
+        waiting &= set(to_queue)
+        if waiting:
+            queue.schedule_new(runtime.queue, sorted(waiting), timedelta(seconds=PARK_SECONDS))
+        if stored.recheck:  # the one before finished while this was being stored: go now
+            woken = store.ordering.heads_among(runtime.engine, stored.recheck)
+            if woken:
+                queue.wake(runtime.queue, sorted(woken))
+        return True
+    except (redis.RedisError, SQLAlchemyError) as exc:
+        log_line(
+            logging.WARNING,
+            "redis unavailable at dispatch; stored deliveries will be queued by reconcile",
+            count=len(to_queue),
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        return False
+
+
+def ids_by_item(
+    rows: list[store.NewDelivery], repeated: Mapping[str, list[str]], item_keys: Sequence[str | None]
+) -> list[str]:
+    """The request ids in item order: an item's own deliveries, or for an item whose key was
+    used (before, or by an earlier item of this call) the ids stored for that key."""
+    own: dict[int, list[str]] = {}
+    for row in rows:
+        own.setdefault(row.item, []).append(row.request_id)
+    by_key = dict(repeated)
+    ids: list[str] = []
+    for item in range(max([len(item_keys), *(r.item + 1 for r in rows)], default=0)):
+        key = item_keys[item] if item < len(item_keys) else None
+        mine = own.get(item)
+        if mine is None and key is not None:
+            mine = by_key.get(key, [])
+        if key is not None:
+            by_key.setdefault(key, mine or [])
+        ids.extend(mine or [])
+    return ids
+
+
+def _earlier(runtime: Runtime, event: str, item: Any, key: str) -> list[str] | None:
+    """The request ids of a live first dispatch with this idempotency key, or None (a quick
+    read before anything is built; the insert decides a race)."""
+    data = validated(event, [item])[0]
+    try:
+        return store.idempotency.repeated(
+            runtime.engine,
+            idempotency_for(runtime.keyring, event, data, key),
+            utcnow(),
+            runtime.settings.idempotency_ttl_seconds,
+        )
+    except SQLAlchemyError as exc:
+        raise StoreUnavailable(
+            f"could not read idempotency keys from {store.safe_url(runtime.settings.database_url)}: "
+            f"{store.describe_error(exc)}; nothing was dispatched"
+        ) from exc
+
+
+def dispatch(
+    event: str | EventData,
+    data: Mapping[str, Any] | None = None,
+    *,
+    dispatched_by: str = "SYSTEM",
+    endpoints: Sequence[str] | None = None,
+    idempotency_key: str | None = None,
+    ordering_key: str | None = None,
+) -> list[str]:
+    """Validates the event, creates one delivery per subscribed endpoint, and returns their request ids.
+
+    Args:
+        event: one of the catalogue's six event names, or an event's model
+            (``dispatch(OrderChanged(...))``; its name comes from the model).
+        data: the event's data, as documented in the seed (not with a model).
+        dispatched_by: ``metadata.dispatched_by``.
+        endpoints: send only to these configured endpoints (by name) instead of every subscriber.
+        idempotency_key: up to 255 characters. A repeat with the same key, event and data
+            within ``idempotency_ttl`` returns the first call's request ids and stores, queues
+            and sends nothing.
+        ordering_key: for endpoints with ``ordered: true``, the key whose deliveries arrive in
+            dispatch order (default: the first of the endpoint's ``ordering_fields`` in the data).
+
+    Returns:
+        One request id (uuid4) per delivery; ``[]`` when no endpoint subscribes to the event.
+
+    Raises:
+        UnknownEvent, InvalidEventData, UnknownEndpoint, PayloadTooLarge, InvalidDispatchArgument:
+            nothing was stored or queued.
+        IdempotencyConflict: the key was used for another event or other data; nothing was
+            stored or queued.
+        StoreUnavailable: the database refused; nothing was stored or queued.
+    """
+    runtime = get_runtime()
+    name, item = event_and_data(event, data)
+    if ordering_key is not None:
+        check_key("ordering_key", ordering_key)
+    if idempotency_key is not None:
+        earlier = _earlier(runtime, name, item, check_key("idempotency_key", idempotency_key))
+        if earlier is not None:
+            log_line(logging.INFO, "idempotent repeat: nothing dispatched", request_ids=",".join(earlier))
+            return earlier
+    deliveries = prepare(
+        runtime.settings,
+        name,
+        [item],
+        dispatched_by=dispatched_by,
+        endpoints=endpoints,
+        disabled=_disabled(runtime),
+        keyring=runtime.keyring,
+        ordering_keys=None if ordering_key is None else [ordering_key],
+        idempotency_keys=None if idempotency_key is None else [idempotency_key],
+    )
+    return store_and_queue(runtime, deliveries, [idempotency_key])
+
+
+def dispatch_many(
+    event: str,
+    items: Sequence[Mapping[str, Any] | EventData],
+    *,
+    dispatched_by: str = "SYSTEM",
+    endpoints: Sequence[str] | None = None,
+    idempotency_keys: Sequence[str | None] | None = None,
+    ordering_keys: Sequence[str | None] | None = None,
+) -> list[str]:
+    """Like :func:`dispatch` for many events of one kind: one validation pass, one database
+    transaction, one Redis pipeline. All or nothing: one invalid item (or a key that conflicts)
+    rejects the batch. Each item is the event's data, or its model. ``idempotency_keys`` and
+    ``ordering_keys``: one per item (None for an item without), as :func:`dispatch`'s.
+
+    Returns:
+        The request ids, item by item, endpoint by endpoint (an item repeating a key: the first
+        dispatch's).
+    """
+    runtime = get_runtime()
+    items = list(items)
+    deliveries = prepare(
+        runtime.settings,
+        event,
+        items,
+        dispatched_by=dispatched_by,
+        endpoints=endpoints,
+        disabled=_disabled(runtime),
+        keyring=runtime.keyring,
+        ordering_keys=ordering_keys,
+        idempotency_keys=idempotency_keys,
+    )
+    return store_and_queue(runtime, deliveries, list(idempotency_keys or [None] * len(items)))

@@ -1,0 +1,92 @@
+"""Dispatch inside the caller's database transaction (the transactional outbox).
+
+For a backend that writes its own records with SQLAlchemy or SQLModel on the same database as
+the transaction log: the deliveries are inserted through the caller's session, so they exist
+if and only if the caller's commit does. Right after that commit the jobs are queued; should
+Redis refuse then, reconcile queues them (the rows are already durable).
+
+    with Session(engine) as session:
+        session.add(prescription)
+        dispatch_in_transaction(session, "prescription_submitted", data)
+        session.commit()          # the event exists from here, and is queued at once
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+from .. import store
+from ..contract.events import EventData
+from ..logs import log_line
+from ..runtime import get_runtime
+from .dispatch import ids_by_item, queue_stored
+from .keys import check_key
+from .prepare import event_and_data, prepare
+
+_PENDING = "dispatcher_outbox_pending"
+
+
+def _after_commit(session: Session) -> None:
+    pending = session.info.pop(_PENDING, [])
+    if not pending:
+        return
+    runtime = get_runtime()
+    for stored in pending:
+        if not queue_stored(runtime, stored):
+            continue  # logged there: reconcile will queue the deliveries
+        for row in stored.rows:
+            log_line(logging.INFO, "dispatched", request_id=row.request_id, via="outbox")
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def dispatch_in_transaction(
+    session: Session,
+    event: str | EventData,
+    data: Mapping[str, Any] | None = None,
+    *,
+    dispatched_by: str = "SYSTEM",
+    endpoints: Sequence[str] | None = None,
+    idempotency_key: str | None = None,
+    ordering_key: str | None = None,
+) -> list[str]:
+    """Like :func:`dispatcher.dispatch`, but the deliveries are written in ``session``'s
+    transaction and queued only once it commits. A rollback leaves no trace (an idempotency
+    key included: it is recorded in the same transaction).
+
+    The session must be bound to the transaction-log database.
+    """
+    runtime = get_runtime()
+    name, item = event_and_data(event, data)
+    for argument, value in (("ordering_key", ordering_key), ("idempotency_key", idempotency_key)):
+        if value is not None:
+            check_key(argument, value)
+    deliveries = prepare(
+        runtime.settings,
+        name,
+        [item],
+        dispatched_by=dispatched_by,
+        endpoints=endpoints,
+        keyring=runtime.keyring,
+        ordering_keys=None if ordering_key is None else [ordering_key],
+        idempotency_keys=None if idempotency_key is None else [idempotency_key],
+    )
+    if not deliveries:
+        return []
+    runtime.engine  # noqa: B018 - the log tables exist, at this version's schema, before the caller writes
+    # Sealed here: the caller's engine has no storage keys.
+    stored = store.insert_in_session(
+        session, deliveries, runtime.keyring, runtime.settings.idempotency_ttl_seconds
+    )
+    if not sa_event.contains(session, "after_commit", _after_commit):
+        sa_event.listen(session, "after_commit", _after_commit)
+        sa_event.listen(session, "after_rollback", _after_rollback)
+    session.info.setdefault(_PENDING, []).append(stored)
+    return ids_by_item(stored.rows, stored.repeated, [idempotency_key])

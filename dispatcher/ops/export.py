@@ -1,0 +1,67 @@
+"""Writing exported log rows: JSON Lines or CSV, streamed (``dispatcher log export``; no click
+here). The rows come from :func:`dispatcher.store.export_rows`."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from typing import IO, Any
+
+from ..redaction import Masker, mask_url
+from ..store import TIME_COLUMNS
+from ..times import format_utc
+from .documents import MASKED_COLUMNS
+
+
+class RowWriter:
+    """Writes rows as JSON Lines (one object per line) or CSV (a header row, then one line per row).
+
+    A row is a sequence of values in the order of ``columns``. Times are UTC
+    ``YYYY-MM-DDTHH:MM:SSZ``; JSON text columns (``request_headers``, ``request_payload``,
+    ``payload``) are written as stored, as strings, in both formats. In CSV a null is an empty
+    field and a boolean is ``true``/``false``. URLs never show credentials, and with a
+    ``masker`` no secret shows in an error or an answer (rows an older version stored).
+    """
+
+    def __init__(
+        self, stream: IO[str], fmt: str, columns: Sequence[str], masker: Masker | None = None
+    ) -> None:
+        if fmt not in ("jsonl", "csv"):
+            raise ValueError("format must be jsonl or csv")
+        self.stream = stream
+        self.fmt = fmt
+        self.columns = tuple(columns)
+        self.count = 0
+        self._times = [i for i, name in enumerate(self.columns) if name in TIME_COLUMNS]
+        self._mask = masker if masker else None
+        self._masked = [i for i, name in enumerate(self.columns) if name in MASKED_COLUMNS]
+        self._urls = [i for i, name in enumerate(self.columns) if name == "url"]
+        self._encode = json.JSONEncoder(ensure_ascii=False).encode
+        self._csv = csv.writer(stream) if fmt == "csv" else None
+        if self._csv is not None:
+            self._csv.writerow(self.columns)
+
+    def write(self, row: Sequence[Any]) -> None:
+        values = list(row)
+        for i in self._times:
+            if values[i] is not None:
+                values[i] = format_utc(values[i])
+        for i in self._urls:
+            values[i] = mask_url(values[i])
+        if self._mask is not None:
+            for i in self._masked:
+                values[i] = self._mask(values[i])
+        if self._csv is not None:
+            self._csv.writerow(_csv_value(value) for value in values)
+        else:
+            self.stream.write(self._encode(dict(zip(self.columns, values, strict=True))) + "\n")
+        self.count += 1
+
+
+def _csv_value(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value

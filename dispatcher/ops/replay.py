@@ -1,0 +1,143 @@
+"""Replaying a time range to an endpoint: ``dispatcher replay`` (no click here).
+
+Each selected delivery becomes a new delivery to the same endpoint, with a new request id,
+the same event, data and dispatched_by, and ``replay_of`` naming the original.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy.engine import Row
+
+from .. import store
+from ..errors import InvalidEventData, PayloadTooLarge, UnknownEvent
+from ..intake.dispatch import store_and_queue
+from ..intake.prepare import prepare
+from ..runtime import Runtime
+from ..store.sealing import Unreadable
+from .bulk import BATCH_SIZE, ID_CAP, IdList, Progress
+
+REPLAY_ERRORS = (InvalidEventData, UnknownEvent, PayloadTooLarge)
+
+
+@dataclass
+class ReplayReport:
+    matched: int
+    dry_run: bool
+    replayed: int = 0
+    ids: IdList = field(default_factory=IdList)
+    replays: IdList = field(default_factory=IdList)
+    skipped: int = 0
+    skipped_items: IdList = field(default_factory=IdList)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "matched": self.matched,
+            "replayed": self.replayed,
+            "dry_run": self.dry_run,
+            "request_ids": self.ids.items,
+            "request_ids_truncated": self.ids.truncated,
+            "replays": self.replays.items,
+            "skipped": self.skipped_items.items,
+        }
+
+
+class NotReplayable(ValueError):
+    """An original whose payload is gone or cannot be read; the message says which."""
+
+
+def _replay_source(row: Row[Any]) -> tuple[dict[str, Any], str]:
+    """The original ``data`` and ``metadata.dispatched_by`` of a stored payload."""
+    if row.payload is None:
+        raise NotReplayable("its payload was erased (retention or log erase); there is nothing to replay")
+    if isinstance(row.payload, Unreadable):
+        raise NotReplayable(f"its stored payload cannot be read: {row.payload.problem}")
+    stored = json.loads(row.payload)
+    data = stored["data"]
+    if not isinstance(data, dict):
+        raise ValueError("the stored payload's data is not an object")
+    dispatched_by = (stored.get("metadata") or {}).get("dispatched_by") or "SYSTEM"
+    return data, dispatched_by
+
+
+def prepare_replays(
+    runtime: Runtime, rows: Sequence[Row[Any]], endpoint: str
+) -> tuple[list[store.NewDelivery], list[dict[str, str]]]:
+    """New deliveries to ``endpoint`` for a page of originals (same event, ``data`` and
+    ``dispatched_by``; ``replay_of`` the original), and the originals that cannot be replayed."""
+    groups: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}
+    skipped: list[dict[str, str]] = []
+    for row in rows:
+        try:
+            data, dispatched_by = _replay_source(row)
+        except NotReplayable as exc:
+            skipped.append({"request_id": row.request_id, "reason": str(exc)})
+            continue
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+            skipped.append({"request_id": row.request_id, "reason": f"stored payload is unusable: {exc}"})
+            continue
+        groups.setdefault((row.event, dispatched_by), []).append((row.request_id, data))
+    new: list[store.NewDelivery] = []
+
+    def build(event: str, by: str, items: list[tuple[str, dict[str, Any]]]) -> list[store.NewDelivery]:
+        return prepare(
+            runtime.settings,
+            event,
+            [data for _rid, data in items],
+            dispatched_by=by,
+            endpoints=[endpoint],
+            replay_of=[rid for rid, _data in items],
+            keyring=runtime.keyring,
+        )
+
+    for (event, by), items in groups.items():
+        try:
+            new.extend(build(event, by, items))
+        except REPLAY_ERRORS:
+            # One bad original must not hold back the others: retry them one by one.
+            for item in items:
+                try:
+                    new.extend(build(event, by, [item]))
+                except REPLAY_ERRORS as exc:
+                    skipped.append({"request_id": item[0], "reason": str(exc)})
+    return new, skipped
+
+
+def replay(
+    runtime: Runtime,
+    selection: store.Selection,
+    endpoint: str,
+    *,
+    matched: int,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    batch: int = BATCH_SIZE,
+) -> ReplayReport:
+    """Re-sends the selected deliveries to ``endpoint`` as new deliveries (new request ids).
+
+    ``selection.until`` must be set (the caller fixes it at the start, at the latest), so the
+    replays this run creates, stamped later, never fall into the range it is reading.
+    """
+    if selection.until is None:
+        raise ValueError("replay needs an upper bound on created_at")
+    selection = replace(selection, endpoint=endpoint)
+    report = ReplayReport(matched=matched, dry_run=dry_run)
+    if dry_run:
+        report.ids.extend([row["request_id"] for row in store.first_rows(runtime.engine, selection, ID_CAP)])
+        report.ids.truncated = matched > len(report.ids.items)
+        return report
+    for page in store.pages(runtime.engine, selection, ("request_id", "event", "payload"), batch=batch):
+        new, skipped = prepare_replays(runtime, page, endpoint)
+        store_and_queue(runtime, new)
+        report.replayed += len(new)
+        report.ids.extend([d.replay_of for d in new])
+        report.replays.extend([{"replay_of": d.replay_of, "request_id": d.request_id} for d in new])
+        report.skipped += len(skipped)
+        report.skipped_items.extend(skipped)
+        if progress:
+            progress(len(page))
+    return report

@@ -1,0 +1,68 @@
+"""The queue room: the only room that touches ``rq.Queue`` and RQ's job records.
+
+Owns: the Redis connection (:mod:`.connection`), one RQ job per delivery whose job id is the
+request_id -- enqueue, take a batch, schedule, re-queue, remove (:mod:`.jobs`) -- and the
+read-only numbers of the queue (:mod:`.snapshot`). Its Lua scripts are ``.lua`` files beside it.
+
+May import: ``config`` and the shared kernel. Knows nothing of HTTP or the database.
+
+Invariant: a delivery has at most one job in Redis (the job id is the request_id); a duplicate
+that slips through finds the delivery already claimed in the database and does nothing.
+"""
+
+from .connection import connect
+from .jobs import (
+    ACTIVE_STATUSES,
+    FAILURE_TTL,
+    JOB_FUNCTION,
+    SENDS_PER_THREAD,
+    enqueue_new,
+    ensure_queued,
+    is_waiting,
+    job_state,
+    job_states,
+    job_states_started,
+    job_timeout,
+    leave_transit,
+    make_queue,
+    move_overdue_to_queue,
+    put_back,
+    remove_job,
+    schedule_new,
+    schedule_taken,
+    slowest_attempt,
+    stranded_in_transit,
+    take,
+    wake,
+)
+from .snapshot import oldest_queued_age, queue_snapshot
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "FAILURE_TTL",
+    "JOB_FUNCTION",
+    "SENDS_PER_THREAD",
+    "connect",
+    "enqueue_new",
+    "ensure_queued",
+    "job_state",
+    "job_states",
+    "job_states_started",
+    "job_timeout",
+    "make_queue",
+    "move_overdue_to_queue",
+    "oldest_queued_age",
+    "put_back",
+    "queue_snapshot",
+    "is_waiting",
+    "leave_transit",
+    "stranded_in_transit",
+    "leave_transit",
+    "remove_job",
+    "stranded_in_transit",
+    "schedule_new",
+    "schedule_taken",
+    "slowest_attempt",
+    "take",
+    "wake",
+]

@@ -1,0 +1,18 @@
+-- Deletes the job records of taken jobs just finished (ARGV[5..]), then pops up to ARGV[3] ids
+-- from the head of the queue and marks each job started by this worker (ARGV[2]) at ARGV[4],
+-- atomically. An id whose job record is gone is dropped (RQ does the same when it dequeues one).
+for i = 5, #ARGV do redis.call('DEL', ARGV[1] .. ARGV[i]) end
+local taken = {}
+local wanted = tonumber(ARGV[3])
+local popped = 0
+while #taken < wanted and popped < wanted + 10 do
+  local id = redis.call('LPOP', KEYS[1])
+  if not id then break end
+  popped = popped + 1
+  local key = ARGV[1] .. id
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HSET', key, 'status', 'started', 'worker_name', ARGV[2], 'started_at', ARGV[4])
+    taken[#taken + 1] = id
+  end
+end
+return taken

@@ -1,0 +1,13 @@
+"""The sending room: one HTTP attempt to a partner, and what may stop it from being made.
+
+Owns: the POST and its classification into a :class:`~dispatcher.policy.retry.DeliveryOutcome`
+(:mod:`.attempt`), the destination guard that keeps the sender off private networks
+(:mod:`.guard`), and the endpoint limits shared by every worker through Redis (:mod:`.limits`,
+its Lua in ``.lua`` files beside it).
+
+May import: ``policy`` (the outcome type), ``contract`` (the headers a partner checks),
+``config`` and the shared kernel. Knows nothing of the database or RQ.
+
+Invariants: a redirect is never followed; an address outside ``allow_networks`` is never
+connected to (checked on the socket actually connected); a secret never reaches an error text.
+"""

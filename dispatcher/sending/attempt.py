@@ -1,0 +1,175 @@
+"""One HTTP attempt and its outcome. No policy here: :mod:`dispatcher.policy.retry` decides what follows."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+
+import requests
+import urllib3
+
+from ..policy.retry import DeliveryOutcome
+from ..vocabulary import FailureKind
+from . import deadline, guard
+
+try:
+    __version__ = version("baremeds-webhook-dispatcher")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0"
+
+USER_AGENT = f"Baremeds-Webhook-Dispatcher/{__version__}"
+STORED_BODY_BYTES = 4096
+
+
+def new_session(allow_networks: tuple[str, ...] | list[str] = (), pool_maxsize: int = 10) -> requests.Session:
+    """A session that keeps connections between jobs, never reads proxy settings from the
+    environment, and connects only to public addresses or ``allow_networks``. ``pool_maxsize``
+    is how many threads send with it at once."""
+    session = requests.Session()
+    session.trust_env = False
+    session.headers.clear()
+    return guard.guard_session(session, guard.parse_networks(allow_networks), pool_maxsize)
+
+
+def build_headers(key: str) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "X-Webhook-Key": key,
+        "User-Agent": USER_AGENT,
+    }
+
+
+def _is_dns_failure(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, socket.gaierror | urllib3.exceptions.NameResolutionError):
+            return True
+        for arg in getattr(current, "args", ()):
+            if isinstance(arg, BaseException) and _is_dns_failure(arg):
+                return True
+        current = current.__cause__ or current.__context__ or getattr(current, "reason", None)
+    return False
+
+
+def _short(exc: BaseException, mask: Callable[[str], str] = str) -> str:
+    text = mask(f"{type(exc).__name__}: {exc}")
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _decode(raw: bytes, encoding: str | None) -> str:
+    try:
+        return raw.decode(encoding or "utf-8", errors="replace")
+    except LookupError:  # a charset Python does not know
+        return raw.decode("utf-8", errors="replace")
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    """True for a timeout, including one raised while the body was being read (requests wraps
+    urllib3's ReadTimeoutError in a ConnectionError there)."""
+    if isinstance(exc, requests.Timeout | TimeoutError):
+        return True
+    return any(isinstance(arg, urllib3.exceptions.TimeoutError) for arg in getattr(exc, "args", ()))
+
+
+def _read_limited(response: requests.Response, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(chunk_size=8192):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= limit:
+            break
+    return b"".join(chunks)[:limit]
+
+
+def post(
+    session: requests.Session,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    timeout: float,
+    connect_timeout: float,
+    response_body_limit: int = 65536,
+    verify: bool | str = True,
+    mask: Callable[[str], str] = str,
+) -> DeliveryOutcome:
+    """POSTs once, without following redirects, and classifies what happened.
+
+    ``mask`` takes the endpoint's secrets out of the answer's text and of any error text (before
+    either is cut short), so a partner echoing its key, or an error quoting a header, never
+    puts a secret in the log.
+
+    The whole attempt -- connecting, sending, the status line, the headers and the body read --
+    ends within ``timeout + connect_timeout`` of its start, however slowly the partner answers
+    (:mod:`.deadline`); one cut short is a ``timeout``.
+    """
+    started = time.perf_counter()
+    limit = timeout + connect_timeout
+
+    def elapsed() -> int:
+        return int((time.perf_counter() - started) * 1000)
+
+    answer: tuple[int, str | None, str, str | None] | BaseException
+    with deadline.deadline(limit) as alarm:
+        try:
+            answer = _exchange(
+                session, url, body, headers, (connect_timeout, timeout), response_body_limit, verify
+            )
+        except (requests.RequestException, OSError) as exc:
+            answer = exc
+    ms = elapsed()
+    if alarm.fired:
+        cut = f"attempt timeout after {ms} ms (the answer did not end within timeout + connect_timeout)"
+        return DeliveryOutcome(None, FailureKind.TIMEOUT, cut, None, ms)
+    if isinstance(answer, BaseException):
+        return _failure(answer, ms, mask)
+    status, reason, text, retry_after = answer
+    error = None if status < 300 else mask(f"HTTP {status} {reason or ''}".strip())
+    return DeliveryOutcome(status, None, error, mask(text), ms, retry_after)
+
+
+def _exchange(
+    session: requests.Session,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeouts: tuple[float, float],
+    response_body_limit: int,
+    verify: bool | str,
+) -> tuple[int, str | None, str, str | None]:
+    """The POST and the bounded read of its answer: (status, reason, stored text, Retry-After)."""
+    with session.post(
+        url, data=body, headers=headers, timeout=timeouts, allow_redirects=False, stream=True, verify=verify
+    ) as response:
+        raw = _read_limited(response, response_body_limit)
+        text = _decode(raw[:STORED_BODY_BYTES], response.encoding)
+        return response.status_code, response.reason, text, response.headers.get("Retry-After")
+
+
+def _failure(exc: BaseException, ms: int, mask: Callable[[str], str] = str) -> DeliveryOutcome:
+    """What a failed POST was: a timeout, a refused destination, DNS, a broken connection..."""
+    if isinstance(exc, requests.Timeout | TimeoutError):
+        kind = "connect timeout" if isinstance(exc, requests.ConnectTimeout) else "read timeout"
+        return DeliveryOutcome(None, FailureKind.TIMEOUT, f"{kind} after {ms} ms", None, ms)
+    if isinstance(exc, requests.ConnectionError):
+        if guard.is_refusal(exc):
+            return DeliveryOutcome(None, FailureKind.DESTINATION_REFUSED, _short(exc, mask), None, ms)
+        if _is_timeout(exc):
+            return DeliveryOutcome(None, FailureKind.TIMEOUT, f"read timeout after {ms} ms", None, ms)
+        failure = FailureKind.DNS_ERROR if _is_dns_failure(exc) else FailureKind.CONNECTION_ERROR
+        return DeliveryOutcome(None, failure, _short(exc, mask), None, ms)
+    if isinstance(
+        exc,
+        requests.exceptions.InvalidURL
+        | requests.exceptions.MissingSchema
+        | requests.exceptions.InvalidSchema
+        | requests.exceptions.InvalidHeader,
+    ):
+        return DeliveryOutcome(None, FailureKind.INVALID_REQUEST, _short(exc, mask), None, ms)
+    # ChunkedEncodingError, ContentDecodingError...: the connection broke mid-answer.
+    return DeliveryOutcome(None, FailureKind.CONNECTION_ERROR, _short(exc, mask), None, ms)

@@ -1,0 +1,77 @@
+"""The audit trail: who did what to the log, when, on which selection, with what counts.
+
+One row per operator action that changes or reveals the log (``retry``, ``replay``, ``prune``,
+``retention run``, ``log erase``, ``endpoints disable|enable``, ``storage encrypt|rotate``). The
+selection and counts are JSON written by the action; neither holds PHI (a patient is named by
+its stored key, never its id), and both are shown to operators as they are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from ..times import utcnow
+from .engine import reading
+from .schema import AUDIT
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    selection: dict[str, Any]
+    counts: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at,
+            "actor": self.actor,
+            "action": self.action,
+            "selection": self.selection,
+            "counts": self.counts,
+        }
+
+
+def record(
+    engine: Engine,
+    actor: str,
+    action: str,
+    selection: Mapping[str, Any],
+    counts: Mapping[str, Any],
+    at: datetime | None = None,
+) -> None:
+    """Writes one audit row (its own transaction: the action's work is done by then)."""
+    with engine.begin() as conn:
+        conn.execute(
+            AUDIT.insert().values(
+                at=at or utcnow(),
+                actor=actor[:255],
+                action=action,
+                selection=json.dumps(selection, default=str, sort_keys=True),
+                counts=json.dumps(counts, default=str, sort_keys=True),
+            )
+        )
+
+
+def entries(engine: Engine, since: datetime | None = None, limit: int | None = None) -> list[AuditEntry]:
+    """Audit rows, oldest first (the newest ``limit`` when given)."""
+    query = sa.select(AUDIT)
+    if since is not None:
+        query = query.where(AUDIT.c.at >= since)
+    if limit is not None:
+        query = query.order_by(AUDIT.c.id.desc()).limit(limit)
+    with reading(engine) as conn:
+        rows = sorted(conn.execute(query).all(), key=lambda r: r.id)
+    return [
+        AuditEntry(r.id, r.at, r.actor, r.action, json.loads(r.selection), json.loads(r.counts)) for r in rows
+    ]

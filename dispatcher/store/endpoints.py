@@ -1,0 +1,140 @@
+"""Endpoint state: which endpoints are disabled and why, shared by every worker through the
+database, and read through a cache of a few seconds in each process.
+
+A disabled endpoint gets no new jobs: ``dispatch()`` still returns an id for each of its
+deliveries, recorded ``failed`` with reason ``endpoint_disabled``, so nothing silently vanishes,
+and ``dispatcher endpoints enable NAME`` offers to re-send them. When a failure disables an
+endpoint is decided by :mod:`dispatcher.policy.health`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from ..logs import log_line
+from ..policy.health import DISABLED_CACHE_SECONDS
+from ..times import utcnow
+from ..vocabulary import FINAL_STATUSES, DeliveryStatus, Reason
+from .engine import reading
+from .schema import DELIVERIES, ENDPOINT_STATE
+
+CACHE_SECONDS = DISABLED_CACHE_SECONDS
+
+
+def disabled_endpoints(engine: Engine) -> dict[str, str | None]:
+    """Disabled endpoints and why."""
+    query = sa.select(ENDPOINT_STATE.c.name, ENDPOINT_STATE.c.reason).where(
+        ENDPOINT_STATE.c.disabled.is_(True)
+    )
+    with reading(engine) as conn:
+        return {row.name: row.reason for row in conn.execute(query)}
+
+
+def endpoint_states(engine: Engine) -> dict[str, dict[str, Any]]:
+    with reading(engine) as conn:
+        return {row["name"]: dict(row) for row in conn.execute(sa.select(ENDPOINT_STATE)).mappings()}
+
+
+def set_endpoint_disabled(engine: Engine, name: str, disabled: bool, reason: str | None = None) -> bool:
+    """Disables or enables an endpoint; True when that changed its state."""
+    now = utcnow()
+    with engine.begin() as conn:
+        current = conn.execute(
+            sa.select(ENDPOINT_STATE.c.disabled).where(ENDPOINT_STATE.c.name == name)
+        ).first()
+        if current is None:
+            conn.execute(
+                ENDPOINT_STATE.insert().values(
+                    name=name,
+                    disabled=disabled,
+                    reason=reason,
+                    disabled_at=now if disabled else None,
+                    updated_at=now,
+                )
+            )
+            return disabled
+        if bool(current.disabled) == disabled:
+            return False
+        conn.execute(
+            ENDPOINT_STATE.update()
+            .where(ENDPOINT_STATE.c.name == name)
+            .values(disabled=disabled, reason=reason, disabled_at=now if disabled else None, updated_at=now)
+        )
+        return True
+
+
+def failures_without_success(engine: Engine, endpoint: str, since: datetime) -> int:
+    """Failed deliveries to ``endpoint`` since ``since``, or 0 when one was delivered in that time."""
+    final = (
+        sa.select(DELIVERIES.c.status, sa.func.count())
+        .where(
+            DELIVERIES.c.endpoint == endpoint,
+            DELIVERIES.c.updated_at >= since,
+            DELIVERIES.c.status.in_(FINAL_STATUSES),
+            sa.or_(DELIVERIES.c.reason.is_(None), DELIVERIES.c.reason != Reason.ENDPOINT_DISABLED),
+        )
+        .group_by(DELIVERIES.c.status)
+    )
+    with reading(engine) as conn:
+        counts: dict[str, int] = {status: int(n) for status, n in conn.execute(final).all()}
+    return 0 if counts.get(DeliveryStatus.DELIVERED) else counts.get(DeliveryStatus.FAILED, 0)
+
+
+def held_back(engine: Engine, endpoint: str) -> list[str]:
+    """Deliveries failed with ``endpoint_disabled`` for an endpoint, oldest first."""
+    query = (
+        sa.select(DELIVERIES.c.request_id)
+        .where(
+            DELIVERIES.c.endpoint == endpoint,
+            DELIVERIES.c.status == DeliveryStatus.FAILED,
+            DELIVERIES.c.reason == Reason.ENDPOINT_DISABLED,
+        )
+        .order_by(DELIVERIES.c.created_at)
+    )
+    with reading(engine) as conn:
+        return list(conn.execute(query).scalars())
+
+
+def disable(engine: Engine, name: str, reason: str) -> bool:
+    """Disables an endpoint (logged at ERROR); True when it was enabled."""
+    changed = set_endpoint_disabled(engine, name, True, reason)
+    if changed:
+        log_line(logging.ERROR, "endpoint disabled", endpoint=name, reason=reason)
+    return changed
+
+
+def enable(engine: Engine, name: str) -> bool:
+    """Enables an endpoint again; True when it was disabled."""
+    changed = set_endpoint_disabled(engine, name, False, None)
+    if changed:
+        log_line(logging.WARNING, "endpoint enabled", endpoint=name)
+    return changed
+
+
+class DisabledCache:
+    """The disabled endpoints (name: reason), re-read at most every ``ttl`` seconds."""
+
+    def __init__(self, engine: Engine, ttl: float = CACHE_SECONDS) -> None:
+        self.engine = engine
+        self.ttl = ttl
+        self._value: dict[str, str | None] = {}
+        self._read_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def get(self) -> dict[str, str | None]:
+        with self._lock:
+            if time.monotonic() - self._read_at >= self.ttl:
+                self._value = disabled_endpoints(self.engine)
+                self._read_at = time.monotonic()
+            return self._value
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._read_at = float("-inf")

@@ -1,0 +1,1 @@
+"""One module per revision, in order: ``NNNN_what.py`` with revision id ``NNNN``."""

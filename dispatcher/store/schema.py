@@ -1,0 +1,185 @@
+"""The tables: one row per delivery, one per attempt, one per endpoint ever disabled.
+
+* ``webhook_deliveries`` (:data:`DELIVERIES`, also :data:`Delivery`): one row per request_id,
+  the source of truth for status.
+* ``webhook_event_transaction_log`` (:data:`ATTEMPTS`, also :data:`WebhookEventTransactionLog`):
+  one row per attempt.
+* ``webhook_endpoint_state`` (:data:`ENDPOINT_STATE`, also :data:`EndpointState`): an
+  endpoint's health, shared by workers.
+* ``webhook_status_counts`` (:data:`STATUS_COUNTS`): final deliveries per status, kept as they
+  change.
+* ``webhook_audit`` (:data:`AUDIT`): one row per operator action that changes or reveals the log.
+* ``webhook_idempotency`` (:data:`IDEMPOTENCY`): what a dispatch with an idempotency key stored.
+
+The PHI columns -- a delivery's ``payload``, an attempt's ``request_payload`` and
+``response_body`` -- are :class:`~dispatcher.store.sealing.SealedText`: encrypted with the
+storage keys when any are configured. A payload is NULL once erased (``payload_erased_at``).
+
+This module describes the newest schema only; how a database gets there is the migrations'
+(:mod:`dispatcher.store.migrations`, :mod:`dispatcher.store.versioning`).
+
+Statuses of a delivery: ``queued`` -> ``in_flight`` (a worker holds it) -> ``delivered`` |
+``retrying`` | ``failed`` (:class:`dispatcher.vocabulary.DeliveryStatus`).
+
+The tables are SQLAlchemy Core (no ORM classes): every query here is Core, and a command that
+reads the log starts without the ORM or pydantic. A caller's SQLAlchemy or SQLModel session can
+select from them (``select(WebhookEventTransactionLog)``) and the outbox writes through one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from .sealing import SealedText
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Stores timezone-aware UTC datetimes on every backend (SQLite keeps no zone of its own)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+METADATA = sa.MetaData()
+
+
+def _time(name: str, nullable: bool = False, index: bool = False) -> sa.Column[datetime]:
+    return sa.Column(name, UTCDateTime(), nullable=nullable, index=index)
+
+
+DELIVERIES = sa.Table(
+    "webhook_deliveries",
+    METADATA,
+    sa.Column("request_id", sa.String(36), primary_key=True),
+    sa.Column("event", sa.String(64), nullable=False, index=True),
+    sa.Column("endpoint", sa.String(128), nullable=False),
+    sa.Column("url", sa.String(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False, default=0),
+    sa.Column("attempt_limit", sa.Integer(), nullable=False),
+    sa.Column("last_http_status", sa.Integer()),
+    sa.Column("payload", SealedText()),
+    sa.Column("reason", sa.String()),
+    sa.Column("worker", sa.String(255)),
+    sa.Column("replay_of", sa.String(36)),
+    _time("attempt_started_at", nullable=True),
+    _time("next_attempt_at", nullable=True),
+    _time("created_at", index=True),
+    _time("updated_at", index=True),
+    _time("payload_erased_at", nullable=True),
+    sa.Column("patient_key", sa.String(64)),
+    sa.Column("encounter_key", sa.String(64)),
+    sa.Index("ix_webhook_deliveries_patient", "patient_key", "encounter_key"),
+    # Newest first within a status and an endpoint, or within an endpoint: the console's and
+    # retry --failed's pages, and reconcile's scans by status (migration 0006).
+    sa.Index("ix_webhook_deliveries_status", "status", "endpoint", "created_at", "request_id"),
+    sa.Index("ix_webhook_deliveries_endpoint", "endpoint", "created_at", "request_id"),
+    sa.Column("ordering_key", sa.String(64)),
+    sa.Column("ordering_seq", sa.BigInteger()),
+    sa.Index(
+        "ix_webhook_deliveries_ordering",
+        "endpoint",
+        "ordering_key",
+        "ordering_seq",
+        postgresql_where=sa.text("ordering_key IS NOT NULL"),
+        sqlite_where=sa.text("ordering_key IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_webhook_deliveries_unerased",
+        "updated_at",
+        postgresql_where=sa.text("payload_erased_at IS NULL"),
+        sqlite_where=sa.text("payload_erased_at IS NULL"),
+    ),
+)
+"""One delivery of one event to one endpoint. ``patient_key`` and ``encounter_key`` are keyed
+hashes of the event's ids (:meth:`~dispatcher.store.sealing.Keyring.index`), ``-`` for an event
+that names no patient. ``ordering_key`` (a keyed hash) and ``ordering_seq`` place a delivery to an
+ordered endpoint in its key's order (:mod:`dispatcher.store.ordering`); NULL for the others."""
+
+ATTEMPTS = sa.Table(
+    "webhook_event_transaction_log",
+    METADATA,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(36), nullable=False, index=True),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("endpoint", sa.String(128), nullable=False),
+    sa.Column("url", sa.String(), nullable=False),
+    sa.Column("attempt", sa.Integer(), nullable=False),
+    sa.Column("retry", sa.Boolean(), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("http_status", sa.Integer()),
+    sa.Column("error", sa.String()),
+    sa.Column("response_body", SealedText()),
+    sa.Column("duration_ms", sa.Integer()),
+    _time("next_attempt_at", nullable=True),
+    sa.Column("request_payload", SealedText()),
+    sa.Column("request_headers", sa.String()),
+    _time("created_at", index=True),
+)
+"""One row per attempt (and one ``interrupted`` row per attempt cut short by a dead worker)."""
+
+ENDPOINT_STATE = sa.Table(
+    "webhook_endpoint_state",
+    METADATA,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("disabled", sa.Boolean(), nullable=False, default=False),
+    sa.Column("reason", sa.String()),
+    _time("disabled_at", nullable=True),
+    _time("updated_at"),
+)
+"""An endpoint's health, shared by every worker: disabled by a 410 or by failing for a window."""
+
+STATUS_COUNTS = sa.Table(
+    "webhook_status_counts",
+    METADATA,
+    sa.Column("status", sa.String(16), primary_key=True),
+    sa.Column("shard", sa.Integer(), primary_key=True),
+    sa.Column("count", sa.BigInteger(), nullable=False, default=0),
+)
+"""Final deliveries per status, kept as they change (:mod:`dispatcher.store.counts`)."""
+
+AUDIT = sa.Table(
+    "webhook_audit",
+    METADATA,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    _time("at", index=True),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("selection", sa.Text(), nullable=False),
+    sa.Column("counts", sa.Text(), nullable=False),
+)
+"""Who did what to the log, when, on which selection (JSON), with what counts (JSON); no PHI."""
+
+IDEMPOTENCY = sa.Table(
+    "webhook_idempotency",
+    METADATA,
+    sa.Column("key_hash", sa.String(64), primary_key=True),
+    sa.Column("event", sa.String(64), nullable=False),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("request_ids", sa.Text(), nullable=False),
+    _time("created_at", index=True),
+)
+"""One row per idempotency key (:mod:`dispatcher.store.idempotency`): the key and the event's
+fingerprint as keyed hashes, and the request ids the first dispatch stored."""
+
+TABLES = [DELIVERIES, ATTEMPTS, ENDPOINT_STATE, STATUS_COUNTS, AUDIT, IDEMPOTENCY]
+
+Delivery = DELIVERIES
+WebhookEventTransactionLog = ATTEMPTS
+EndpointState = ENDPOINT_STATE

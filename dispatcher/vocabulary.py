@@ -1,0 +1,109 @@
+"""The words every room shares: event names, delivery statuses, attempt outcomes, failure kinds
+and reasons, each defined once as a ``StrEnum``.
+
+A member is a ``str`` (``DeliveryStatus.QUEUED == "queued"``), so it goes into JSON, the
+database and the process log as its value, and a value read back compares equal to it. Import
+from here instead of writing ``"queued"`` again.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class EventName(StrEnum):
+    """The six events of the partner contract (``outgoing-webhooks-api.txt``), in its order."""
+
+    PRESCRIPTION_SUBMITTED = "prescription_submitted"
+    PRESCRIPTION_DOSAGE_CHANGED = "prescription_dosage_changed"
+    ENCOUNTER_CANCELLED = "encounter_cancelled"
+    MESSAGE_CREATED = "message_created"
+    ORDER_CHANGED = "order_changed"
+    CASE_ASSIGNED_TO_CLINICIAN = "case_assigned_to_clinician"
+
+
+EVENT_NAMES: tuple[str, ...] = tuple(e.value for e in EventName)
+
+
+class DeliveryStatus(StrEnum):
+    """Where a delivery is: ``queued`` -> ``in_flight`` (a worker holds it) -> ``delivered`` |
+    ``retrying`` (waiting for its next attempt) | ``failed``."""
+
+    QUEUED = "queued"
+    IN_FLIGHT = "in_flight"
+    RETRYING = "retrying"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+STATUSES: tuple[str, ...] = tuple(s.value for s in DeliveryStatus)
+"""Every status, in the order of the flow (``log list --status``, ``info``)."""
+FINAL_STATUSES: tuple[str, ...] = (DeliveryStatus.DELIVERED.value, DeliveryStatus.FAILED.value)
+"""Nothing more happens to a delivery in these, unless an operator re-sends it."""
+CLAIMABLE_STATUSES: tuple[str, ...] = (DeliveryStatus.QUEUED.value, DeliveryStatus.RETRYING.value)
+"""A worker may claim a delivery in these for its next attempt."""
+PENDING_STATUSES: tuple[str, ...] = (
+    DeliveryStatus.QUEUED.value,
+    DeliveryStatus.IN_FLIGHT.value,
+    DeliveryStatus.RETRYING.value,
+)
+"""Not final yet (``log stats``' ``pending``)."""
+
+
+class AttemptOutcome(StrEnum):
+    """What one attempt row says happened (``webhook_event_transaction_log.outcome``)."""
+
+    DELIVERED = "delivered"
+    RETRY_SCHEDULED = "retry_scheduled"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    """The worker died mid-attempt; written by reconcile, it does not count against the budget."""
+
+
+class FailureKind(StrEnum):
+    """Why an attempt got no HTTP answer (``DeliveryOutcome.failure``)."""
+
+    TIMEOUT = "timeout"
+    CONNECTION_ERROR = "connection_error"
+    DNS_ERROR = "dns_error"
+    INVALID_REQUEST = "invalid_request"
+    DESTINATION_REFUSED = "destination_refused"
+
+
+RETRYABLE_FAILURES: frozenset[str] = frozenset(
+    {FailureKind.TIMEOUT.value, FailureKind.CONNECTION_ERROR.value, FailureKind.DNS_ERROR.value}
+)
+
+
+class Reason(StrEnum):
+    """Reasons a delivery is ``failed`` that code looks for (others are free text, such as
+    ``HTTP 404 is not retried``)."""
+
+    ENDPOINT_DISABLED = "endpoint_disabled"
+
+
+class JobState(StrEnum):
+    """The states of a delivery's RQ job, as RQ writes them in its job record (RQ's ``JobStatus``
+    values; the queue room checks they agree)."""
+
+    QUEUED = "queued"
+    SCHEDULED = "scheduled"
+    DEFERRED = "deferred"
+    STARTED = "started"
+    FINISHED = "finished"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    CANCELED = "canceled"
+
+
+ACTIVE_JOB_STATES: frozenset[str] = frozenset(
+    {JobState.QUEUED.value, JobState.SCHEDULED.value, JobState.DEFERRED.value, JobState.STARTED.value}
+)
+"""A job in one of these will run (or is running): its delivery needs no other."""
+
+
+class ExportRows(StrEnum):
+    """What ``log export --rows`` streams: one row per attempt, or one per delivery."""
+
+    ATTEMPTS = "attempts"
+    DELIVERIES = "deliveries"

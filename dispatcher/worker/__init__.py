@@ -1,0 +1,16 @@
+"""The worker room: the process that runs RQ jobs, and everything a job does with a delivery.
+
+Owns: the RQ job and its batch (:mod:`.batch`), a flight of deliveries from claim to record
+(:mod:`.flight`), recording attempts and the local spool (:mod:`.recording`, :mod:`.spool`),
+reconcile's I/O (:mod:`.reconcile`; its verdicts are in ``policy``), liveness
+(:mod:`.liveness`), the heartbeat and housekeeping threads (:mod:`.housekeeping`), the worker
+process and its supervisor (:mod:`.process`, :mod:`.supervisor`), and Prometheus metrics
+(:mod:`.metrics`).
+
+May import: ``intake``, ``runtime``, ``queue``, ``sending``, ``store``, ``policy``, ``config``,
+``contract`` and the shared kernel; never ``ops`` or ``cli``.
+
+Invariants: a backoff is a scheduled RQ job, never a sleep; a delivery is claimed before its
+POST and its attempt is recorded (or spooled) before its next step; a claim never outlives the
+job that made it (given back, recorded, or left to reconcile when the process dies).
+"""

@@ -1,0 +1,391 @@
+"""A flight: the deliveries one RQ job has under way, from claim to record.
+
+claim (a group in one statement) -> the gates (:mod:`dispatcher.policy.gates`) -> POST on the
+runtime's sender threads (:mod:`dispatcher.sending.attempt`) -> decide
+(:mod:`dispatcher.policy.retry`) -> record the group (:mod:`.recording`) -> the process log line,
+metrics and endpoint health. What follows for each delivery is its :data:`Result`: an
+``rq.Retry`` to schedule, None when it is done, or :data:`POISON`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from rq import Retry
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import store
+from ..config import DeliverySettings, Endpoint
+from ..contract import signing, wrapper
+from ..logs import log_line
+from ..policy import gates, health
+from ..policy import retry as policy
+from ..runtime import Runtime
+from ..sending import attempt, limits
+from ..vocabulary import AttemptOutcome, FailureKind, Reason
+from . import metrics
+from .recording import Entry, attempt_record, db_write, record
+
+REDACTED_HEADER = "[redacted]"
+CLAIM_RETRY_SECONDS = 15
+"""When the database refuses the claim, the job is rescheduled this long later."""
+RETRY_FOREVER = 10**9
+"""RQ's own retry counter is never the budget: the delivery table is."""
+
+POISON = object()
+"""The result of a job whose request_id has no delivery row."""
+Result = Retry | None | object
+"""What a delivery's job does next: ``rq.Retry`` (schedule it), None (done) or :data:`POISON`."""
+
+
+def retry_in(seconds: int) -> Retry:
+    return Retry(max=RETRY_FOREVER, interval=seconds)
+
+
+@dataclass
+class Sending:
+    """A claimed delivery whose POST is on a sender thread."""
+
+    claim: store.Claim
+    endpoint: Endpoint
+    rules: DeliverySettings
+    body: bytes
+    logged_body: str
+    headers: dict[str, str]
+    limited: bool
+
+
+def send(
+    runtime: Runtime, sending: Sending, gone: set[str]
+) -> tuple[policy.DeliveryOutcome | None, datetime]:
+    """Runs on a sender thread: the last gate, the signature (timestamped now, not when the
+    delivery was claimed, since it may have waited its turn) and the POST. Returns no outcome
+    when the last gate is closed.
+
+    ``gone`` holds the endpoints that answered ``410 Gone`` during this flight; the sender thread
+    adds the endpoint itself, so a thread that picks up the next delivery at once already knows."""
+    if gates.before_post(sending.endpoint.name, gone).gate is not gates.Gate.SEND:
+        return None, datetime.now(UTC)
+    try:
+        if sending.endpoint.signing_secrets:
+            sending.headers.update(
+                signing.signature_headers(
+                    sending.claim.request_id, int(time.time()), sending.body, sending.endpoint.signing_keys()
+                )
+            )
+        outcome = attempt.post(
+            runtime.http,
+            sending.endpoint.url,
+            sending.body,
+            sending.headers,
+            timeout=sending.rules.timeout,
+            connect_timeout=sending.rules.connect_timeout,
+            response_body_limit=sending.rules.response_body_limit,
+            verify=sending.rules.verify,
+            mask=runtime.masker_for(sending.endpoint).mask,
+        )
+        if health.is_gone(outcome.http_status, sending.rules.retry_4xx):
+            gone.add(sending.endpoint.name)
+    except Exception as exc:  # noqa: BLE001 - a bug must not leave the claim unrecorded
+        outcome = policy.DeliveryOutcome(
+            None, FailureKind.CONNECTION_ERROR, f"unexpected {type(exc).__name__} while sending", None, 0
+        )
+    return outcome, datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A POST that finished, and what the policy decided."""
+
+    sending: Sending
+    outcome: policy.DeliveryOutcome
+    decision: policy.RetryDecision
+    error: str | None
+    at: datetime
+
+    def entry(self) -> Entry:
+        """The attempt row, and the reason its delivery failed (if it did)."""
+        decision, outcome = self.decision, self.outcome
+        row = attempt_record(
+            self.sending.claim,
+            self.sending.endpoint.url,
+            decision.outcome,
+            self.at,
+            http_status=outcome.http_status,
+            error=self.error,
+            response_body=outcome.response_body,
+            duration_ms=outcome.duration_ms,
+            next_attempt_at=decision.next_attempt_at,
+            request_payload=self.sending.logged_body,
+            request_headers={**self.sending.headers, "X-Webhook-Key": REDACTED_HEADER},
+        )
+        return row, decision.reason if decision.outcome == AttemptOutcome.FAILED else None
+
+
+class Flight:
+    """The deliveries one RQ job has under way: claimed a group at a time (:meth:`start`), POSTed
+    on the runtime's sender threads, recorded as they finish (:meth:`collect`)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.pending: dict[Future[Any], Sending] = {}
+        self.claimed: set[str] = set()
+        """The deliveries this flight claimed and did not give back: in ``runtime.holding``
+        until :meth:`close`."""
+        self.gone: set[str] = set()
+        """Endpoints that answered ``410 Gone`` during this flight (see :func:`send`)."""
+
+    def close(self) -> None:
+        """The job is over: its claims are recorded or spooled, or left to
+        ``reconcile.recover_own_claims`` if it was cut short."""
+        self.runtime.unhold(self.claimed)
+
+    def start(self, request_ids: list[str]) -> dict[str, Result]:
+        """Claims the deliveries in one statement and starts their POSTs. Returns the results
+        known at once (not claimable, deferred, failed without sending, poison); the rest are
+        pending until :meth:`collect` returns them."""
+        runtime = self.runtime
+        if not request_ids:
+            return {}
+        try:
+            # One timestamp for every try, so a retried claim recognizes its own committed claims.
+            claims = db_write(store.claim_many)(
+                runtime.engine, request_ids, runtime.worker_name, datetime.now(UTC)
+            )
+        except SQLAlchemyError as exc:
+            log_line(
+                logging.WARNING,
+                "database unavailable at claim; jobs rescheduled",
+                request_ids=len(request_ids),
+                retry_in=CLAIM_RETRY_SECONDS,
+                error=store.describe_error(exc),
+            )
+            return {rid: retry_in(CLAIM_RETRY_SECONDS) for rid in request_ids}
+        self.claimed.update(claims)
+        runtime.hold(claims)
+        results: dict[str, Result] = {}
+        held = list(claims.values())
+        try:
+            unclaimed = [rid for rid in request_ids if rid not in claims]
+            if unclaimed:
+                from .ordering import not_claimed  # it builds on this module's results
+
+                results.update(not_claimed(runtime, unclaimed))
+            while held:
+                sending = self._prepare(held[0])
+                claim = held.pop(0)
+                if isinstance(sending, Sending):
+                    self.pending[runtime.senders.submit(send, runtime, sending, self.gone)] = sending
+                else:
+                    results[claim.request_id] = sending
+        except BaseException:
+            self._give_back(held)  # a claim must never outlive the job that made it
+            raise
+        return results
+
+    def _give_back(self, claims: list[store.Claim]) -> None:
+        for claim in claims:
+            try:
+                store.release_claim(self.runtime.engine, claim.request_id, self.runtime.worker_name)
+            except SQLAlchemyError:  # reconcile recovers it (a claim older than any job)
+                continue
+            self.claimed.discard(claim.request_id)  # as if never claimed: its job can go back
+            self.runtime.unhold([claim.request_id])
+
+    def _prepare(self, claim: store.Claim) -> Sending | Result:
+        """What the POST needs, or the result when a gate is closed."""
+        runtime = self.runtime
+        endpoint = runtime.settings.endpoint(claim.endpoint)
+        verdict = gates.before_render(claim.endpoint, endpoint is not None, runtime.disabled.get())
+        if endpoint is None or verdict.gate is not gates.Gate.SEND:
+            return self._closed(claim, verdict)
+        rules = runtime.settings.delivery_for(endpoint)
+        if (closed := gates.stored_payload(claim.payload)) is not None:  # erased, or its key is gone
+            return self._closed(claim, closed)
+        try:
+            body, logged_body = wrapper.render(
+                json.loads(cast(str, claim.payload)),  # not None: stored_payload let it through
+                retry=claim.attempt > 1,
+                webhook_key=endpoint.key if endpoint.include_key_in_body else None,
+            )
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            return self._closed(claim, gates.unusable_payload(exc))
+        limited = limits.is_limited(endpoint)
+        if limited:
+            wait_seconds = limits.acquire(runtime.redis, endpoint, claim.request_id, rules.timeout + 60)
+            verdict = gates.after_limits(wait_seconds)
+            if verdict.gate is not gates.Gate.SEND:
+                return self._closed(claim, verdict)
+        headers = attempt.build_headers(endpoint.key)  # signed on the sender thread, at send time
+        return Sending(claim, endpoint, rules, body, logged_body, headers, limited)
+
+    def _closed(self, claim: store.Claim, verdict: gates.GateVerdict) -> Result:
+        """Carries out a closed gate's verdict before any POST."""
+        runtime = self.runtime
+        if verdict.gate is gates.Gate.FAIL:
+            _finish_without_sending(runtime, claim, verdict.error or "not sendable")
+            return None
+        if verdict.gate is gates.Gate.DISABLED:
+            store.release_claim(
+                runtime.engine, claim.request_id, runtime.worker_name, fail_reason=Reason.ENDPOINT_DISABLED
+            )
+            log_line(
+                logging.WARNING,
+                "held back: endpoint disabled",
+                request_id=claim.request_id,
+                endpoint=claim.endpoint,
+            )
+            return None
+        store.release_claim(runtime.engine, claim.request_id, runtime.worker_name)
+        return retry_in(verdict.retry_in or 1)
+
+    def collect(self, timeout: float | None = None) -> dict[str, Result]:
+        """Waits for at least one POST (at most ``timeout`` seconds), records every one finished
+        by then in one transaction, and returns their results."""
+        if not self.pending:
+            return {}
+        done, _ = wait(list(self.pending), timeout=timeout, return_when=FIRST_COMPLETED)
+        finished: list[Finished] = []
+        held_back: list[Sending] = []
+        for future in done:
+            sending = self.pending.pop(future)
+            outcome, now = future.result()
+            if outcome is None:
+                held_back.append(sending)
+                continue
+            claim = sending.claim
+            decision = policy.decide(
+                outcome,
+                attempt=claim.attempt,
+                attempt_limit=claim.attempt_limit,
+                settings=sending.rules,
+                now=now,
+            )
+            error = outcome.error
+            if decision.exhausted:
+                error = f"{error}; attempts exhausted" if error else "attempts exhausted"
+            finished.append(Finished(sending, outcome, decision, error, now))
+        if finished:
+            record(
+                self.runtime, [f.entry() for f in finished], self.runtime.worker_name
+            )  # first: these were sent
+
+        results: dict[str, Result] = {s.claim.request_id: self._held_back(s) for s in held_back}
+        for f in finished:
+            results[f.sending.claim.request_id] = self._after(f)
+        return results
+
+    def _held_back(self, sending: Sending) -> Result:
+        """A delivery not sent because its endpoint answered 410 meanwhile: its claim is given
+        back and its job comes back once every process's disabled cache has been re-read, when
+        the gates fail it with ``endpoint_disabled`` (or send it, if the endpoint was not
+        disabled after all)."""
+        runtime, claim = self.runtime, sending.claim
+        log_line(
+            logging.WARNING,
+            "held back: endpoint answered 410",
+            request_id=claim.request_id,
+            endpoint=claim.endpoint,
+        )
+        _release_lease(runtime, sending)
+        try:
+            store.release_claim(runtime.engine, claim.request_id, runtime.worker_name)
+        except SQLAlchemyError as exc:  # still in_flight: reconcile.recover_own_claims re-queues it
+            log_line(logging.WARNING, "held-back claim not released", error=store.describe_error(exc))
+        return retry_in(gates.HELD_BACK_SECONDS)
+
+    def _after(self, finished: Finished) -> Result:
+        """Once the attempt is recorded: the limit's lease back, metrics, the process log line."""
+        sending, outcome, decision, error = (
+            finished.sending,
+            finished.outcome,
+            finished.decision,
+            finished.error,
+        )
+        runtime, claim = self.runtime, sending.claim
+        _release_lease(runtime, sending)
+        metrics.record_attempt(claim.event, claim.endpoint, decision.outcome, outcome.duration_ms / 1000)
+        sent_fine = (
+            decision.outcome != AttemptOutcome.FAILED and outcome.http_status and outcome.http_status < 300
+        )
+        log_line(
+            logging.INFO if sent_fine else logging.WARNING,
+            "attempt",
+            request_id=claim.request_id,
+            event=claim.event,
+            endpoint=claim.endpoint,
+            attempt=claim.attempt,
+            outcome=decision.outcome,
+            http_status=outcome.http_status,
+            duration_ms=outcome.duration_ms,
+            next_attempt_in=decision.delay_seconds,
+            error=error,
+            worker=runtime.worker_name,
+        )
+        if decision.outcome == AttemptOutcome.FAILED:
+            _check_health(runtime, sending.endpoint, outcome.http_status)
+        if decision.outcome == AttemptOutcome.RETRY_SCHEDULED and decision.delay_seconds:
+            return retry_in(gates.retry_interval(decision.delay_seconds))
+        return None
+
+    def drain(self) -> dict[str, Result]:
+        """Collects every pending POST."""
+        results: dict[str, Result] = {}
+        while self.pending:
+            results.update(self.collect())
+        return results
+
+
+def _release_lease(runtime: Runtime, sending: Sending) -> None:
+    """Gives back the endpoint's concurrency slot taken for this delivery, if it has limits."""
+    if not sending.limited:
+        return
+    try:
+        limits.release(runtime.redis, sending.endpoint, sending.claim.request_id)
+    except Exception as exc:  # noqa: BLE001 - the lease expires on its own
+        log_line(logging.WARNING, "limit lease not released", error=f"{type(exc).__name__}: {exc}")
+
+
+def _finish_without_sending(runtime: Runtime, claim: store.Claim, error: str) -> None:
+    failed = attempt_record(
+        claim, claim.url, AttemptOutcome.FAILED, datetime.now(UTC), error=error, duration_ms=0
+    )
+    record(runtime, [(failed, error)], runtime.worker_name)
+    metrics.record_attempt(claim.event, claim.endpoint, AttemptOutcome.FAILED, None)
+    log_line(
+        logging.ERROR,
+        "failed without sending",
+        request_id=claim.request_id,
+        event=claim.event,
+        endpoint=claim.endpoint,
+        attempt=claim.attempt,
+        outcome=AttemptOutcome.FAILED,
+        error=error,
+    )
+
+
+def _check_health(runtime: Runtime, endpoint: Endpoint, http_status: int | None) -> None:
+    """Disables the endpoint when this final failure calls for it (:mod:`dispatcher.policy.health`)."""
+    rule = endpoint.disable_after
+    try:
+        failures = None
+        if health.counts_failures(http_status, rule):
+            assert rule is not None
+            since = datetime.now(UTC) - timedelta(seconds=rule.window_seconds)
+            failures = store.failures_without_success(runtime.engine, endpoint.name, since)
+        reason = health.disable_reason(http_status, rule, failures)
+        if reason and store.disable(runtime.engine, endpoint.name, reason):
+            runtime.disabled.invalidate()
+    except SQLAlchemyError as exc:  # the attempt is recorded; the check runs again at the next failure
+        log_line(
+            logging.WARNING,
+            "endpoint health check failed",
+            endpoint=endpoint.name,
+            error=store.describe_error(exc),
+        )

@@ -1,0 +1,184 @@
+"""The worker's two threads beside RQ's loop: the heartbeat (its liveness key, and what it sees
+of Redis and the other workers) and housekeeping (the spool flush, reconcile, its own cut-short
+claims, the retention policy).
+
+Reconcile runs about once a minute, one worker at a time; and at once, on one worker, when a
+heartbeat sees a reason: Redis answering again after failing, Redis empty (flushed, or
+restarted without its data), or a worker whose liveness key expired. So a delivery whose job
+Redis lost is queued again within seconds of Redis answering, and a dead worker's claims are
+sent again within seconds of its key expiring.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from ..logs import log_line
+from ..runtime import Runtime
+from . import liveness, reconcile, retention
+from .recording import flush_spool
+
+HEARTBEAT_SECONDS = 5
+RECONCILE_EVERY_SECONDS = 60
+
+
+class Urgency:
+    """Reasons the heartbeat found to reconcile now, handed to housekeeping."""
+
+    def __init__(self) -> None:
+        self.wake = threading.Event()
+        self._lock = threading.Lock()
+        self._reasons: list[str] = []
+        self._dead: set[str] = set()
+
+    def raise_(self, reason: str, dead: list[str] | None = None, wake: bool = True) -> None:
+        """Adds a reason; ``wake=False`` keeps it for the next round instead of waking now."""
+        with self._lock:
+            if reason not in self._reasons:
+                self._reasons.append(reason)
+            self._dead.update(dead or ())
+        if wake:
+            self.wake.set()
+
+    def take(self) -> tuple[list[str], set[str]]:
+        with self._lock:
+            reasons, dead = self._reasons, self._dead
+            self._reasons, self._dead = [], set()
+            self.wake.clear()
+        return reasons, dead
+
+
+class Heartbeat(threading.Thread):
+    """Keeps the worker's liveness key fresh and reports what it sees; no database or reconcile
+    work runs on this thread, so nothing delays it past the key's TTL (which would let
+    reconcile take over live claims)."""
+
+    def __init__(self, runtime: Runtime, urgency: Urgency | None = None) -> None:
+        super().__init__(name="dispatcher-heartbeat", daemon=True)
+        self.runtime = runtime
+        self.urgency = urgency or Urgency()
+        self.stopping = threading.Event()
+        self.redis_failing = False
+
+    def beat(self) -> None:
+        try:
+            seen = liveness.beat(self.runtime.redis, self.runtime.worker_name)
+        except Exception as exc:  # noqa: BLE001 - Redis away: try again next beat
+            self.redis_failing = True
+            log_line(
+                logging.WARNING,
+                "heartbeat failed",
+                worker=self.runtime.worker_name,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            return
+        if self.redis_failing:
+            self.redis_failing = False
+            self.urgency.raise_("redis answering again")
+        if seen.redis_was_empty:
+            self.urgency.raise_("redis empty")
+        if seen.dead:
+            self.urgency.raise_("workers stopped beating", seen.dead)
+
+    def run(self) -> None:
+        while not self.stopping.wait(HEARTBEAT_SECONDS):
+            self.beat()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=10)
+
+
+class Housekeeping(threading.Thread):
+    """Spool flush and reconcile, off the job thread (and off the heartbeat's)."""
+
+    def __init__(
+        self, runtime: Runtime, reconcile_every: int = RECONCILE_EVERY_SECONDS, urgency: Urgency | None = None
+    ) -> None:
+        super().__init__(name="dispatcher-housekeeping", daemon=True)
+        self.runtime = runtime
+        self.reconcile_every = reconcile_every
+        self.urgency = urgency or Urgency()
+        self.stopping = threading.Event()
+
+    def flush(self) -> None:
+        try:
+            flush_spool(self.runtime)
+        except Exception as exc:  # noqa: BLE001
+            log_line(logging.WARNING, "spool flush failed", error=f"{type(exc).__name__}: {exc}")
+
+    def maybe_reconcile(self, reasons: list[str] | None = None, dead: set[str] | None = None) -> None:
+        """Reconcile when it is due (about once a minute), or now for ``reasons``; the workers in
+        ``dead`` leave the registry once their claims are recovered."""
+        runtime = self.runtime
+        try:
+            if reasons:
+                report = reconcile.reconcile_now(runtime, runtime.worker_name)
+                if report is not None and dead:
+                    liveness.forget(runtime.redis, dead)
+            else:
+                report = reconcile.reconcile_if_due(runtime, runtime.worker_name, self.reconcile_every)
+        except Exception as exc:  # noqa: BLE001 - Redis or the database away: next round
+            log_line(logging.WARNING, "reconcile failed", error=f"{type(exc).__name__}: {exc}")
+            if reasons:
+                for reason in reasons:  # still a reason: try again at the next beat, not at once
+                    self.urgency.raise_(reason, sorted(dead or ()), wake=False)
+            return
+        if report and (report.abandoned or report.requeued or report.overdue or reasons):
+            log_line(
+                logging.WARNING,
+                "reconcile",
+                reason=", ".join(reasons) if reasons else "due",
+                checked=report.checked,
+                abandoned=len(report.abandoned),
+                requeued=len(report.requeued),
+                overdue=len(report.overdue),
+            )
+
+    def apply_retention(self) -> None:
+        """The retention policy, when due (once an hour, one worker at a time)."""
+        try:
+            report = retention.apply_if_due(self.runtime)
+        except Exception as exc:  # noqa: BLE001 - Redis or the database away: next round
+            log_line(logging.WARNING, "retention failed", error=f"{type(exc).__name__}: {exc}")
+            return
+        if report is not None and (report.erased or report.deleted):
+            log_line(
+                logging.INFO,
+                "retention",
+                erased=report.erased,
+                deleted=report.deleted,
+                finished=report.finished,
+            )
+
+    def recover_own(self) -> None:
+        try:
+            report = reconcile.recover_own_claims(self.runtime)
+        except Exception as exc:  # noqa: BLE001 - the database away: next round
+            log_line(logging.WARNING, "own claims check failed", error=f"{type(exc).__name__}: {exc}")
+            return
+        if report.abandoned:
+            log_line(logging.WARNING, "own claims recovered", abandoned=len(report.abandoned))
+
+    def run(self) -> None:
+        ticks = 0
+        every = max(1, self.reconcile_every // HEARTBEAT_SECONDS)
+        while not self.stopping.is_set():
+            reasons, dead = self.urgency.take()
+            if reasons:
+                self.maybe_reconcile(reasons, dead)
+            else:
+                self.flush()
+                if ticks % every == 1:
+                    self.maybe_reconcile()
+                if ticks % every == every // 2:
+                    self.recover_own()
+                self.apply_retention()
+                ticks += 1
+            self.urgency.wake.wait(HEARTBEAT_SECONDS)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.urgency.wake.set()
+        self.join(timeout=10)

@@ -1,0 +1,274 @@
+"""The worker: RQ's non-forking worker with the scheduler, plus a housekeeping thread.
+
+The worker itself runs jobs on its main thread (so the HTTP session keeps its connections
+between jobs), and POSTs on the runtime's sender threads. The heartbeat thread keeps the
+worker's liveness key fresh (so reconcile never takes over a delivery from a live worker,
+however long an attempt waits on the database). The housekeeping thread writes spooled attempt
+records once the database answers, and runs reconcile about once a minute when no other
+worker has.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+
+import redis
+from rq import SimpleWorker
+
+from ..config import DEFAULT_KEY, Settings, require_for_worker
+from ..logs import log_line
+from ..runtime import Runtime, set_runtime
+from . import liveness, metrics, reconcile
+from .housekeeping import RECONCILE_EVERY_SECONDS, Heartbeat, Housekeeping, Urgency
+
+WORKER_TTL = 60
+"""RQ's worker TTL; its blocking dequeue waits WORKER_TTL - 15 s, so the socket timeout is longer."""
+
+
+def _die_with_parent() -> None:
+    """In a child forked by the worker (RQ's scheduler process): ask the kernel for SIGTERM when
+    the worker dies, so a worker killed with SIGKILL leaves no scheduler behind holding RQ's
+    scheduler lock. Linux only; elsewhere the lock simply expires."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != _worker_pid:
+        os.kill(os.getpid(), signal.SIGTERM)  # the worker died before the request took effect
+
+
+_worker_pid = os.getpid()
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+
+
+REDIS_FAULTS = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+"""Redis away, failing over to a new primary, or out of reach: the worker waits it out."""
+
+
+class WebhookWorker(SimpleWorker):
+    """A SimpleWorker: no fork per job, so connections are kept from one delivery to the next.
+
+    RQ's loop quits the worker on any Redis error outside its blocking dequeue (its bookkeeping
+    around a job, its heartbeat, its suspension check). Here those are expected events: the
+    worker logs one line, asks for a reconcile (which re-queues a job Redis lost or that was
+    taken and not run: the delivery's truth is in the database) and goes back to the dequeue,
+    which waits for Redis. A failover or a partition then needs no restart.
+    """
+
+    runtime: Runtime | None = None
+    urgency: Urgency | None = None
+    dropped: set[str]
+    """Jobs taken from Redis whose run or bookkeeping a Redis failure cut short: queued again as
+    their delivery says once Redis answers (:func:`reconcile.requeue_dropped`)."""
+    max_connection_wait_time = 2.0
+    """RQ doubles its wait between tries while Redis is away, up to a minute by default: then a
+    worker would look at the queue up to a minute after Redis answers again."""
+
+    def _redis_failed(self, during: str, exc: Exception) -> None:
+        log_line(
+            logging.WARNING,
+            "redis failed; the worker carries on",
+            worker=self.name,
+            during=during,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        if self.urgency is not None:
+            self.urgency.raise_("redis failed around a job")
+
+    def _requeue_dropped(self) -> None:
+        dropped: set[str] = getattr(self, "dropped", set())
+        if not dropped or self.runtime is None:
+            return
+        try:
+            reconcile.requeue_dropped(self.runtime, sorted(dropped))
+        except Exception as exc:  # noqa: BLE001 - Redis or the database still away: next time
+            log_line(
+                logging.WARNING, "dropped jobs not yet re-queued", jobs=len(dropped), error=type(exc).__name__
+            )
+            return
+        dropped.clear()
+
+    def dequeue_job_and_maintain_ttl(self, timeout, max_idle_time=None):  # type: ignore[no-untyped-def]
+        self._requeue_dropped()
+        while True:
+            try:
+                return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+            except REDIS_FAULTS as exc:  # RQ's own retry covers the dequeue, not its state writes
+                self._redis_failed("dequeue", exc)
+                if self._stop_requested:
+                    return None  # RQ's loop ends as on an empty burst
+                time.sleep(self.max_connection_wait_time)
+
+    def set_state(self, state, pipeline=None):  # type: ignore[no-untyped-def]
+        try:
+            super().set_state(state, pipeline)
+        except REDIS_FAULTS as exc:
+            self._redis_failed("rq state", exc)
+
+    def unsubscribe(self):  # type: ignore[no-untyped-def]
+        """RQ's, with the wait bounded: redis-py 8's ``PubSubWorkerThread.stop()`` joins the
+        thread, which may sit in ``get_message(timeout=60)`` (RQ's sleep time), so a stopping
+        worker sometimes took a whole minute to exit."""
+        thread, pubsub = getattr(self, "pubsub_thread", None), self.pubsub
+        if thread is None or pubsub is None:
+            return
+        self.log.info("Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name)
+        try:
+            pubsub.unsubscribe()  # type: ignore[no-untyped-call]
+        except REDIS_FAULTS:
+            pass
+        try:
+            thread.stop(timeout=1)
+        except TypeError:  # redis-py before 8: stop() does not wait
+            thread.stop()
+        thread.join(timeout=1)
+        pubsub.close()
+
+    def execute_job(self, job, queue):  # type: ignore[no-untyped-def]
+        try:
+            super().execute_job(job, queue)
+        except REDIS_FAULTS as exc:
+            self._redis_failed(f"job {job.id}", exc)
+            if not hasattr(self, "dropped"):
+                self.dropped = set()
+            self.dropped.add(job.id)
+
+    def heartbeat(self, timeout=None, pipeline=None):  # type: ignore[no-untyped-def]
+        try:
+            super().heartbeat(timeout, pipeline)
+        except REDIS_FAULTS as exc:
+            self._redis_failed("rq heartbeat", exc)
+
+    def check_for_suspension(self, burst):  # type: ignore[no-untyped-def]
+        try:
+            return super().check_for_suspension(burst)
+        except REDIS_FAULTS as exc:
+            self._redis_failed("suspension check", exc)
+            return None
+
+    def run_maintenance_tasks(self):  # type: ignore[no-untyped-def]
+        try:
+            super().run_maintenance_tasks()  # type: ignore[no-untyped-call]
+        except REDIS_FAULTS as exc:
+            self._redis_failed("rq maintenance", exc)
+
+    def request_stop(self, signum: int, frame: object) -> None:
+        if self.runtime is not None:
+            self.runtime.stop_requested = True  # a batch in progress ends after its current attempt
+        super().request_stop(signum, frame)  # type: ignore[no-untyped-call]
+
+
+def _stop_before_rq_listens(worker: WebhookWorker, runtime: Runtime):  # type: ignore[no-untyped-def]
+    """A SIGTERM handler for the moment between RQ registering the worker and installing its own
+    handlers (it forks the scheduler in between): the default action would kill the worker
+    without deregistering it. This asks RQ's loop to stop before its first job instead."""
+
+    def stop(_signum, _frame):  # type: ignore[no-untyped-def]
+        worker._stop_requested = True  # checked at the top of RQ's work loop (rq 3.x)
+        runtime.stop_requested = True
+
+    return stop
+
+
+def warn_default_keys(settings: Settings) -> list[str]:
+    warned = []
+    for endpoint in settings.endpoints:
+        if endpoint.key == DEFAULT_KEY:
+            log_line(
+                logging.WARNING,
+                "endpoint uses the default key xxx; configure a unique key",
+                endpoint=endpoint.name,
+            )
+            warned.append(endpoint.name)
+    return warned
+
+
+def run_worker(
+    settings: Settings,
+    *,
+    burst: bool = False,
+    name: str | None = None,
+    reconcile_every: int = RECONCILE_EVERY_SECONDS,
+    logging_level: str = "INFO",
+) -> bool:
+    """Runs one worker until SIGTERM (after the current attempt) or, with ``burst``, an empty queue.
+
+    The connections are checked before the first job: a database or Redis that does not answer
+    stops the worker at start-up with a clear error.
+    """
+    global _worker_pid
+    _worker_pid = os.getpid()
+    os.register_at_fork(after_in_child=_die_with_parent)
+    runtime = _connected_runtime(settings, name or worker_name())
+    worker = WebhookWorker(
+        [runtime.queue],
+        connection=runtime.redis,
+        name=runtime.worker_name,
+        worker_ttl=WORKER_TTL,
+        maintenance_interval=60,
+    )
+    worker.runtime = runtime
+    if settings.metrics is not None:
+        port = metrics.start_metrics_server(
+            settings.metrics.port, runtime, host=settings.metrics.host, search=settings.metrics.port_range
+        )
+        log_line(logging.INFO, "metrics served", worker=runtime.worker_name, port=port)
+    urgency = Urgency()
+    worker.urgency = urgency
+    heartbeat = Heartbeat(runtime, urgency)
+    heartbeat.beat()
+    heartbeat.start()
+    housekeeping = Housekeeping(runtime, reconcile_every, urgency)
+    housekeeping.start()
+    log_line(
+        logging.INFO, "worker started", worker=runtime.worker_name, queue=settings.queue_name, burst=burst
+    )
+    stop_early = _stop_before_rq_listens(worker, runtime)
+    signal.signal(signal.SIGTERM, stop_early)
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a supervisor's child ignores it
+        signal.signal(signal.SIGINT, stop_early)
+    try:
+        return worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
+    finally:
+        _shut_down(runtime, heartbeat, housekeeping)
+
+
+def _connected_runtime(settings: Settings, name: str) -> Runtime:
+    """The worker's runtime, installed for its jobs, with the database and Redis answering."""
+    require_for_worker(settings)
+    runtime = Runtime(settings, worker_name=name, redis_socket_timeout=WORKER_TTL + 30)
+    set_runtime(runtime)
+    warn_default_keys(settings)
+    runtime.engine  # noqa: B018 - the tables made or at this version's schema, or fail now (StoreUnavailable, SchemaOutdated)
+    runtime.redis.ping()
+    return runtime
+
+
+def _shut_down(runtime: Runtime, heartbeat: Heartbeat, housekeeping: Housekeeping) -> None:
+    # A SIGTERM that stops RQ's blocking dequeue by an exception leaves that connection in the
+    # pool with the dequeue still pending on the server: the next command on it (a heartbeat, a
+    # housekeeping lock, mark_dead) would wait for the dequeue's timeout, up to 45 s. Drop them all.
+    runtime.redis.connection_pool.disconnect()
+    housekeeping.stop()
+    metrics.stop_metrics_server()
+    if "senders" in runtime.__dict__:  # sends still running (a cold stop) keep their claims alive
+        runtime.senders.shutdown(wait=True)
+    heartbeat.stop()
+    try:
+        liveness.mark_dead(runtime.redis, runtime.worker_name)
+    except Exception:  # noqa: BLE001 - Redis away; the key expires on its own
+        pass
+    log_line(logging.INFO, "worker stopped", worker=runtime.worker_name)
+    runtime.close()

@@ -1,0 +1,178 @@
+"""Retention: what the log keeps, and for how long (``retention`` in the config). Workers apply
+it on their own (:func:`apply_if_due`: about once an hour, one worker at a time across hosts, a
+few seconds of work per housekeeping round); ``dispatcher retention run`` applies it now.
+
+A final delivery (delivered or failed) last updated more than ``payload_days`` ago has its PHI
+erased: its payload and its attempts' request payloads and response bodies
+(:mod:`dispatcher.store.erasure`); the row stays. A final delivery last updated more than
+``rows_days`` ago is deleted with its attempts, as ``dispatcher prune`` does. Deliveries still
+to be sent are never touched, however old. Each batch (at most 1,000 rows) is its own short
+transaction, so deliveries never wait on retention.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from .. import store
+from ..runtime import Runtime
+from ..store import audit, erasure
+from ..times import utcnow
+from ..vocabulary import FINAL_STATUSES, PENDING_STATUSES
+
+BATCH_SIZE = 1000
+"""Rows per transaction."""
+EVERY_SECONDS = 3600
+"""How often the workers apply the policy (one of them at a time)."""
+BUDGET_SECONDS = 5.0
+"""The most one housekeeping round spends on it; the next round goes on where it stopped."""
+DUE_KEY = "dispatcher:retention:due"
+"""Set (with a TTL of :data:`EVERY_SECONDS`) by the worker that applies the policy."""
+
+Progress = Callable[[int], None]
+
+
+@dataclass
+class RetentionReport:
+    payload_days: int | None
+    rows_days: int | None
+    payload_cutoff: datetime | None
+    rows_cutoff: datetime | None
+    dry_run: bool
+    to_delete: int = 0
+    to_erase: int = 0
+    deleted: int = 0
+    attempts_deleted: int = 0
+    erased: int = 0
+    attempts_erased: int = 0
+    finished: bool = True
+    """False when a time budget ended the run with rows still to do (the next run goes on)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "payload_days": self.payload_days,
+            "rows_days": self.rows_days,
+            "payload_cutoff": self.payload_cutoff,
+            "rows_cutoff": self.rows_cutoff,
+            "dry_run": self.dry_run,
+            "to_delete": self.to_delete,
+            "to_erase": self.to_erase,
+            "deleted": self.deleted,
+            "attempts_deleted": self.attempts_deleted,
+            "erased": self.erased,
+            "attempts_erased": self.attempts_erased,
+            "finished": self.finished,
+        }
+
+    def counts(self) -> dict[str, int]:
+        return {k: v for k, v in self.as_dict().items() if isinstance(v, int) and not isinstance(v, bool)}
+
+
+def plan(
+    engine: Engine, payload_days: int | None, rows_days: int | None, now: datetime | None = None
+) -> RetentionReport:
+    """What a run would do now: the cutoffs, and how many deliveries each would take."""
+    now = now or utcnow()
+    report = RetentionReport(
+        payload_days=payload_days,
+        rows_days=rows_days,
+        payload_cutoff=now - timedelta(days=payload_days) if payload_days is not None else None,
+        rows_cutoff=now - timedelta(days=rows_days) if rows_days is not None else None,
+        dry_run=True,
+    )
+    if report.rows_cutoff is not None:
+        old = store.count(engine, store.Selection(updated_before=report.rows_cutoff))
+        report.to_delete = old - store.count(engine, _old_rows(report.rows_cutoff, PENDING_STATUSES))
+    if report.payload_cutoff is not None:
+        report.to_erase = erasure.count_erasable_before(engine, report.payload_cutoff)
+    return report
+
+
+def _old_rows(cutoff: datetime, statuses: tuple[str, ...] = ()) -> store.Selection:
+    """Rows last updated before ``cutoff`` (in ``statuses``). Final ones are picked out of the
+    old rows by the caller: a condition on the final statuses would lead the planner to the
+    status index, which spans every final delivery, instead of the index by age."""
+    return store.Selection(statuses=statuses, updated_before=cutoff)
+
+
+def apply(
+    engine: Engine,
+    payload_days: int | None,
+    rows_days: int | None,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    budget_seconds: float | None = None,
+    batch: int = BATCH_SIZE,
+) -> RetentionReport:
+    """Deletes the rows past ``rows_days``, then erases the payloads past ``payload_days``
+    (None: never). With ``budget_seconds``, stops after the batch that passes it."""
+    report = plan(engine, payload_days, rows_days, now)
+    report.dry_run = dry_run
+    if dry_run:
+        return report
+    deadline = time.monotonic() + budget_seconds if budget_seconds is not None else None
+    if report.rows_cutoff is not None:
+        by_age = ("updated_at", "request_id")
+        for page in store.pages(
+            engine, _old_rows(report.rows_cutoff), ("request_id", "status"), order_by=by_age, batch=batch
+        ):
+            final = [row.request_id for row in page if row.status in FINAL_STATUSES]
+            deleted, attempts = store.delete_final(engine, final, FINAL_STATUSES, report.rows_cutoff)
+            report.deleted += deleted
+            report.attempts_deleted += attempts
+            if progress:
+                progress(len(final))
+            if _past(deadline):
+                report.finished = False
+                return report
+    if report.payload_cutoff is not None:
+        stamp = now or utcnow()
+        for ids in erasure.erasable(engine, report.payload_cutoff, batch):
+            erased = erasure.erase(engine, ids, stamp)
+            report.erased += erased.deliveries
+            report.attempts_erased += erased.attempts
+            if progress:
+                progress(len(ids))
+            if _past(deadline):
+                report.finished = False
+                break
+    if report.erased or report.deleted:
+        erasure.compact(engine)
+    return report
+
+
+def _past(deadline: float | None) -> bool:
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def apply_if_due(runtime: Runtime) -> RetentionReport | None:
+    """Applies the policy unless another worker did within :data:`EVERY_SECONDS` (or the policy
+    keeps everything), for at most :data:`BUDGET_SECONDS`; a run that did not finish leaves it
+    due, so the next round (on any worker) goes on. A run that changed rows writes an audit row
+    with the worker as actor."""
+    rules = runtime.settings.retention
+    if rules.payload_days is None and rules.rows_days is None:
+        return None
+    if not runtime.redis.set(DUE_KEY, runtime.worker_name, nx=True, ex=EVERY_SECONDS):
+        return None
+    try:
+        report = apply(runtime.engine, rules.payload_days, rules.rows_days, budget_seconds=BUDGET_SECONDS)
+    except Exception:
+        runtime.redis.delete(DUE_KEY)  # failed (the database away): due again at once
+        raise
+    if not report.finished:
+        runtime.redis.delete(DUE_KEY)
+    if report.erased or report.deleted:
+        selection = {"payload_days": rules.payload_days, "rows_days": rules.rows_days}
+        audit.record(
+            runtime.engine, f"worker {runtime.worker_name}", "retention run", selection, report.counts()
+        )
+    return report

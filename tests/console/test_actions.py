@@ -1,0 +1,120 @@
+"""The operator's actions through the console: each confirmed with its count first, done through
+the CLI's own code, and audited under the signed-in user's name; a viewer's refused."""
+
+from __future__ import annotations
+
+import re
+
+from dispatcher import queue, store
+from dispatcher.ops import audit
+
+from .conftest import csrf_of, seed
+
+
+def test_retry_one_asks_first_then_requeues_and_audits_the_user(client_for, runtime):
+    request_id = seed(runtime)
+    operator = client_for("olivia")
+    confirm = operator.get(f"/deliveries/{request_id}/retry")
+    assert confirm.status_code == 200 and 'id="count">1<' in confirm.text
+    assert store.get_delivery(runtime.engine, request_id)["status"] == "failed"  # asking changed nothing
+    done = operator.post(
+        f"/deliveries/{request_id}/retry", data={"csrf": csrf_of(confirm.text)}, follow_redirects=False
+    )
+    assert done.status_code == 303 and done.headers["location"] == f"/deliveries/{request_id}?done=requeued"
+    assert store.get_delivery(runtime.engine, request_id)["status"] == "queued"
+    assert queue.job_states(runtime.queue, [request_id])[0][0] is not None
+    [entry] = audit.entries(runtime.engine)
+    assert (entry.actor, entry.action, entry.selection["request_ids"], entry.counts["requeued"]) == (
+        "olivia",
+        "retry",
+        [request_id],
+        1,
+    )
+    again = operator.get(f"/deliveries/{request_id}/retry")
+    assert again.status_code == 409 and "its status is queued" in again.text
+
+
+def test_a_viewers_retry_is_refused_and_changes_nothing(client_for, runtime):
+    request_id = seed(runtime)
+    viewer = client_for("victor")
+    page = viewer.get(f"/deliveries/{request_id}")
+    assert viewer.get(f"/deliveries/{request_id}/retry").status_code == 403
+    refused = viewer.post(f"/deliveries/{request_id}/retry", data={"csrf": csrf_of(page.text)})
+    assert refused.status_code == 403 and "only an operator" in refused.text
+    assert store.get_delivery(runtime.engine, request_id)["status"] == "failed"
+    assert audit.entries(runtime.engine) == []
+    for path in (
+        "/actions/retry-failed",
+        "/actions/replay",
+        "/endpoints/lab/disable",
+        "/endpoints/lab/enable",
+    ):
+        assert viewer.get(path).status_code == 403, path
+        assert viewer.post(path, data={"csrf": csrf_of(page.text)}).status_code == 403, path
+
+
+def test_retry_failed_of_a_filter_confirms_the_count_and_recounts(client_for, runtime):
+    lab = [seed(runtime, endpoint="lab") for _ in range(3)]
+    pharmacy = seed(runtime, endpoint="pharmacy")
+    seed(runtime, endpoint="lab", status="delivered")
+    operator = client_for("olivia")
+    confirm = operator.get("/actions/retry-failed", params={"endpoint": "lab"})
+    assert 'id="count">3<' in confirm.text
+    query = re.search(r'name="query" value="([^"]+)"', confirm.text).group(1).replace("&amp;", "&")
+    seed(runtime, endpoint="lab")  # one more fails meanwhile: the count changed, it asks again
+    changed = operator.post(
+        "/actions/retry-failed", data={"csrf": csrf_of(confirm.text), "query": query, "expected": "3"}
+    )
+    assert "count changed" in changed.text and 'id="count">4<' in changed.text
+    done = operator.post(
+        "/actions/retry-failed", data={"csrf": csrf_of(confirm.text), "query": query, "expected": "4"}
+    )
+    assert "re-queued 4 of 4" in done.text
+    statuses = {rid: store.get_delivery(runtime.engine, rid)["status"] for rid in [*lab, pharmacy]}
+    assert statuses == {**dict.fromkeys(lab, "queued"), pharmacy: "failed"}
+    [entry] = audit.entries(runtime.engine)
+    assert (entry.actor, entry.selection["endpoint"], entry.counts["requeued"]) == ("olivia", "lab", 4)
+
+
+def test_replay_counts_then_sends_the_range_again_as_new_deliveries(client_for, runtime):
+    originals = [seed(runtime, endpoint="lab", status="delivered") for _ in range(2)]
+    operator = client_for("olivia")
+    counted = operator.get("/actions/replay", params={"endpoint": "lab", "since": "1h"})
+    assert 'id="count">2<' in counted.text
+    assert store.count(runtime.engine, store.Selection()) == 2
+    done = operator.post(
+        "/actions/replay",
+        data={
+            "csrf": csrf_of(counted.text),
+            "endpoint": "lab",
+            "since": "1h",
+            "expected": "2",
+            "confirmed": "1",
+        },
+    )
+    assert "replayed 2 of 2 to lab" in done.text
+    rows = store.list_deliveries(runtime.engine, store.Selection(endpoint="lab"), limit=10)
+    replays = {store.get_delivery(runtime.engine, r["request_id"])["replay_of"] for r in rows} - {None}
+    assert replays == set(originals)
+    [entry] = audit.entries(runtime.engine)
+    assert (entry.actor, entry.action, entry.counts["replayed"]) == ("olivia", "replay", 2)
+    missing = operator.get("/actions/replay", params={"endpoint": "lab"})
+    assert "since is required" in missing.text
+
+
+def test_disable_and_enable_an_endpoint(client_for, runtime):
+    operator = client_for("olivia")
+    confirm = operator.get("/endpoints/lab/disable")
+    assert confirm.status_code == 200 and store.disabled_endpoints(runtime.engine) == {}
+    operator.post(
+        "/endpoints/lab/disable", data={"csrf": csrf_of(confirm.text), "reason": "partner maintenance"}
+    )
+    assert store.disabled_endpoints(runtime.engine) == {"lab": "partner maintenance"}
+    assert "partner maintenance" in operator.get("/endpoints").text
+    enable = operator.get("/endpoints/lab/enable")
+    assert 'id="count">0<' in enable.text
+    operator.post("/endpoints/lab/enable", data={"csrf": csrf_of(enable.text)})
+    assert store.disabled_endpoints(runtime.engine) == {}
+    actions = [(e.actor, e.action, e.selection["endpoint"]) for e in audit.entries(runtime.engine)]
+    assert actions == [("olivia", "endpoints disable", "lab"), ("olivia", "endpoints enable", "lab")]
+    assert operator.get("/endpoints/nowhere/disable").status_code == 404

@@ -1,0 +1,117 @@
+"""The contract as documents (dispatcher.contract.schemas and .openapi): valid JSON Schema and
+OpenAPI 3.1, the seed's examples valid against them, and what the sender really sends too."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+from click.testing import CliRunner
+from openapi_spec_validator import validate as validate_openapi
+
+from dispatcher.cli import cli
+from dispatcher.contract.catalogue import CATALOGUE
+from dispatcher.contract.openapi import openapi_document
+from dispatcher.contract.schemas import event_schema, seed_payload
+from tests.conftest import ROOT
+
+SEED_TEXT = ROOT.parent / "shared" / "seed" / "outgoing-webhooks-api.txt"
+FORMATS = jsonschema.Draft202012Validator.FORMAT_CHECKER
+
+
+def validator(event: str, formats: bool = False) -> jsonschema.Draft202012Validator:
+    schema = event_schema(event)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema, format_checker=FORMATS if formats else None)
+
+
+def test_the_openapi_document_is_valid_openapi_3_1_in_yaml_and_json() -> None:
+    validate_openapi(openapi_document())
+    runner = CliRunner()
+    as_yaml = yaml.safe_load(runner.invoke(cli, ["schema", "--openapi"]).output)
+    as_json = json.loads(runner.invoke(cli, ["schema", "--openapi", "--format", "json"]).output)
+    assert as_yaml == as_json == openapi_document()
+    assert list(as_json["webhooks"]) == list(CATALOGUE)
+
+
+def test_each_webhook_documents_the_key_header_and_what_each_answer_does() -> None:
+    for webhook in openapi_document()["webhooks"].values():
+        post = webhook["post"]
+        key = next(p for p in post["parameters"] if p["name"] == "X-Webhook-Key")
+        assert key["in"] == "header" and key["required"] is True
+        assert {p["name"] for p in post["parameters"]} >= {
+            "webhook-id",
+            "webhook-timestamp",
+            "webhook-signature",
+        }
+        assert set(post["responses"]) >= {"2XX", "4XX", "5XX", "410", "429"}
+        assert "retried" in post["responses"]["5XX"]["description"]
+
+
+@pytest.mark.parametrize("event", list(CATALOGUE))
+def test_the_seed_example_is_valid_against_its_schema_and_the_openapi_one(event: str) -> None:
+    validator(event).validate(seed_payload(CATALOGUE[event]))
+    document = openapi_document()
+    media = document["webhooks"][event]["post"]["requestBody"]["content"]["application/json"]
+    assert media["examples"]["seed"]["value"] == seed_payload(CATALOGUE[event])
+    wrapped = {**media["schema"], "components": document["components"]}
+    jsonschema.Draft202012Validator(wrapped).validate(seed_payload(CATALOGUE[event]))
+
+
+@pytest.mark.skipif(not SEED_TEXT.exists(), reason="the seed document is not beside this checkout")
+def test_the_examples_are_the_seed_documents_own() -> None:
+    text = SEED_TEXT.read_text()
+    blocks = [json.loads(b) for b in re.findall(r"^JSON\n(\{.*?^\})", text, re.S | re.M)]
+    assert blocks == [seed_payload(model) for model in CATALOGUE.values()]
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        (lambda p: p["data"]["medication"][0].update(quantity="1"), "quantity"),
+        (lambda p: p["data"].update(colour="blue"), "colour"),
+        (lambda p: p["data"].pop("order_number"), "order_number"),
+        (lambda p: p["metadata"].pop("request_id"), "request_id"),
+        (lambda p: p.update(event="order_changed"), "event"),
+        (lambda p: p["data"].update(created_at="2026-01-30T12:00:00+02:00"), "created_at"),
+    ],
+)
+def test_the_schema_refuses_what_the_sender_never_sends(change, where: str) -> None:
+    body = seed_payload(CATALOGUE["prescription_submitted"])
+    change(body)
+    with pytest.raises(jsonschema.ValidationError) as caught:
+        validator("prescription_submitted").validate(body)
+    assert where in str(caught.value.path) + caught.value.message
+
+
+def test_a_partner_can_check_what_the_sender_really_sends(make_runtime, receiver) -> None:
+    """Bodies a real worker POSTed, every event, with and without the key in the body, pass the
+    schema with formats checked (a real uuid4, a real UTC timestamp)."""
+    from dispatcher import dispatch
+    from dispatcher.runtime import get_runtime
+    from dispatcher.worker.batch import deliver_one
+
+    make_runtime(
+        endpoints=[
+            {"name": "plain", "url": receiver.url, "key": "k-plain-1"},
+            {"name": "in-body", "url": receiver.url, "key": "k-body-1", "include_key_in_body": True},
+        ]
+    )
+    for event, model in CATALOGUE.items():
+        for request_id in dispatch(event, model.example()):
+            deliver_one(get_runtime(), request_id)
+    bodies = [r.body for r in receiver.received]
+    assert len(bodies) == 12 and sum("webhook_key" in b["metadata"] for b in bodies) == 6
+    for body in bodies:
+        validator(body["event"], formats=True).validate(body)
+
+
+def test_dispatcher_schema_prints_an_events_schema(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["schema", "order_changed"])
+    assert result.exit_code == 0 and json.loads(result.output) == event_schema("order_changed")
+    usage = CliRunner().invoke(cli, ["schema"])
+    assert usage.exit_code == 2 and "give an EVENT, or --openapi" in usage.output

@@ -1,0 +1,59 @@
+"""The house keeps its shape: small modules, short functions, every room saying what it owns.
+
+The import direction between rooms is checked by import-linter (``lint-imports``, contracts in
+pyproject.toml) and the types by mypy, both run by ``scripts/test``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+PACKAGE = ROOT / "dispatcher"
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+ROOMS = ("contract", "config", "policy", "store", "queue", "sending", "intake", "worker", "ops", "cli")
+
+
+def modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def test_no_module_is_over_400_lines() -> None:
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in modules()
+        if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
+
+
+def test_no_function_is_over_60_lines() -> None:
+    long = {}
+    for path in modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    long[f"{path.relative_to(ROOT)}:{node.name}"] = length
+    assert long == {}
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_every_room_says_what_it_owns_and_may_import(room: str) -> None:
+    doc = ast.get_docstring(ast.parse((PACKAGE / room / "__init__.py").read_text())) or ""
+    assert "Owns:" in doc and "May import" in doc, f"dispatcher/{room}/__init__.py"
+
+
+@pytest.mark.parametrize("room", ROOMS)
+def test_architecture_md_describes_every_room(room: str) -> None:
+    assert f"`{room}/`" in (ROOT / "ARCHITECTURE.md").read_text()
+
+
+def test_every_module_has_a_docstring() -> None:
+    missing = [str(p.relative_to(ROOT)) for p in modules() if not ast.get_docstring(ast.parse(p.read_text()))]
+    assert missing == []
