@@ -4,6 +4,8 @@ writers, and the words for what went wrong.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,17 +19,41 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..errors import SchemaMismatch, StoreUnavailable
 from .sealing import PLAIN, Keyring, attach
 
+SQLITE_BUSY_SECONDS = 30
+"""How long a SQLite writer waits for another's lock (``busy_timeout``), and a new connection
+for the file to be switched to WAL."""
+
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Autocommit at the driver level; SQLAlchemy's "begin" below then issues BEGIN IMMEDIATE so a
     # writer waits (busy_timeout) for the lock instead of failing on a read-to-write upgrade.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
+    _sqlite_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA secure_delete=ON")  # erased and re-sealed PHI does not linger in free pages
     cursor.close()
+
+
+def _sqlite_wal(cursor: Any) -> None:
+    """Switches the file to WAL, once (the mode is kept in the file). The switch needs the file
+    to itself, and SQLite answers "database is locked" at once rather than calling the busy
+    handler when another connection holds it: two processes opening a new database together (a
+    worker starting while ``dispatcher send`` makes the file) would see one of them fail. So a
+    file already in WAL is left as it is, and a locked switch is tried again for as long as a
+    writer would wait."""
+    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+    while True:
+        try:
+            (mode,) = cursor.execute("PRAGMA journal_mode").fetchone()
+            if str(mode).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _sqlite_begin(connection: Any) -> None:
