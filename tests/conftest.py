@@ -229,9 +229,38 @@ def start_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
         workers.append(worker)
         return worker
 
+    start.workers = workers  # type: ignore[attr-defined] - read by pytest_runtest_makereport
     yield start
     for worker in workers:
         worker.stop()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    """A failed test that started workers shows the end of each worker's log and the clients of
+    the test's Redis DB: a delivery that never came is explained there, not in the assertion."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when != "call" or not report.failed:
+        return
+    workers = getattr(getattr(item, "funcargs", {}).get("start_worker"), "workers", [])
+    for worker in workers:
+        lines = worker.output().splitlines()[-60:]
+        report.sections.append((f"worker {worker.name} (last {len(lines)} lines)", "\n".join(lines)))
+    if workers:
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            db = str(client.connection_pool.connection_kwargs.get("db", 0))
+            clients = [
+                f"{c.get('addr')} name={c.get('name')} cmd={c.get('cmd')} age={c.get('age')}"
+                for c in client.client_list()
+                if c.get("db") == db
+            ]
+            report.sections.append(("redis clients of the test DB", "\n".join(clients)))
+        except redis.RedisError as exc:
+            report.sections.append(("redis clients of the test DB", f"not read: {exc}"))
+        finally:
+            client.close()
 
 
 def settings_from(raw: dict) -> Settings:
