@@ -17,6 +17,7 @@ import redis
 from rq import Queue
 from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
+from rq.scheduler import SCHEDULER_KEY_TEMPLATE, SCHEDULER_LOCKING_KEY_TEMPLATE
 from rq.utils import now, utcformat, utcparse
 
 from .. import lua
@@ -148,6 +149,7 @@ _TAKE_SCRIPT = redis.Redis().register_script(lua.load(__package__, "take.lua"))
 _ENQUEUE_SCRIPT = redis.Redis().register_script(lua.load(__package__, "enqueue.lua"))
 _SCHEDULE_SCRIPT = redis.Redis().register_script(lua.load(__package__, "schedule.lua"))
 _WAKE_SCRIPT = redis.Redis().register_script(lua.load(__package__, "wake.lua"))
+_STAND_IN_SCRIPT = redis.Redis().register_script(lua.load(__package__, "stand_in.lua"))
 """Run with EVALSHA (each script is sent once per Redis server); no connection is made here."""
 
 
@@ -262,6 +264,40 @@ def remove_job(queue: Queue, request_id: str) -> None:
         # delete stopped half way. Without its record the job is gone for ensure_queued, and RQ
         # drops registry entries whose job is gone.
         queue.connection.delete(Job.key_for(request_id))
+
+
+SCHEDULER_STALE_SECONDS = 10
+"""RQ's scheduler beats about once a second; one silent this long is taken for dead."""
+STAND_IN_CHUNK = 500
+
+
+def stand_in_for_scheduler(queue: Queue) -> int | None:
+    """Moves the scheduled jobs that are due to the queue when RQ's scheduler is not running:
+    no process holds its lock, or the holder stopped beating (killed with its worker, its host
+    cut off: RQ's lock outlives it by a minute, and a live worker tries to take the lock only
+    every minute). Atomic per chunk, and a no-op while a scheduler beats. Returns None when a
+    scheduler runs, else how many jobs it moved."""
+    stale = utcformat(datetime.now(UTC) - timedelta(seconds=SCHEDULER_STALE_SECONDS))
+    keys = [SCHEDULER_LOCKING_KEY_TEMPLATE % queue.name, queue.scheduled_job_registry.key, queue.key]
+    moved = 0
+    while True:
+        result: int = _STAND_IN_SCRIPT(
+            keys=keys,
+            args=[
+                calendar.timegm(datetime.now(UTC).utctimetuple()),
+                Job.redis_job_namespace_prefix,
+                utcformat(datetime.now(UTC)),
+                STAND_IN_CHUNK,
+                SCHEDULER_KEY_TEMPLATE % "",
+                stale,
+            ],
+            client=queue.connection,
+        )
+        if result < 0:
+            return None
+        moved += result
+        if result < STAND_IN_CHUNK:
+            return moved
 
 
 def move_overdue_to_queue(queue: Queue, request_id: str) -> bool:

@@ -1,6 +1,6 @@
-"""The worker's two threads beside RQ's loop: the heartbeat (its liveness key, and what it sees
-of Redis and the other workers) and housekeeping (the spool flush, reconcile, its own cut-short
-claims, the retention policy).
+"""The worker's two threads beside RQ's loop: the heartbeat (its liveness key, what it sees of
+Redis and the other workers, and a stand-in for RQ's scheduler while none runs) and
+housekeeping (the spool flush, reconcile, its own cut-short claims, the retention policy).
 
 Reconcile runs about once a minute, one worker at a time; and at once, on one worker, when a
 heartbeat sees a reason: Redis answering again after failing, Redis empty (flushed, or
@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from .. import queue
 from ..logs import log_line
 from ..runtime import Runtime
 from . import liveness, reconcile, retention
@@ -80,6 +81,24 @@ class Heartbeat(threading.Thread):
             self.urgency.raise_("redis empty")
         if seen.dead:
             self.urgency.raise_("workers stopped beating", seen.dead)
+        self.stand_in()
+
+    def stand_in(self) -> None:
+        """Moves due retries and parked deliveries to the queue while RQ's scheduler is not
+        running (its holder died; another worker takes its lock only at its next maintenance,
+        up to a minute later): one Redis script, nothing when a scheduler beats."""
+        try:
+            moved = queue.stand_in_for_scheduler(self.runtime.queue)
+        except Exception as exc:  # noqa: BLE001 - Redis away: the next beat says so
+            log_line(logging.WARNING, "scheduler stand-in failed", error=f"{type(exc).__name__}: {exc}")
+            return
+        if moved:
+            log_line(
+                logging.WARNING,
+                "no rq scheduler running; due jobs moved to the queue",
+                worker=self.runtime.worker_name,
+                jobs=moved,
+            )
 
     def run(self) -> None:
         while not self.stopping.wait(HEARTBEAT_SECONDS):

@@ -281,3 +281,22 @@ def test_worker_serves_prometheus_metrics(make_runtime, write_config, start_work
         'webhook_deliveries_total{endpoint="partner-a",event="order_changed",outcome="delivered"} 1.0' in text
     )
     assert "webhook_attempt_duration_seconds_count" in text and "webhook_queue_depth" in text
+
+
+def test_retries_go_on_while_a_dead_worker_still_holds_rqs_scheduler_lock(
+    make_runtime, write_config, start_worker, receiver, redis_client, tmp_path
+):
+    """A worker killed with its host keeps RQ's scheduler lock for a minute after its last beat,
+    and the live workers try to take it only at their next maintenance, a minute apart: RQ's own
+    scheduler moves no retry meanwhile. The workers' stand-in does, while the lock is held."""
+    lock = "rq:scheduler-lock:send-webhook-request"
+    redis_client.set(lock, "scheduler-of-a-dead-host", ex=300)  # no scheduler record: it beats no more
+    receiver.script_all(503, 200)
+    runtime = make_runtime(endpoints=[endpoint(receiver)])
+    start_worker(write_config(endpoints=[endpoint(receiver)]))
+    (request_id,) = dispatch("order_changed", events.CATALOGUE["order_changed"].example())
+    (row,) = wait_final(runtime, [request_id], timeout=25)  # reconcile would move it only 30 s late
+    assert row["status"] == "delivered" and row["attempts"] == 2
+    assert redis_client.get(lock) == b"scheduler-of-a-dead-host"  # RQ's scheduler never ran
+    log = "".join(p.read_text() for p in (tmp_path / "logs").glob("*.log") if not p.is_symlink())
+    assert "no rq scheduler running; due jobs moved to the queue" in log
