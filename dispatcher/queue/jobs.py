@@ -149,6 +149,7 @@ _TAKE_SCRIPT = redis.Redis().register_script(lua.load(__package__, "take.lua"))
 _ENQUEUE_SCRIPT = redis.Redis().register_script(lua.load(__package__, "enqueue.lua"))
 _SCHEDULE_SCRIPT = redis.Redis().register_script(lua.load(__package__, "schedule.lua"))
 _WAKE_SCRIPT = redis.Redis().register_script(lua.load(__package__, "wake.lua"))
+_RESCHEDULE_SCRIPT = redis.Redis().register_script(lua.load(__package__, "reschedule.lua"))
 _STAND_IN_SCRIPT = redis.Redis().register_script(lua.load(__package__, "stand_in.lua"))
 """Run with EVALSHA (each script is sent once per Redis server); no connection is made here."""
 
@@ -156,7 +157,7 @@ _STAND_IN_SCRIPT = redis.Redis().register_script(lua.load(__package__, "stand_in
 def take(queue: Queue, worker: str, count: int, finished: Iterable[str] = ()) -> list[str]:
     """Takes up to ``count`` queued jobs for this worker to run inside its current one (a batch),
     and drops the records of the taken jobs it ``finished`` (delivered or failed: nothing to
-    keep), in one round trip. ``count`` may be 0 to drop records only."""
+    keep) that are still its own, in one round trip. ``count`` may be 0 to drop records only."""
     taken = _TAKE_SCRIPT(
         keys=[queue.key],
         args=[Job.redis_job_namespace_prefix, worker, count, utcformat(datetime.now(UTC)), *finished],
@@ -173,10 +174,23 @@ def put_back(queue: Queue, request_id: str) -> None:
         pipe.execute()
 
 
-def schedule_taken(queue: Queue, request_id: str, delay_seconds: int) -> None:
-    """Schedules a taken job's next attempt (its job record becomes a scheduled RQ job)."""
-    job = Job.fetch(request_id, connection=queue.connection)
-    queue.schedule_job(job, datetime.now(UTC) + timedelta(seconds=delay_seconds))
+def schedule_taken(queue: Queue, request_id: str, worker: str, delay_seconds: int, *, claimed: bool) -> bool:
+    """Schedules the next look at a job ``worker`` took into a batch (its job record becomes a
+    scheduled RQ job). RQ's scheduler and a mover racing can queue a job twice, and another
+    worker take the second copy: the worker that ``claimed`` the delivery decides its retry
+    whoever holds the record; one whose claim was refused (the delivery waits behind its key's
+    head) leaves the job alone once another holds it, so its wait never pushes back that
+    worker's retry. A job whose record is gone gets a new one, scheduled. Returns False when it
+    left the job alone."""
+    at = datetime.now(UTC) + timedelta(seconds=delay_seconds)
+    done = _RESCHEDULE_SCRIPT(
+        keys=[Job.key_for(request_id), queue.scheduled_job_registry.key, Queue.redis_queues_keys],
+        args=[request_id, worker, calendar.timegm(at.utctimetuple()), queue.key, "1" if claimed else "0"],
+        client=queue.connection,
+    )
+    if done == -1:
+        return ensure_queued(queue, request_id, at=at)
+    return bool(done == 1)
 
 
 def job_states(queue: Queue, request_ids: list[str]) -> list[tuple[str | None, str | None]]:
@@ -302,12 +316,10 @@ def stand_in_for_scheduler(queue: Queue) -> int | None:
 
 def move_overdue_to_queue(queue: Queue, request_id: str) -> bool:
     """Enqueues a scheduled job now (used when the scheduler is late); False if it was not scheduled."""
-    registry = queue.scheduled_job_registry
-    if registry.remove(request_id) == 0:
-        return False
-    try:
-        job = Job.fetch(request_id, connection=queue.connection)
-    except NoSuchJobError:
-        return False
-    queue.enqueue_job(job)
-    return True
+    stamp = utcformat(datetime.now(UTC))
+    moved = _WAKE_SCRIPT(
+        keys=[Job.key_for(request_id), queue.scheduled_job_registry.key, queue.key],
+        args=[request_id, stamp],
+        client=queue.connection,
+    )
+    return bool(moved)

@@ -1,7 +1,12 @@
--- Deletes the job records of taken jobs just finished (ARGV[5..]), then pops up to ARGV[3] ids
--- from the head of the queue and marks each job started by this worker (ARGV[2]) at ARGV[4],
--- atomically. An id whose job record is gone is dropped (RQ does the same when it dequeues one).
-for i = 5, #ARGV do redis.call('DEL', ARGV[1] .. ARGV[i]) end
+-- Deletes the job records of taken jobs just finished (ARGV[5..]) that are still this worker's
+-- (a second copy of a job, taken by another worker meanwhile, is that worker's to finish), then
+-- pops up to ARGV[3] ids from the head of the queue and marks each job started by this worker
+-- (ARGV[2]) at ARGV[4], atomically. An id whose job record is gone is dropped (RQ does the same
+-- when it dequeues one).
+for i = 5, #ARGV do
+  local finished = ARGV[1] .. ARGV[i]
+  if redis.call('HGET', finished, 'worker_name') == ARGV[2] then redis.call('DEL', finished) end
+end
 local taken = {}
 local wanted = tonumber(ARGV[3])
 local popped = 0

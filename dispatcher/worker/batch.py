@@ -167,8 +167,11 @@ class Batch:
             self.taken.discard(member)
             result = self.results[member]
             if isinstance(result, Retry):
-                queue.schedule_taken(self.runtime.queue, member, result.intervals[0])
-                if member not in self.flight.claimed:  # refused by the claim: waiting in its key
+                claimed = member in self.flight.claimed
+                queue.schedule_taken(
+                    self.runtime.queue, member, self.runtime.worker_name, result.intervals[0], claimed=claimed
+                )
+                if not claimed:  # refused by the claim: waiting in its key
                     waiting.append(member)
             else:
                 self.finished.append(member)

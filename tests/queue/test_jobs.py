@@ -15,7 +15,9 @@ from dispatcher.queue.jobs import (
     SCHEDULER_STALE_SECONDS,
     enqueue_new,
     ensure_queued,
+    schedule_taken,
     stand_in_for_scheduler,
+    take,
 )
 
 
@@ -91,3 +93,60 @@ def test_the_stand_in_moves_when_no_scheduler_holds_the_lock_and_drops_missing_j
     redis_client.zadd(q.scheduled_job_registry.key, {"gone": 1})  # its job record expired
     assert stand_in_for_scheduler(q) == 1
     assert q.job_ids == ["due"] and q.scheduled_job_registry.count == 0
+
+
+def test_a_second_copy_of_a_job_taken_by_another_worker_keeps_that_workers_schedule(redis_client) -> None:
+    """RQ's scheduler and a mover racing can queue one job twice. Worker A takes the first copy
+    and finds its delivery waiting behind its ordering key's head; the head finishes, worker B
+    takes the second copy, sends it and schedules its retry in a second. A, settling after B,
+    must neither push that retry back to its own 30 s wait nor drop B's job record."""
+    q = make_queue(redis_client)
+    enqueue_new(q, ["r-1"])
+    redis_client.rpush(q.key, "r-1")  # the second copy
+    assert take(q, "worker-a", 1) == ["r-1"]
+    assert take(q, "worker-b", 1) == ["r-1"]
+    assert schedule_taken(q, "r-1", "worker-b", 1, claimed=True) is True  # B's retry, in a second
+    due = redis_client.zscore(q.scheduled_job_registry.key, "r-1")
+
+    assert schedule_taken(q, "r-1", "worker-a", 30, claimed=False) is False  # A's wait leaves it
+    assert redis_client.zscore(q.scheduled_job_registry.key, "r-1") == due
+    take(q, "worker-a", 0, finished=["r-1"])  # nor does A, finishing its copy, drop B's record
+    assert Job.fetch("r-1", connection=redis_client).get_status() == JobStatus.SCHEDULED
+
+
+def test_a_taken_job_whose_record_is_gone_is_scheduled_anew(redis_client) -> None:
+    q = make_queue(redis_client)
+    enqueue_new(q, ["r-1"])
+    assert take(q, "worker-a", 1) == ["r-1"]
+    redis_client.delete(Job.key_for("r-1"))  # Redis lost it meanwhile
+    assert schedule_taken(q, "r-1", "worker-a", 5, claimed=True) is True
+    assert q.scheduled_job_registry.get_job_ids() == ["r-1"]
+    assert Job.fetch("r-1", connection=redis_client).func_name == JOB_FUNCTION
+
+
+def test_a_taken_job_is_scheduled_and_its_finished_record_dropped_by_its_worker(redis_client) -> None:
+    q = make_queue(redis_client)
+    enqueue_new(q, ["r-1", "r-2"])
+    assert take(q, "worker-a", 2) == ["r-1", "r-2"]
+    assert schedule_taken(q, "r-1", "worker-a", 5, claimed=False) is True  # still its own
+    assert Job.fetch("r-1", connection=redis_client).get_status() == JobStatus.SCHEDULED
+    assert q.scheduled_job_registry.get_job_ids() == ["r-1"] and q in Queue.all(connection=redis_client)
+    take(q, "worker-a", 0, finished=["r-2"])
+    assert not redis_client.exists(Job.key_for("r-2"))
+
+
+def test_the_worker_that_claimed_a_delivery_schedules_its_retry_whoever_took_a_second_copy(
+    redis_client,
+) -> None:
+    """The other order: A claimed and sent the delivery; B took the second copy, found the
+    delivery in A's hands and is done with it. A's retry stands, and B, dropping the records of
+    what it finished, leaves A's job in place."""
+    q = make_queue(redis_client)
+    enqueue_new(q, ["r-1"])
+    redis_client.rpush(q.key, "r-1")
+    assert take(q, "worker-a", 1) == ["r-1"]
+    assert take(q, "worker-b", 1) == ["r-1"]
+    assert schedule_taken(q, "r-1", "worker-a", 1, claimed=True) is True
+    take(q, "worker-b", 0, finished=["r-1"])
+    assert Job.fetch("r-1", connection=redis_client).get_status() == JobStatus.SCHEDULED
+    assert q.scheduled_job_registry.get_job_ids() == ["r-1"]

@@ -221,10 +221,12 @@ def test_take_drops_finished_records_and_skips_ids_without_a_job(make_runtime, r
     for job_id in ("a", "b", "c"):
         redis_client.hset(f"rq:job:{job_id}", mapping={"status": "queued"})
     redis_client.rpush(q.key, "gone", "a", "b", "c")  # "gone" has no job record
-    redis_client.hset("rq:job:done", mapping={"status": "started"})
+    redis_client.hset("rq:job:done", mapping={"status": "started", "worker_name": "w1"})
+    redis_client.hset("rq:job:taken-again", mapping={"status": "started", "worker_name": "w2"})
 
-    assert queue.take(q, "w1", 2, ["done"]) == ["a", "b"]
+    assert queue.take(q, "w1", 2, ["done", "taken-again"]) == ["a", "b"]
     assert redis_client.exists("rq:job:done") == 0
+    assert redis_client.exists("rq:job:taken-again") == 1  # a second copy w2 runs: w2's to drop
     assert queue.job_state(q, "a") == ("started", "w1")
     assert queue.take(q, "w1", 5) == ["c"]
     assert queue.take(q, "w1", 5) == []
