@@ -49,11 +49,19 @@ def no_earlier_pending() -> Any:
             _EARLIER.c.endpoint == DELIVERIES.c.endpoint,
             _EARLIER.c.ordering_key == DELIVERIES.c.ordering_key,
             _EARLIER.c.ordering_seq < DELIVERIES.c.ordering_seq,
-            _EARLIER.c.status.in_(PENDING_STATUSES),
+            _EARLIER.c.status.in_(_pending()),
         )
         .exists()
     )
     return sa.or_(DELIVERIES.c.ordering_key.is_(None), ~earlier)
+
+
+def _pending() -> Any:
+    """PENDING_STATUSES written into the SQL as literals, not bound: a query reaches the partial
+    index ``ix_webhook_deliveries_ordering_pending`` (the pending deliveries alone) only when it
+    states its WHERE clause -- SQLite matches the words, and PostgreSQL's generic plan for a
+    prepared statement cannot know what a bound list holds."""
+    return sa.bindparam("pending", list(PENDING_STATUSES), unique=True, expanding=True, literal_execute=True)
 
 
 def number(
@@ -81,12 +89,11 @@ def number(
         indexes = by_key[(endpoint, lock)]
         candidates = keys[indexes[0]][1]  # type: ignore[index]
         stored = _stored_key(conn, endpoint, candidates)
-        pending = sa.case((DELIVERIES.c.status.in_(PENDING_STATUSES), 1), else_=0)
-        last, waiting = conn.execute(
-            sa.select(sa.func.max(DELIVERIES.c.ordering_seq), sa.func.max(pending)).where(
-                DELIVERIES.c.endpoint == endpoint, DELIVERIES.c.ordering_key == stored
-            )
-        ).one()
+        of_key = (DELIVERIES.c.endpoint == endpoint, DELIVERIES.c.ordering_key == stored)
+        last = conn.execute(sa.select(sa.func.max(DELIVERIES.c.ordering_seq)).where(*of_key)).scalar()
+        waiting = conn.execute(
+            sa.select(sa.exists().where(*of_key, DELIVERIES.c.status.in_(_pending())))
+        ).scalar()
         for offset, i in enumerate(indexes, 1):
             rows[i]["ordering_key"], rows[i]["ordering_seq"] = stored, (last or 0) + offset
         queued = [i for i in indexes if rows[i]["status"] in PENDING_STATUSES]
@@ -105,7 +112,7 @@ def _stored_key(conn: Connection, endpoint: str, candidates: tuple[str, ...]) ->
         .where(
             DELIVERIES.c.endpoint == endpoint,
             DELIVERIES.c.ordering_key.in_(candidates),
-            DELIVERIES.c.status.in_(PENDING_STATUSES),
+            DELIVERIES.c.status.in_(_pending()),
         )
         .limit(1)
     ).scalar()
@@ -152,7 +159,7 @@ def _heads_of(keys: Any) -> Any:
             )
             .label("place"),
         )
-        .where(keys, DELIVERIES.c.ordering_key.is_not(None), DELIVERIES.c.status.in_(PENDING_STATUSES))
+        .where(keys, DELIVERIES.c.ordering_key.is_not(None), DELIVERIES.c.status.in_(_pending()))
         .subquery()
     )
     return sa.select(ranked).where(ranked.c.place == 1)
@@ -255,7 +262,7 @@ def waiting_keys(engine: Engine, endpoints: Sequence[str], now: datetime) -> dic
     condition = sa.and_(DELIVERIES.c.endpoint.in_(list(endpoints)), DELIVERIES.c.ordering_key.is_not(None))
     counted = (
         sa.select(DELIVERIES.c.endpoint, DELIVERIES.c.ordering_key, sa.func.count().label("pending"))
-        .where(condition, DELIVERIES.c.status.in_(PENDING_STATUSES))
+        .where(condition, DELIVERIES.c.status.in_(_pending()))
         .group_by(DELIVERIES.c.endpoint, DELIVERIES.c.ordering_key)
         .having(sa.func.count() > 1)
     )
