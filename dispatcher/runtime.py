@@ -44,6 +44,9 @@ class Runtime:
     """Set when the worker was asked to stop: a batch ends after the attempt in progress."""
     holding: set[str] = field(default_factory=set)
     """The deliveries this process's running jobs have claimed (see ``reconcile.recover_own_claims``)."""
+    take_lost: bool = False
+    """A batch's take failed with Redis: its jobs may be marked started by this worker and held
+    by nobody (the reply was lost). The worker looks for them before its next job."""
     _holding_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _endpoint_maskers: dict[str, Masker] = field(default_factory=dict, repr=False)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 
+import redis
 from rq import Retry, get_current_job
 
 from .. import queue
@@ -129,7 +130,11 @@ class Batch:
         if not (self.can_take() and free > 0 and (free >= self.threads or not self.flight.pending)):
             return []
         wanted = min(free, BATCH_MAX - self.handled)
-        members = queue.take(self.runtime.queue, self.runtime.worker_name, wanted, self.finished)
+        try:
+            members = queue.take(self.runtime.queue, self.runtime.worker_name, wanted, self.finished)
+        except redis.RedisError:
+            self.runtime.take_lost = True  # what it took, if anything, is found before the next job
+            raise
         self.finished.clear()
         self.handled += len(members)
         self.taken.update(members)

@@ -87,7 +87,19 @@ class WebhookWorker(SimpleWorker):
         if self.urgency is not None:
             self.urgency.raise_("redis failed around a job")
 
+    def _requeue_lost_takes(self) -> None:
+        runtime = self.runtime
+        if runtime is None or not runtime.take_lost:
+            return
+        try:
+            reconcile.requeue_lost_takes(runtime)
+        except Exception as exc:  # noqa: BLE001 - Redis or the database still away: next time
+            log_line(logging.WARNING, "lost takes not yet looked for", error=type(exc).__name__)
+            return
+        runtime.take_lost = False
+
     def _requeue_dropped(self) -> None:
+        self._requeue_lost_takes()
         dropped: set[str] = getattr(self, "dropped", set())
         if not dropped or self.runtime is None:
             return

@@ -161,6 +161,28 @@ def requeue_dropped(runtime: Runtime, request_ids: list[str], now: datetime | No
     return requeued
 
 
+def requeue_lost_takes(runtime: Runtime, now: datetime | None = None) -> list[str]:
+    """After a batch's take failed with Redis (its reply lost: the jobs were taken and marked
+    started by this worker, and no batch holds them), run by the worker between jobs, when it
+    holds nothing: every claimable delivery whose job says started by this worker and that it
+    does not hold is queued again, at its next attempt. Reconcile would take them back only once
+    they are older than any job may run (minutes). Returns the ids queued again."""
+    now = now or datetime.now(UTC)
+    report = ReconcileReport()
+    held = runtime.holding_now()
+    for page in _unfinished(runtime, CLAIMABLE_STATUSES, now):
+        states = queue.job_states(runtime.queue, [row.request_id for row in page])
+        for row, (state, worker) in zip(page, states, strict=True):
+            if state == JobState.STARTED and worker == runtime.worker_name and row.request_id not in held:
+                due = (
+                    row.next_attempt_at
+                    if row.next_attempt_at is not None and row.next_attempt_at > now
+                    else None
+                )
+                _requeue(runtime, row, state, due, report)
+    return report.requeued
+
+
 def _requeue_orphans(runtime: Runtime, now: datetime, report: ReconcileReport) -> None:
     for page in _unfinished(runtime, CLAIMABLE_STATUSES, now - verdicts.ORPHAN_GRACE):
         _requeue_page(runtime, page, now, report)

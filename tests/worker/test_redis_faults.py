@@ -7,6 +7,8 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
+import redis
 import sqlalchemy as sa
 
 from dispatcher import dispatch, queue
@@ -97,3 +99,44 @@ def test_reconcile_queues_again_a_job_left_in_rqs_intermediate_list(make_runtime
     assert runtime.queue.job_ids == [request_id]
     assert runtime.queue.intermediate_queue.get_job_ids() == []
     assert reconcile.reconcile(runtime).requeued == []  # waiting in the queue now: left alone
+
+
+def test_jobs_a_take_marked_started_but_whose_reply_was_lost_are_queued_again(make_runtime) -> None:
+    """A batch's take pops jobs and marks them started by its worker in one script; when the
+    connection breaks as the reply comes back (every connection reset at once), the worker never
+    learns which. Nobody runs them, and reconcile leaves a live worker's started jobs alone for
+    minutes. The worker, between jobs, queues again every claimable delivery whose job says it
+    is its own and that it does not hold."""
+    runtime = make_runtime(endpoints=[ENDPOINT])
+    example = catalogue.CATALOGUE["order_changed"].example()
+    lost, retrying, held, elsewhere = (dispatch("order_changed", example)[0] for _ in range(4))
+    assert sorted(queue.take(runtime.queue, runtime.worker_name, 3)) == sorted([lost, retrying, held])
+    assert queue.take(runtime.queue, "another-worker", 1) == [elsewhere]  # a live worker's own
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    set_row(runtime, retrying, status=DeliveryStatus.RETRYING, attempts=1, next_attempt_at=later)
+    runtime.hold([held])  # a batch of this worker has it
+
+    assert sorted(reconcile.requeue_lost_takes(runtime)) == sorted([lost, retrying])
+    assert runtime.queue.job_ids == [lost]
+    assert queue.job_state(runtime.queue, retrying)[0] == JobState.SCHEDULED  # at its next attempt
+    assert queue.job_state(runtime.queue, held) == (JobState.STARTED, runtime.worker_name)
+    assert queue.job_state(runtime.queue, elsewhere) == (JobState.STARTED, "another-worker")
+    assert reconcile.requeue_lost_takes(runtime) == []  # once
+
+
+def test_a_take_that_fails_with_redis_marks_the_worker_to_look_for_lost_takes(make_runtime, monkeypatch):
+    from dispatcher.worker.batch import Batch
+
+    runtime = make_runtime(endpoints=[ENDPOINT])
+
+    def reset(*_args, **_kwargs):
+        raise redis.exceptions.ConnectionError("Connection reset by peer")
+
+    monkeypatch.setattr(queue, "take", reset)
+    batch = Batch(runtime)
+    try:
+        with pytest.raises(redis.exceptions.ConnectionError):
+            batch.take([])
+    finally:
+        batch.close()
+    assert runtime.take_lost is True
