@@ -27,14 +27,26 @@ def sentinel_binary() -> str | None:
     return shutil.which("redis-sentinel")
 
 
+def distinct_free_ports(count: int) -> list[int]:
+    """``count`` free loopback ports, all different: two probes in a row can be given the same
+    port (a fresh-clone run had a Sentinel and the replica both on 41813, and the Sentinel
+    could not start)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
 class SentinelSet:
     """Primary + replica + three Sentinels; :attr:`url` is the dispatcher's ``redis_url``."""
 
     def __init__(self, directory: Path, db: int = 0) -> None:
         self.directory = directory
         self.db = db
-        self.data_ports = [free_port(), free_port()]
-        self.sentinel_ports = [free_port() for _ in range(3)]
+        ports = distinct_free_ports(5)
+        self.data_ports, self.sentinel_ports = ports[:2], ports[2:]
         self.processes: dict[int, subprocess.Popen[bytes]] = {}
         self.primary_port = self.data_ports[0]
 
