@@ -192,7 +192,18 @@ IDEMPOTENCY = sa.Table(
 """One row per idempotency key (:mod:`dispatcher.store.idempotency`): the key and the event's
 fingerprint as keyed hashes, and the request ids the first dispatch stored."""
 
-TABLES = [DELIVERIES, ATTEMPTS, ENDPOINT_STATE, STATUS_COUNTS, AUDIT, IDEMPOTENCY]
+WORKER_LEASES = sa.Table(
+    "webhook_worker_leases",
+    METADATA,
+    sa.Column("worker", sa.String(255), primary_key=True),
+    _time("renewed_at"),
+    _time("expires_at", index=True),
+)
+"""One row per running worker, renewed with its heartbeat: a worker whose lease has not expired
+is alive whatever Redis says, so a Redis flush never makes a live worker's claims look abandoned
+(:mod:`dispatcher.store.leases`)."""
+
+TABLES = [DELIVERIES, ATTEMPTS, ENDPOINT_STATE, STATUS_COUNTS, AUDIT, IDEMPOTENCY, WORKER_LEASES]
 
 Delivery = DELIVERIES
 WebhookEventTransactionLog = ATTEMPTS
