@@ -37,15 +37,22 @@ def console(ctx: click.Context, host: str, port: int) -> None:
         fail(problem, 1)
     if runtime.settings.console.session_secret is None:
         click.echo(
-            "note: console.session_secret is not set: sessions are signed with a random secret and end "
-            "when the console stops",
+            "note: console.session_secret is not set: a random one keys the sign-in form and patient "
+            "links, so those open when the console restarts are refused once",
+            err=True,
+        )
+    local = host in ("127.0.0.1", "localhost", "::1")
+    if not local and not runtime.settings.console.allowed_hosts and not runtime.settings.console.public_url:
+        click.echo(
+            f"note: the console answers only to the Host names {host}, localhost, 127.0.0.1 and ::1 "
+            "(set console.allowed_hosts or console.public_url for others)",
             err=True,
         )
     click.echo(f"console on http://{host}:{port}/ (Ctrl+C stops it)", err=True)
     # proxy_headers off: the peer address is the one the trusted proxy check reads, never one a
     # client wrote in X-Forwarded-For.
     uvicorn.run(
-        create_app(runtime),
+        create_app(runtime, listen_host=host),
         host=host,
         port=port,
         access_log=False,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Self
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -23,7 +24,14 @@ from pydantic import (
 
 from . import fields as f
 from .checks import Problem, UnknownSetting, shown
-from .console_settings import ROLES, Concealed, ConsoleSettings, ConsoleUser, TrustedProxy
+from .console_settings import (
+    ROLES,
+    Concealed,
+    ConsoleSettings,
+    ConsoleUser,
+    TrustedProxy,
+    host_name,
+)
 
 MAX_SESSION_HOURS = 24 * 30
 MIN_SESSION_SECRET_CHARS = 32
@@ -63,6 +71,40 @@ def _header_name(value: str) -> str:
     return value
 
 
+def _allowed_host(value: str) -> str:
+    name = host_name(value)
+    if name is None:
+        raise Problem(
+            f"must be a host name or IP address without a port (console.example.org, 10.0.0.5, ::1), "
+            f"got {shown(value)}"
+        )
+    return name
+
+
+def _public_url(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or host_name(parts.hostname or "") is None
+        or parts.username is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or "#" in value
+    ):
+        raise Problem(
+            "must be the console's absolute address, http(s)://host[:port] with no path, query or "
+            f"user (https://console.example.org), got {shown(value)}"
+        )
+    del port  # read only to refuse a bad one
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
 PasswordHash = Annotated[
     Concealed,
     PlainValidator(_password_hash),
@@ -75,6 +117,14 @@ SessionSecret = Annotated[
 ]
 Role = Annotated[f.Text, AfterValidator(_role), WithJsonSchema({"type": "string", "enum": list(ROLES)})]
 HeaderName = Annotated[f.Required, AfterValidator(_header_name)]
+AllowedHost = Annotated[
+    f.Required, AfterValidator(_allowed_host), WithJsonSchema({"type": "string", "minLength": 1})
+]
+PublicUrl = Annotated[
+    f.Required,
+    AfterValidator(_public_url),
+    WithJsonSchema({"type": "string", "format": "uri", "pattern": "^https?://[^/?#]+/?$"}),
+]
 SessionHours = Annotated[int, Strict(), f.Range(1, MAX_SESSION_HOURS, unit="hour")]
 
 
@@ -135,13 +185,27 @@ class ConsoleFile(ConsoleSection):
     )
     session_secret: f.Omittable[SessionSecret] = Field(
         default=None,
-        description="Signs session cookies (32+ characters); a random one per start when absent.",
+        description="Keys the sign-in form's CSRF token and patient links (32+ characters); "
+        "a random one per start when absent.",
     )
     trusted_proxy: f.Omittable[TrustedProxyFile] = Field(
         default=None, description="Single sign-on: believe this header from these addresses; off unless set."
     )
     proxy_roles: dict[f.Required, Role] = Field(
         default={}, description="With trusted_proxy: the role of each signed-in name ('*': anyone else)."
+    )
+
+    allowed_hosts: f.Omittable[Annotated[list[AllowedHost], f.NotEmpty("list the console's host names")]] = (
+        Field(
+            default=None,
+            description="The host names a request's Host header may name (no port); default: the listen "
+            "address, localhost, 127.0.0.1 and ::1. Any other Host is refused (400).",
+        )
+    )
+    public_url: f.Omittable[PublicUrl] = Field(
+        default=None,
+        description="The console's address as browsers reach it (https://console.example.org): its host "
+        "is allowed, and a redirect that must be absolute starts with it; otherwise redirects are paths.",
     )
 
     @model_validator(mode="after")
@@ -162,4 +226,6 @@ class ConsoleFile(ConsoleSection):
             session_secret=self.session_secret,
             trusted_proxy=TrustedProxy(proxy.header, tuple(proxy.networks)) if proxy else None,
             proxy_roles=tuple(sorted(self.proxy_roles.items())),
+            allowed_hosts=tuple(dict.fromkeys(self.allowed_hosts or ())),
+            public_url=self.public_url,
         )

@@ -1,5 +1,5 @@
 """The console's settings, as values (``console:`` in the file): its users, sessions and the
-single sign-on proxy it may trust.
+single sign-on proxy it may trust, and the host names it answers to.
 
 Kept apart from :mod:`.settings` so the one section with passwords stays in one place. A secret
 here (a password hash, the session secret) is :class:`Concealed`: its ``repr`` and its copy
@@ -9,8 +9,11 @@ and only :meth:`Concealed.reveal` gives the text.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 VIEWER = "viewer"
 OPERATOR = "operator"
@@ -19,6 +22,30 @@ ROLES = (VIEWER, OPERATOR)
 ANY_NAME = "*"
 """In ``proxy_roles``: the role of a signed-in name not listed (no entry: such a name is refused)."""
 MASK = "****"
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+"""The host names the console always answers to when ``allowed_hosts`` is not set (with the
+address it listens on)."""
+_HOST_LABELS = re.compile(
+    r"(?=.{1,253}$)[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*"
+)
+
+
+def host_name(text: str) -> str | None:
+    """``text`` as a host name to compare (lower case, no brackets, no final dot), or None when
+    it is neither a DNS name nor an IP address. No port: ``example.org:443`` is None."""
+    name = text.strip().lower()
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+        try:
+            return str(ipaddress.IPv6Address(name))
+        except ValueError:
+            return None
+    name = name.removesuffix(".")
+    try:
+        return str(ipaddress.ip_address(name))
+    except ValueError:
+        pass
+    return name if name.isascii() and _HOST_LABELS.fullmatch(name) else None
 
 
 class Concealed:
@@ -69,10 +96,18 @@ class ConsoleSettings:
     session_hours: int = 8
     https: bool = False
     session_secret: Concealed | None = None
-    """Signs the session cookies; None: a random one per start (sessions end with the process)."""
+    """Keys the sign-in form's CSRF token and the deliveries page's patient tokens (sessions are
+    kept in Redis); None: a random one per start (an open sign-in form or a patient link made
+    before a restart is refused once; sessions go on)."""
     trusted_proxy: TrustedProxy | None = None
     proxy_roles: tuple[tuple[str, str], ...] = ()
     """(name, role) pairs; the name ``*`` gives the role of any other name."""
+    allowed_hosts: tuple[str, ...] = ()
+    """The host names (as :func:`host_name` writes them) a request's Host may name; empty: the
+    listen address and :data:`LOCAL_HOSTS`."""
+    public_url: str | None = None
+    """The console's address as browsers reach it (``https://console.example.org``): its host is
+    allowed, and a redirect that must be absolute starts with it. None: redirects are paths."""
 
     def user(self, name: str) -> ConsoleUser | None:
         for user in self.users:
@@ -84,6 +119,16 @@ class ConsoleSettings:
         """The role of a name the proxy signed in, or None when it may not enter."""
         roles = dict(self.proxy_roles)
         return roles.get(name, roles.get(ANY_NAME))
+
+    def hosts(self, listen_host: str | None = None) -> frozenset[str]:
+        """The host names a request may name in its Host header."""
+        names = set(self.allowed_hosts or LOCAL_HOSTS)
+        if not self.allowed_hosts and listen_host:
+            names.add(host_name(listen_host) or listen_host)
+        if self.public_url:
+            public = host_name(urlsplit(self.public_url).hostname or "")
+            names.update([public] if public else [])
+        return frozenset(names)
 
     def secrets(self) -> list[str]:
         """What the process log masks: the session secret and the password hashes."""

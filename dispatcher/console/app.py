@@ -1,8 +1,9 @@
 """The console's ASGI app: its routes, templates, stylesheet and middleware.
 
 :func:`create_app` takes the runtime (settings, engine, Redis) it reads through, so a test
-builds one on its own databases. Without ``console.session_secret`` a random secret signs the
-sessions, and they end when the process does.
+builds one on its own databases. Sessions are kept in Redis (:mod:`.sessions`). Without
+``console.session_secret`` a random secret keys the sign-in form's CSRF token and the patient
+links, so a form or link from before a restart is refused once.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -24,11 +25,11 @@ from starlette.templating import Jinja2Templates
 from ..runtime import Runtime
 from ..times import format_utc
 from . import actions, endpoint_actions, login, pages
-from .throttle import LoginThrottle
-from .web import SecureHeaders
+from .sessions import COOKIE
+from .web import SecureHeaders, short_page
 
 HERE = Path(__file__).resolve().parent
-COOKIE = "dispatcher_console"
+__all__ = ["COOKIE", "create_app"]
 
 
 async def home(request: Request) -> Response:
@@ -71,28 +72,37 @@ def templates() -> Jinja2Templates:
     return Jinja2Templates(env=environment)
 
 
-def create_app(runtime: Runtime, session_secret: str | None = None) -> Starlette:
-    """The console over ``runtime``; sessions signed with ``console.session_secret``, else
-    ``session_secret``, else a random secret."""
+async def http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own refusals (no such page, method not allowed) as the console's short page."""
+    assert isinstance(exc, HTTPException)
+    response = short_page(request.scope, exc.status_code, str(exc.detail).lower())
+    response.headers.update(exc.headers or {})
+    return response
+
+
+def create_app(
+    runtime: Runtime, session_secret: str | None = None, listen_host: str | None = None
+) -> Starlette:
+    """The console over ``runtime``, answering to ``console.allowed_hosts`` (by default the
+    ``listen_host``, localhost, 127.0.0.1 and ::1); forms and patient links keyed with
+    ``console.session_secret``, else ``session_secret``, else a random secret."""
     console = runtime.settings.console
     secret = console.session_secret.reveal() if console.session_secret else session_secret
     secret = secret or secrets.token_urlsafe(32)
     app = Starlette(
         routes=ROUTES,
         middleware=[
-            Middleware(SecureHeaders, https=console.https),
             Middleware(
-                SessionMiddleware,
-                secret_key=secret,
-                session_cookie=COOKIE,
-                max_age=console.session_hours * 3600,
-                same_site="strict",
-                https_only=console.https,
+                SecureHeaders,
+                https=console.https,
+                hosts=console.hosts(listen_host),
+                public_url=console.public_url,
             ),
         ],
+        exception_handlers={HTTPException: http_error},
     )
+    app.router.redirect_slashes = False  # its redirect is to the Host's address; web.py's is a path
     app.state.runtime = runtime
     app.state.secret = secret
-    app.state.throttle = LoginThrottle()
     app.state.templates = templates()
     return app

@@ -1,15 +1,22 @@
 """Who is signed in, and as what: passwords (argon2id), the session, the trusted single sign-on
 proxy, and the CSRF token every form carries.
 
-The session is Starlette's signed cookie (HttpOnly, SameSite=Strict, Secure with
-``console.https``) holding the user's name, when they signed in and the CSRF token -- never a
-password or its hash. A name's role is read from the settings at each request, so a user
-removed from the file is signed out at once. The proxy's header is believed only from an
-address in ``console.trusted_proxy.from``.
+The session is kept in Redis (:mod:`.sessions`); its cookie (HttpOnly, SameSite=Strict, Secure
+with ``console.https``) holds only its random id. It is checked at every request, so signing
+out, its hours running out, or the user's removal, new role or new password hash in the
+settings end it at once. The proxy's header is believed only from an address in
+``console.trusted_proxy.from``.
+
+CSRF: a signed-in form carries the session's token. A form shown without a session (the
+sign-in form; every form of a user the proxy signs in) carries an HMAC, keyed with the console's
+secret, of a random nonce the browser holds in its own cookie (HttpOnly, SameSite=Strict): a
+signed double-submit token.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import ipaddress
 import secrets
@@ -17,11 +24,16 @@ import time
 from dataclasses import dataclass
 
 from starlette.requests import Request
+from starlette.responses import Response
 
-from ..config.console_settings import OPERATOR, ConsoleSettings
+from ..config.console_settings import OPERATOR, ConsoleSettings, ConsoleUser
+from . import sessions
 
 PASSWORD = "password"
 PROXY = "proxy"
+FORM_COOKIE = "dispatcher_console_form"
+FORM_COOKIE_SECONDS = 12 * 3600
+"""How long a form shown without a session (the sign-in form) may be sent."""
 
 
 @dataclass(frozen=True)
@@ -88,43 +100,104 @@ def _from_networks(host: str, networks: tuple[str, ...]) -> bool:
     return any(address in ipaddress.ip_network(net, strict=False) for net in networks)
 
 
-def session_principal(
-    request: Request, console: ConsoleSettings, now: float | None = None
-) -> Principal | None:
-    """The password user of this session, if it is still valid."""
-    session = request.session
-    name, since = session.get("user"), session.get("since")
-    if not isinstance(name, str) or not isinstance(since, int | float):
+def session_principal(request: Request, console: ConsoleSettings) -> Principal | None:
+    """The password user of this request's session, if it still holds (Redis is read: run it off
+    the event loop). :class:`~.sessions.MalformedCookie` for a cookie this console never made; a
+    Redis error is the caller's."""
+    request.state.session = None
+    session_id = sessions.checked_id(request.cookies.get(sessions.COOKIE))
+    if session_id is None:
         return None
-    if (now or time.time()) - since >= console.session_hours * 3600:
-        session.clear()
+    client = request.app.state.runtime.redis
+    session = sessions.load(client, session_id, console, time.time())
+    if session is None:
+        request.state.session_ended = True
         return None
-    user = console.user(name)
-    if user is None:
-        session.clear()
-        return None
-    return Principal(user.name, user.role, PASSWORD)
+    request.state.session = session
+    return Principal(session.name, session.role, PASSWORD)
 
 
-def sign_in(request: Request, name: str) -> None:
-    """Starts a new session for ``name`` (a fresh CSRF token: none from before survives)."""
-    request.session.clear()
-    request.session.update({"user": name, "since": int(time.time()), "csrf": secrets.token_urlsafe(32)})
+def sign_in(request: Request, user: ConsoleUser, response: Response) -> None:
+    """Starts a new session for ``user`` (a fresh id and CSRF token: nothing from before
+    survives; the session this browser had, if any, is ended) and sets its cookie."""
+    client = request.app.state.runtime.redis
+    sign_out(request)
+    console = request.app.state.runtime.settings.console
+    session_id, request.state.session = sessions.start(client, user, console.session_hours, time.time())
+    response.set_cookie(
+        sessions.COOKIE,
+        session_id,
+        max_age=console.session_hours * 3600,
+        httponly=True,
+        samesite="strict",
+        secure=console.https,
+    )
 
 
 def sign_out(request: Request) -> None:
-    request.session.clear()
+    """Ends this browser's session in Redis (a copy of its cookie opens nothing after)."""
+    try:
+        session_id = sessions.checked_id(request.cookies.get(sessions.COOKIE))
+    except sessions.MalformedCookie:
+        return
+    if session_id is not None:
+        sessions.end(request.app.state.runtime.redis, session_id)
+
+
+def forget_session(request: Request, response: Response) -> None:
+    """Tells the browser to drop its session cookie."""
+    https = request.app.state.runtime.settings.console.https
+    response.delete_cookie(sessions.COOKIE, httponly=True, samesite="strict", secure=https)
+
+
+def _form_token(request: Request, nonce: str) -> str:
+    """The CSRF token of a form shown without a session: an HMAC of the form cookie's nonce."""
+    secret = request.app.state.secret.encode()
+    digest = hmac.new(secret, b"console-form\0" + nonce.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _form_nonce(request: Request) -> str | None:
+    nonce = request.cookies.get(FORM_COOKIE)
+    return nonce if nonce is not None and sessions.SESSION_ID.fullmatch(nonce) else None
 
 
 def csrf_token(request: Request) -> str:
-    """The session's CSRF token, made on first use (the login form has one too)."""
-    token = request.session.get("csrf")
-    if not isinstance(token, str):
-        token = secrets.token_urlsafe(32)
-        request.session["csrf"] = token
-    return token
+    """The CSRF token a form carries: the session's; without one (the sign-in form, a user of the
+    single sign-on proxy) an HMAC of a random nonce in its own cookie (made on first use)."""
+    session = getattr(request.state, "session", None)
+    if isinstance(session, sessions.Session):
+        return session.csrf
+    nonce = _form_nonce(request) or getattr(request.state, "new_form_nonce", None)
+    if nonce is None:
+        nonce = request.state.new_form_nonce = secrets.token_urlsafe(32)
+    return _form_token(request, nonce)
 
 
 def csrf_ok(request: Request, sent: object) -> bool:
-    token = request.session.get("csrf")
-    return isinstance(token, str) and isinstance(sent, str) and hmac.compare_digest(token, sent)
+    """Whether ``sent`` is this request's CSRF token (any text: compared as bytes)."""
+    session = getattr(request.state, "session", None)
+    if isinstance(session, sessions.Session):
+        expected = session.csrf
+    else:
+        nonce = _form_nonce(request)
+        if nonce is None:
+            return False
+        expected = _form_token(request, nonce)
+    if not isinstance(sent, str) or not sent.isascii():
+        return False
+    return hmac.compare_digest(expected.encode(), sent.encode())
+
+
+def attach_cookies(request: Request, response: Response) -> None:
+    """Sets the form cookie when :func:`csrf_token` made its nonce for this response."""
+    nonce = getattr(request.state, "new_form_nonce", None)
+    if nonce is not None:
+        response.set_cookie(
+            FORM_COOKIE,
+            nonce,
+            max_age=FORM_COOKIE_SECONDS,
+            httponly=True,
+            samesite="strict",
+            secure=request.app.state.runtime.settings.console.https,
+        )

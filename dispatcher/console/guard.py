@@ -1,30 +1,94 @@
-"""The door every page goes through: who is asking (:mod:`.auth`), a CSRF token on every POST,
-the operator role where an action needs it; then the page's own work, off the event loop (the
-store and Redis clients block)."""
+"""The door every page goes through: who is asking (:mod:`.auth`, Redis read off the event loop),
+a well-formed form with the CSRF token on every POST, the operator role where an action needs
+it; then the page's own work, off the event loop (the store and Redis clients block).
+
+A malformed form (a file, a control character, too many fields, a broken multipart body) is a
+400 page, a session cookie this console never made a 400 page that clears it, and Redis out of
+reach a 503 page: never a traceback.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import redis
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from .auth import Principal, csrf_ok, csrf_token, proxy_principal, session_principal
+from . import sessions
+from .auth import (
+    Principal,
+    attach_cookies,
+    csrf_ok,
+    csrf_token,
+    forget_session,
+    proxy_principal,
+    session_principal,
+)
+from .web import BadRequest
 
 Handler = Callable[[Request, Principal, FormData | None], Response]
 Endpoint = Callable[[Request], Awaitable[Response]]
+MAX_FIELDS = 50
+MAX_FIELD_BYTES = 16 * 1024
+REDIS_AWAY = "the console cannot reach Redis; try again"
+EXPIRED_FORM = "the form has expired (CSRF token missing or wrong); try again"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+"""A control character no field of the console's forms holds (a tab or a line break may)."""
 
 
 def who_is(request: Request) -> Principal | None | bool:
-    """The signed-in user, None when nobody is, False when the proxy names someone not allowed."""
+    """The signed-in user, None when nobody is, False when the proxy names someone not allowed.
+    Reads Redis: call it off the event loop (:func:`identify`)."""
     console = request.app.state.runtime.settings.console
     via_proxy = proxy_principal(request, console)
     if via_proxy is not None:
+        request.state.session = None
         return via_proxy
     return session_principal(request, console)
+
+
+async def identify(request: Request) -> Principal | None | bool | Response:
+    """:func:`who_is`, or the page that answers when it cannot be known: a malformed session
+    cookie (400, the cookie cleared), Redis out of reach (503)."""
+    try:
+        return await run_in_threadpool(who_is, request)
+    except sessions.MalformedCookie:
+        response = refuse(
+            request, None, 400, "the session cookie is not one this console makes; sign in again"
+        )
+        forget_session(request, response)
+        return response
+    except redis.RedisError:
+        return refuse(request, None, 503, REDIS_AWAY)
+
+
+def to_login(request: Request) -> Response:
+    """To the sign-in page; a browser whose session ended drops its cookie."""
+    response = RedirectResponse("/login", status_code=303)
+    if getattr(request.state, "session_ended", False):
+        forget_session(request, response)
+    return response
+
+
+async def read_form(request: Request) -> FormData:
+    """The posted form, whole and well-formed, else :class:`~.web.BadRequest`."""
+    try:
+        form = await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES)
+    except (HTTPException, MultiPartException) as exc:
+        raise BadRequest(f"the form is malformed: {getattr(exc, 'detail', None) or exc}") from None
+    for name, value in form.multi_items():
+        if not isinstance(value, str):
+            raise BadRequest("the form carries a file; the console's forms take none")
+        if _CONTROL.search(name) or _CONTROL.search(value):
+            raise BadRequest("a form field holds a control character")
+    return form
 
 
 def render(
@@ -33,36 +97,49 @@ def render(
     """A page of the console, with what every page needs: the user, the CSRF token, the nav."""
     templates = request.app.state.templates
     context.update(user=who, csrf=csrf_token(request), page=template.removesuffix(".html"))
-    return templates.TemplateResponse(request, template, context, status_code=status)  # type: ignore[no-any-return]
+    response = templates.TemplateResponse(request, template, context, status_code=status)
+    attach_cookies(request, response)
+    return response  # type: ignore[no-any-return]
 
 
 def refuse(request: Request, who: Principal | None, status: int, message: str) -> Response:
     return render(request, who, "error.html", status=status, message=message)
 
 
+async def _checked(request: Request, operator: bool) -> tuple[Principal, FormData | None] | Response:
+    """Who asks and the form they post, or the page that refuses them."""
+    who = await identify(request)
+    if isinstance(who, Response):
+        return who
+    if who is False:
+        return refuse(request, None, 403, "your single sign-on name has no role in this console")
+    if not isinstance(who, Principal):
+        return to_login(request)
+    request.state.user_name = who.name
+    form = None
+    if request.method == "POST":
+        try:
+            form = await read_form(request)
+        except BadRequest as exc:
+            return refuse(request, who, 400, str(exc))
+        if not csrf_ok(request, form.get("csrf")):
+            return refuse(request, who, 403, EXPIRED_FORM)
+    if operator and not who.operator:
+        return refuse(request, who, 403, "only an operator may do this; you are signed in as a viewer")
+    return who, form
+
+
 def page(*, operator: bool = False) -> Callable[[Handler], Endpoint]:
     """Makes ``handler(request, who, form)`` a route: signed in (else to the login page), a POST
-    carries the session's CSRF token, an ``operator`` page is refused to a viewer (403)."""
+    carries a well-formed form with the session's CSRF token, an ``operator`` page is refused to
+    a viewer (403)."""
 
     def wrap(handler: Handler) -> Endpoint:
         async def endpoint(request: Request) -> Response:
-            who = who_is(request)
-            if who is False:
-                return refuse(request, None, 403, "your single sign-on name has no role in this console")
-            if not isinstance(who, Principal):
-                return RedirectResponse("/login", status_code=303)
-            request.state.user_name = who.name
-            form = None
-            if request.method == "POST":
-                form = await request.form()
-                if not csrf_ok(request, form.get("csrf")):
-                    return refuse(
-                        request, who, 403, "the form has expired (CSRF token missing or wrong); try again"
-                    )
-            if operator and not who.operator:
-                return refuse(
-                    request, who, 403, "only an operator may do this; you are signed in as a viewer"
-                )
+            checked = await _checked(request, operator)
+            if isinstance(checked, Response):
+                return checked
+            who, form = checked
             return await run_in_threadpool(handler, request, who, form)
 
         endpoint.__name__ = handler.__name__

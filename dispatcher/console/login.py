@@ -1,58 +1,99 @@
-"""Signing in with a name and password, and out; five failures for a name within a minute lock
-it out for a minute (429)."""
+"""Signing in with a name and password, and out.
+
+The CSRF token is checked first, then the attempt is counted (:mod:`.throttle`: five passwords
+a minute for a name, twenty from an address), and only a counted attempt has its password
+checked; one over the limit is refused (429, ``Retry-After``) whatever its password. Redis out
+of reach: 503, and no password is checked.
+"""
 
 from __future__ import annotations
 
 import time
 
+import redis
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from .auth import Principal, csrf_ok, password_matches, sign_in, sign_out
-from .guard import refuse, render, who_is
-from .throttle import LoginThrottle
+from ..config.console_settings import ConsoleUser
+from . import throttle
+from .auth import Principal, csrf_ok, forget_session, password_matches, sign_in, sign_out
+from .guard import EXPIRED_FORM, REDIS_AWAY, identify, read_form, refuse, render, to_login
+from .web import BadRequest
 
 MAX_NAME = 255
 
 
 async def login_form(request: Request) -> Response:
-    who = who_is(request)
+    who = await identify(request)
+    if isinstance(who, Response):
+        return who
     if isinstance(who, Principal):
         return RedirectResponse("/deliveries", status_code=303)
     return render(request, None, "login.html")
 
 
+def _admit(request: Request, name: str) -> int:
+    """0 when this attempt is counted, else the seconds before one may be (see :mod:`.throttle`)."""
+    address = request.client.host if request.client else "-"
+    return throttle.admit(request.app.state.runtime.redis, name, address, time.time())
+
+
+def _signed_in(request: Request, user: ConsoleUser) -> Response:
+    response = RedirectResponse("/deliveries", status_code=303)
+    sign_in(request, user, response)
+    return response
+
+
 async def login(request: Request) -> Response:
-    form = await request.form()
-    name, password = str(form.get("name", ""))[:MAX_NAME].strip(), str(form.get("password", ""))
+    request.state.session = None  # a sign-in form's token is the form cookie's, never a session's
+    try:
+        form = await read_form(request)
+    except BadRequest as exc:
+        return refuse(request, None, 400, str(exc))
+    name, password = form.get("name", ""), form.get("password", "")
+    assert isinstance(name, str) and isinstance(password, str)  # read_form takes no file
+    name = name[:MAX_NAME].strip()
     if not csrf_ok(request, form.get("csrf")):
-        return refuse(request, None, 403, "the form has expired (CSRF token missing or wrong); try again")
-    throttle: LoginThrottle = request.app.state.throttle
-    wait = throttle.locked(name, time.monotonic())
+        return refuse(request, None, 403, EXPIRED_FORM)
+    try:
+        wait = await run_in_threadpool(_admit, request, name)
+    except redis.RedisError:
+        return refuse(request, None, 503, REDIS_AWAY)
     if wait:
-        response = render(
-            request,
-            None,
-            "login.html",
-            status=429,
-            name=name,
-            problem=f"too many failed attempts for this name; try again in {int(wait) + 1} s",
-        )
-        response.headers["Retry-After"] = str(int(wait) + 1)
+        problem = f"too many sign-in attempts for this name or from this address; try again in {wait} s"
+        response = render(request, None, "login.html", status=429, name=name, problem=problem)
+        response.headers["Retry-After"] = str(wait)
         return response
     user = request.app.state.runtime.settings.console.user(name)
     stored = user.password_hash.reveal() if user else None
-    if not name or not await run_in_threadpool(password_matches, stored, password):
-        throttle.failed(name, time.monotonic())
+    # An unknown name costs a hash check too (password_matches(None, ...)): no timing tells it.
+    matched = bool(name) and await run_in_threadpool(password_matches, stored, password)
+    if not matched or user is None:
         return render(request, None, "login.html", status=401, name=name, problem="wrong name or password")
-    throttle.succeeded(name)
-    sign_in(request, name)
-    return RedirectResponse("/deliveries", status_code=303)
+    try:
+        return await run_in_threadpool(_signed_in, request, user)
+    except redis.RedisError:
+        return refuse(request, None, 503, REDIS_AWAY)
 
 
 async def logout(request: Request) -> Response:
-    form = await request.form()
-    if csrf_ok(request, form.get("csrf")):
-        sign_out(request)
-    return RedirectResponse("/login", status_code=303)
+    """Ends the session (in Redis: a copy of the cookie opens nothing after) and drops the cookie."""
+    who = await identify(request)
+    if isinstance(who, Response):
+        return who
+    if getattr(request.state, "session", None) is None:
+        return to_login(request)  # no session to end (it ended already, or the proxy signs in)
+    try:
+        form = await read_form(request)
+    except BadRequest as exc:
+        return refuse(request, None, 400, str(exc))
+    if not csrf_ok(request, form.get("csrf")):
+        return refuse(request, None, 403, EXPIRED_FORM)
+    try:
+        await run_in_threadpool(sign_out, request)
+    except redis.RedisError:
+        return refuse(request, None, 503, REDIS_AWAY)
+    response = RedirectResponse("/login", status_code=303)
+    forget_session(request, response)
+    return response

@@ -44,6 +44,8 @@ def console_section(**extra: Any) -> dict[str, Any]:
             {"name": "victor", "password_hash": hashes["victor"], "role": "viewer"},
         ],
         "session_secret": SESSION_SECRET,
+        # Starlette's test client says Host: testserver; a served console is reached at 127.0.0.1.
+        "allowed_hosts": ["testserver", "localhost", "127.0.0.1"],
         **extra,
     }
 

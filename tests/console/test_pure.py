@@ -60,25 +60,26 @@ def test_the_day_and_its_chart():
     assert chart.health(False, chart.endpoint_day([(1, 100, 95)])) == "healthy"
 
 
-def test_a_session_ends_after_session_hours_or_when_its_user_is_removed():
-    import time
-
-    from starlette.requests import Request
+def test_a_stored_session_holds_while_young_and_its_user_unchanged():
+    from dataclasses import replace
 
     from dispatcher.config.console_settings import Concealed, ConsoleSettings, ConsoleUser
-    from dispatcher.console.auth import session_principal
+    from dispatcher.console.sessions import fingerprint, valid
 
-    console = ConsoleSettings(
-        users=(ConsoleUser("ann", Concealed("$argon2id$x"), "operator"),), session_hours=2
-    )
-
-    def request(session: dict) -> Request:
-        return Request({"type": "http", "session": session})
-
-    started = time.time()
-    assert session_principal(request({"user": "ann", "since": started}), console, started + 7199).operator
-    expired = {"user": "ann", "since": started, "csrf": "t"}
-    assert session_principal(request(expired), console, started + 7200) is None and expired == {}
-    removed = {"user": "bob", "since": started}
-    assert session_principal(request(removed), console, started + 1) is None and removed == {}
-    assert session_principal(request({"user": "ann"}), console) is None
+    ann = ConsoleUser("ann", Concealed("$argon2id$v=19$m=1,t=1,p=1$salt$hash"), "operator")
+    console = ConsoleSettings(users=(ann,), session_hours=2)
+    record = {
+        b"user": b"ann",
+        b"role": b"operator",
+        b"since": b"1000.0",
+        b"csrf": b"t" * 43,
+        b"password": fingerprint(ann.password_hash.reveal()).encode(),
+    }
+    assert ann.password_hash.reveal() not in record[b"password"].decode()
+    assert valid(record, console, 1000 + 7199)
+    assert not valid(record, console, 1000 + 7200)  # session_hours ran out
+    assert not valid(record, ConsoleSettings(users=(), session_hours=2), 1001)  # removed
+    assert not valid(record, replace(console, users=(replace(ann, role="viewer"),)), 1001)
+    new_hash = replace(ann, password_hash=Concealed("$argon2id$v=19$m=1,t=1,p=1$salt$other"))
+    assert not valid(record, replace(console, users=(new_hash,)), 1001)
+    assert not valid({**record, b"since": b"soon"}, console, 1001)

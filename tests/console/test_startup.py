@@ -16,7 +16,7 @@ from dispatcher.cli import cli
 from dispatcher.config import parse_settings
 from dispatcher.console.auth import password_matches
 from dispatcher.console.listen import start_problem
-from dispatcher.console.throttle import LoginThrottle
+from dispatcher.console.throttle import admit
 from dispatcher.console.web import ACCESS_LOGGER
 from dispatcher.errors import ConfigError
 
@@ -112,16 +112,20 @@ def test_the_console_refuses_to_start_without_a_user(write_config, monkeypatch):
     assert result.stderr.startswith("error: the console has no users") and result.stderr.count("\n") == 1
 
 
-def test_the_throttle_locks_a_name_for_a_minute_after_five_failures_within_one():
-    throttle = LoginThrottle()
-    for t in (0, 10, 20, 30):
-        throttle.failed("ann", t)
-    throttle.failed("ann", 65)  # the first failure is over a minute old: four within the window
-    assert throttle.locked("ann", 65) == 0
-    throttle.failed("ann", 66)
-    assert throttle.locked("ann", 66) == 60 and throttle.locked("bob", 66) == 0
-    assert throttle.locked("ann", 125) == 1
-    assert throttle.locked("ann", 126) == 0
+def test_the_throttle_counts_five_passwords_a_minute_for_a_name_in_a_sliding_window(redis_client):
+    for t in (0, 10, 20, 30, 40):
+        assert admit(redis_client, "ann", f"10.0.0.{t}", t) == 0
+    assert admit(redis_client, "ann", "10.0.1.1", 50) == 10  # until the first leaves the window
+    assert admit(redis_client, "bob", "10.0.1.1", 50) == 0  # another name is not held back
+    assert admit(redis_client, "ann", "10.0.1.1", 60) == 0  # the first left: one more is counted
+    assert admit(redis_client, "ann", "10.0.1.1", 61) == 9
+
+
+def test_the_throttle_counts_twenty_attempts_a_minute_from_an_address(redis_client):
+    for i in range(20):
+        assert admit(redis_client, f"name-{i}", "10.9.9.9", 100) == 0
+    assert admit(redis_client, "name-20", "10.9.9.9", 100.5) == 60
+    assert admit(redis_client, "name-20", "10.9.9.8", 100.5) == 0
 
 
 def test_the_access_log_has_paths_and_names_but_no_query_and_no_phi(client_for, runtime):
