@@ -9,7 +9,7 @@ import click
 
 from ..vocabulary import STATUSES
 from .app import LazyGroup
-from .output import console, json_value, print_table, to_json
+from .output import cell, console, print_table, to_json, visible
 from .params import EVENT, MOMENT
 
 
@@ -114,6 +114,9 @@ SUMMARY_FIELDS = (
 
 
 def _print_delivery(document: dict[str, Any]) -> None:
+    """The delivery for a terminal: every stored text with its control characters made visible
+    (:func:`visible`: a partner's answer must not move or recolour the operator's terminal), and
+    never read as rich markup."""
     out = console()
     values = {
         **document,
@@ -122,15 +125,17 @@ def _print_delivery(document: dict[str, Any]) -> None:
     }
     for name in SUMMARY_FIELDS:
         if values[name] is not None:
-            out.print(f"[bold]{name:>17}[/bold]  {json_value(values[name])}", highlight=False)
+            out.print(f"[bold]{name:>17}[/bold]  ", end="", highlight=False)
+            out.print(cell(values[name]), highlight=False, markup=False)
     out.print("\n[bold]payload[/bold]")
-    if document.get("payload_note") and document["payload"] is None:
-        out.print(f"({document['payload_note']})", highlight=False, markup=False)
-    elif document.get("payload_note"):
-        out.print(f"({document['payload_note']}; shown as stored)", highlight=False, markup=False)
-        out.print(document["payload"], highlight=False, markup=False)
+    note, payload = document.get("payload_note"), document["payload"]
+    if note and payload is None:
+        out.print(visible(f"({note})"), highlight=False, markup=False)
+    elif note:
+        out.print(visible(f"({note}; shown as stored)"), highlight=False, markup=False)
+        out.print(visible(str(payload), keep_lines=True), highlight=False, markup=False)
     else:
-        out.print(to_json(document["payload"]), highlight=False, markup=False)
+        out.print(visible(to_json(payload), keep_lines=True), highlight=False, markup=False)
     columns = (
         "attempt",
         "retry",
@@ -149,4 +154,4 @@ def _print_delivery(document: dict[str, Any]) -> None:
     for a in document["attempts"]:
         if a["response_body"]:
             out.print(f"[bold]response to attempt {a['attempt']}[/bold]: ", end="", highlight=False)
-            out.print(a["response_body"], highlight=False, markup=False)
+            out.print(visible(a["response_body"], keep_lines=True), highlight=False, markup=False)

@@ -30,9 +30,10 @@ def log_erase(
     yes: bool,
     as_json: bool,
 ) -> None:
-    """Erase the payload, request payloads and response bodies of final deliveries, as retention
-    does: the rows stay (status, times, attempts) with payload_erased_at set. Deliveries still to
-    be sent are listed and left alone."""
+    """Erase the payload, request payloads, response bodies and attempt errors (what the partner
+    answered) of final deliveries, as retention does: the rows stay (status, times, attempts,
+    HTTP statuses) with payload_erased_at set. Deliveries still to be sent are listed and left
+    alone."""
     if bool(request_ids) == bool(patient_id):
         raise click.UsageError("give REQUEST_IDs or --patient-id, not both and not neither")
     if encounter_id is not None and not patient_id:

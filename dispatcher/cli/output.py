@@ -116,6 +116,33 @@ def to_json(value: Any) -> str:
     return "".join(chunks)
 
 
+def _escapes(keep_lines: bool) -> dict[int, str]:
+    table = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+    table.update({c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, 0x2028, 0x2029)})
+    table.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
+    if keep_lines:
+        del table[ord("\n")], table[ord("\t")]
+    return table
+
+
+_CELL = _escapes(keep_lines=False)
+_BLOCK = _escapes(keep_lines=True)
+
+
+def visible(text: str, keep_lines: bool = False) -> str:
+    """``text`` with every character that could move, recolour or reorder a terminal shown as an
+    escape: C0 and C1 controls and DEL as ``\\xNN`` (ESC is ``\\x1b``), line and paragraph
+    separators and bidirectional controls as ``\\uNNNN``. ``keep_lines`` keeps newlines and tabs
+    (a block of text, such as an answer's body). What the log stores is a partner's as much as
+    ours, so the tables and ``log show`` print it through this; ``--json`` prints it exactly."""
+    return text.translate(_BLOCK if keep_lines else _CELL)
+
+
+def cell(value: Any) -> str:
+    """A table cell: ``-`` for None, times as UTC text, the rest as :func:`visible` text."""
+    return "-" if value is None else visible(str(json_value(value)))
+
+
 def console(stderr: bool = False) -> Console:
     """A console that never wraps or cuts a table: piped output gets the width it needs."""
     from rich.console import Console
@@ -128,12 +155,13 @@ def console(stderr: bool = False) -> Console:
 
 def print_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, show_lines=False, header_style="bold", title_justify="left")
     for column in columns:
         table.add_column(column, no_wrap=True, overflow="ignore")
-    for row in rows:
-        table.add_row(*("-" if v is None else str(json_value(v)) for v in row))
+    for row in rows:  # as Text: a cell is never read as rich markup
+        table.add_row(*(Text(cell(v)) for v in row))
     console().print(table)
 
 

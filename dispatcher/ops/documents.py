@@ -51,7 +51,9 @@ def readable_payload(text: str | None) -> tuple[Any, str | None]:
 
 
 MASKED_COLUMNS = frozenset({"error", "response_body"})
-"""Texts a partner's answer shaped: an older version may have stored a secret in them."""
+"""Texts a partner's answer shaped: an older version may have stored a secret in them. They are
+PHI too (sealed, erased with the payload, shown to operators only); an attempt's ``outcome``,
+``http_status`` and ``failure`` (why no answer came) say what happened without them."""
 
 
 def delivery_document(engine: Engine, request_id: str, masker: Masker | None = None) -> dict[str, Any]:
@@ -81,8 +83,11 @@ def delivery_document(engine: Engine, request_id: str, masker: Masker | None = N
     mask = masker or Masker(())
     document["attempts"] = [
         {
-            name: mask(attempt[name]) if name in MASKED_COLUMNS else attempt[name]
-            for name in store.ATTEMPT_FIELDS
+            **{
+                name: mask(attempt[name]) if name in MASKED_COLUMNS else attempt[name]
+                for name in store.ATTEMPT_FIELDS
+            },
+            "failure": attempt.get("failure"),
         }
         for attempt in store.list_attempts(engine, request_id)
     ]

@@ -21,6 +21,11 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 USER_AGENT = f"Baremeds-Webhook-Dispatcher/{__version__}"
 STORED_BODY_BYTES = 4096
+"""An answer's body is stored (sealed, as PHI) up to this many bytes."""
+REASON_CHARS = 200
+"""A partner's reason phrase is kept up to this many characters."""
+ERROR_CHARS = 1000
+"""An attempt's error text, whoever wrote it, is kept up to this many characters."""
 
 
 def new_session(allow_networks: tuple[str, ...] | list[str] = (), pool_maxsize: int = 10) -> requests.Session:
@@ -55,9 +60,24 @@ def _is_dns_failure(exc: BaseException) -> bool:
     return False
 
 
+def _cut(text: str, limit: int) -> str:
+    """``text`` at most ``limit`` characters, ending in ``...`` when it was cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _short(exc: BaseException, mask: Callable[[str], str] = str) -> str:
-    text = mask(f"{type(exc).__name__}: {exc}")
-    return text if len(text) <= 300 else text[:297] + "..."
+    """An exception as error text, masked then cut short (it may quote a URL, a host, or bytes
+    the partner sent)."""
+    return _cut(mask(f"{type(exc).__name__}: {exc}"), 300)
+
+
+def answer_error(status: int, reason: str | None, mask: Callable[[str], str] = str) -> str | None:
+    """The error text of an answer: None for 1xx and 2xx, else ``HTTP <status> <reason phrase>``,
+    the phrase (the partner's words, PHI like its body) masked then cut to :data:`REASON_CHARS`."""
+    if status < 300:
+        return None
+    phrase = _cut(mask(reason or "").strip(), REASON_CHARS)
+    return _cut(f"HTTP {status} {phrase}".strip(), ERROR_CHARS)
 
 
 def _decode(raw: bytes, encoding: str | None) -> str:
@@ -129,8 +149,7 @@ def post(
     if isinstance(answer, BaseException):
         return _failure(answer, ms, mask)
     status, reason, text, retry_after = answer
-    error = None if status < 300 else mask(f"HTTP {status} {reason or ''}".strip())
-    return DeliveryOutcome(status, None, error, mask(text), ms, retry_after)
+    return DeliveryOutcome(status, None, answer_error(status, reason, mask), mask(text), ms, retry_after)
 
 
 def _exchange(

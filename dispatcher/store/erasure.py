@@ -1,10 +1,11 @@
 """The PHI lifecycle in the log: erasing payloads (retention, ``log erase``) while the rows stay,
 finding a patient's deliveries by keyed hash, and indexing rows written before the hashes.
 
-Erasing a delivery empties its ``payload`` and each of its attempts' ``request_payload`` and
-``response_body``, sets ``payload_erased_at``, and unlinks it from its patient (its keys become
-``-``); the row keeps everything else (status, times, attempts, HTTP statuses), so the log still
-answers "was it delivered, when, how often". Only a final delivery (delivered or failed) is
+Erasing a delivery empties its ``payload`` and each of its attempts' ``request_payload``,
+``response_body`` and ``error`` (NULL: what the partner answered, its reason phrase included, is
+PHI), sets ``payload_erased_at``, and unlinks it from its patient (its keys become ``-``); the
+row keeps everything else (status, reason, times, attempts, HTTP statuses, failure kinds), so
+the log still answers "was it delivered, when, how often, and why not". Only a final delivery (delivered or failed) is
 erased: one still to be sent keeps what it will send.
 """
 
@@ -89,7 +90,7 @@ def erase(engine: Engine, request_ids: Sequence[str], now: datetime) -> Erased:
             attempts = conn.execute(
                 ATTEMPTS.update()
                 .where(ATTEMPTS.c.request_id.in_(erased))
-                .values(request_payload=None, response_body=None)
+                .values(request_payload=None, response_body=None, error=None)
             ).rowcount
     return Erased(len(erased), attempts)
 

@@ -20,10 +20,21 @@ from . import counts
 from .engine import storable_text
 from .schema import ATTEMPTS, DELIVERIES, UTCDateTime
 
+STORED_ERROR_CHARS = 1000
+"""An attempt's error is stored up to this many characters (it may quote a partner at length)."""
+
+
+def _stored_error(error: str | None) -> str | None:
+    if error is None or len(error) <= STORED_ERROR_CHARS:
+        return storable_text(error)
+    return storable_text(error[: STORED_ERROR_CHARS - 3] + "...")
+
 
 @dataclass(frozen=True)
 class AttemptRecord:
-    """One attempt row; what an attempt that sent nothing lacks defaults to None."""
+    """One attempt row; what an attempt that sent nothing lacks defaults to None. ``error`` is
+    the partner's words as much as ours (sealed, PHI); ``failure`` is the failure kind of an
+    attempt that got no answer (anyone may read it)."""
 
     request_id: str
     event: str
@@ -39,6 +50,7 @@ class AttemptRecord:
     next_attempt_at: datetime | None = None
     request_payload: str | None = None
     request_headers: dict[str, str] | None = None
+    failure: str | None = None
 
     def as_row(self) -> dict[str, Any]:
         return {
@@ -50,13 +62,14 @@ class AttemptRecord:
             "retry": self.attempt > 1,
             "outcome": self.outcome,
             "http_status": self.http_status,
-            "error": storable_text(self.error),
+            "error": _stored_error(self.error),
             "response_body": storable_text(self.response_body),
             "duration_ms": self.duration_ms,
             "next_attempt_at": self.next_attempt_at,
             "request_payload": self.request_payload,
             "request_headers": json.dumps(self.request_headers) if self.request_headers is not None else None,
             "created_at": self.created_at,
+            "failure": self.failure,
         }
 
 

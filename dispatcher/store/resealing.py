@@ -29,6 +29,7 @@ COLUMNS = (
     (DELIVERIES, "payload", "request_id"),
     (ATTEMPTS, "request_payload", "id"),
     (ATTEMPTS, "response_body", "id"),
+    (ATTEMPTS, "error", "id"),
 )
 """Every sealed column: (table, column, primary key)."""
 

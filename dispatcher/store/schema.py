@@ -11,8 +11,8 @@
 * ``webhook_audit`` (:data:`AUDIT`): one row per operator action that changes or reveals the log.
 * ``webhook_idempotency`` (:data:`IDEMPOTENCY`): what a dispatch with an idempotency key stored.
 
-The PHI columns -- a delivery's ``payload``, an attempt's ``request_payload`` and
-``response_body`` -- are :class:`~dispatcher.store.sealing.SealedText`: encrypted with the
+The PHI columns -- a delivery's ``payload``, an attempt's ``request_payload``, ``response_body``
+and ``error`` (what a partner answers is PHI too) -- are :class:`~dispatcher.store.sealing.SealedText`: encrypted with the
 storage keys when any are configured. A payload is NULL once erased (``payload_erased_at``).
 
 This module describes the newest schema only; how a database gets there is the migrations'
@@ -138,15 +138,22 @@ ATTEMPTS = sa.Table(
     sa.Column("retry", sa.Boolean(), nullable=False),
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("http_status", sa.Integer()),
-    sa.Column("error", sa.String()),
+    sa.Column("error", SealedText()),
     sa.Column("response_body", SealedText()),
     sa.Column("duration_ms", sa.Integer()),
     _time("next_attempt_at", nullable=True),
     sa.Column("request_payload", SealedText()),
     sa.Column("request_headers", sa.String()),
     _time("created_at", index=True),
+    sa.Column("failure", sa.String(32)),
 )
-"""One row per attempt (and one ``interrupted`` row per attempt cut short by a dead worker)."""
+"""One row per attempt (and one ``interrupted`` row per attempt cut short by a dead worker).
+
+``error`` is PHI: a partner's answer shapes it (its reason phrase, an exception quoting what it
+sent), so it is sealed like the body and emptied when the delivery is erased. What anyone may
+read of an attempt is ``outcome``, ``http_status`` and ``failure`` -- the
+:class:`~dispatcher.vocabulary.FailureKind` of an attempt that got no answer, NULL otherwise
+(and on rows written before migration 0009)."""
 
 ENDPOINT_STATE = sa.Table(
     "webhook_endpoint_state",

@@ -1,8 +1,8 @@
 """Encryption at rest: the PHI columns sealed with the storage keys, and the keyed hashes that
 find a patient's deliveries without opening any payload.
 
-The PHI columns (a delivery's ``payload``, an attempt's ``request_payload`` and
-``response_body``) are :class:`SealedText`: with storage keys configured, every value written is
+The PHI columns (a delivery's ``payload``, an attempt's ``request_payload``, ``response_body``
+and ``error``, which holds the partner's reason phrase) are :class:`SealedText`: with storage keys configured, every value written is
 sealed -- Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``) under the first key, behind
 the prefix :data:`PREFIX` and that key's id -- and every value read is opened with the key it
 names. Without keys, values are written as they are. A value written before keys were

@@ -118,7 +118,8 @@ class Finished:
             decision.outcome,
             self.at,
             http_status=outcome.http_status,
-            error=self.error,
+            failure=outcome.failure,
+            error=self.error,  # the partner's words too: sealed, never in the process log
             response_body=outcome.response_body,
             duration_ms=outcome.duration_ms,
             next_attempt_at=decision.next_attempt_at,
@@ -301,13 +302,9 @@ class Flight:
         return retry_in(gates.HELD_BACK_SECONDS)
 
     def _after(self, finished: Finished) -> Result:
-        """Once the attempt is recorded: the limit's lease back, metrics, the process log line."""
-        sending, outcome, decision, error = (
-            finished.sending,
-            finished.outcome,
-            finished.decision,
-            finished.error,
-        )
+        """Once the attempt is recorded: the limit's lease back, metrics, the process log line
+        (the status code and the failure kind: never the error, which holds the partner's words)."""
+        sending, outcome, decision = finished.sending, finished.outcome, finished.decision
         runtime, claim = self.runtime, sending.claim
         _release_lease(runtime, sending)
         metrics.record_attempt(claim.event, claim.endpoint, decision.outcome, outcome.duration_ms / 1000)
@@ -325,7 +322,7 @@ class Flight:
             http_status=outcome.http_status,
             duration_ms=outcome.duration_ms,
             next_attempt_in=decision.delay_seconds,
-            error=error,
+            failure=outcome.failure,
             worker=runtime.worker_name,
         )
         if decision.outcome == AttemptOutcome.FAILED:

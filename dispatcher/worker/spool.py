@@ -3,8 +3,8 @@
 When the attempt's log write still fails after its retries, the record is written here (one
 file per record, written to a temporary name then renamed, so a file is either whole or absent)
 and written to the database once it answers again. Never a reason to send again. Its PHI (the
-request payload, the response body) is sealed with the storage keys before it reaches the disk,
-as it would be in the database.
+request payload, the response body, the error a partner's answer shaped) is sealed with the
+storage keys before it reaches the disk, as it would be in the database.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..store import AttemptRecord
 
-SEALED_FIELDS = ("request_payload", "response_body")
+SEALED_FIELDS = ("request_payload", "response_body", "error")
 
 
 def _encode(record: AttemptRecord, worker: str, reason: str | None, seal: Callable[[str], str]) -> str:

@@ -82,6 +82,7 @@ def test_a_message_body_is_not_in_the_sqlite_files_bytes(tmp_path: Path) -> None
         "webhook_deliveries.payload": 20,
         "webhook_event_transaction_log.request_payload": 20,
         "webhook_event_transaction_log.response_body": 20,
+        "webhook_event_transaction_log.error": 0,
     }
     from dispatcher.store import erasure
 
@@ -123,6 +124,7 @@ def test_rotation_reseals_under_the_first_key_and_an_old_key_can_then_go(databas
         "webhook_deliveries.payload": 1,
         "webhook_event_transaction_log.request_payload": 1,
         "webhook_event_transaction_log.response_body": 1,
+        "webhook_event_transaction_log.error": 0,
     }
     report = resealing.reseal(engine, both, "rotate")
     assert sum(report.sealed.values()) == 3 and report.unreadable == []
