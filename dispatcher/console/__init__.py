@@ -2,7 +2,8 @@
 app with server-rendered Jinja2 pages, no JavaScript.
 
 Owns: the app and its routes (:mod:`.app`), who is signed in and with which role -- passwords,
-sessions, the trusted single sign-on proxy, CSRF tokens (:mod:`.auth`), the login throttle
+the trusted single sign-on proxy, CSRF tokens (:mod:`.auth`), the sessions, kept in Redis
+(:mod:`.sessions`), the login throttle
 (:mod:`.throttle`), the response headers and the access log (:mod:`.web`), the read-only pages
 (:mod:`.pages`), the operator actions behind a confirmation (:mod:`.actions`), the filters of
 the deliveries page and the patient token (:mod:`.filters`), the endpoints' chart
