@@ -1,7 +1,7 @@
 """Reconcile's verdicts on one unfinished delivery, as pure decisions.
 
 Reconcile (:mod:`dispatcher.worker.reconcile`) reads a delivery's row, its RQ job's state and
-which workers are alive; these functions say what to do: leave it, recover a dead worker's
+which workers are alive (a liveness key in Redis, or a lease in the database); these functions say what to do: leave it, recover a dead worker's
 claim, re-queue it (now, or at its ``next_attempt_at``), or move an overdue retry to the queue.
 """
 
@@ -42,10 +42,18 @@ class Verdict:
 LEAVE = Verdict(Action.LEAVE)
 
 
-def is_abandoned(worker: str | None, alive: Container[str]) -> bool:
-    """An ``in_flight`` delivery whose worker's liveness key has expired (killed, host lost): its
-    claim is recovered. A live worker's claims are its own to recover."""
-    return worker not in alive
+def is_alive(worker: str | None, alive: Container[str], leased: Container[str]) -> bool:
+    """A worker is alive while its liveness key is in Redis (``alive``) *or* its lease in the
+    database has not expired (``leased``): a Redis flush or restart removes every key, never a
+    lease, so a live worker is never taken for dead because Redis lost its data."""
+    return worker is not None and (worker in alive or worker in leased)
+
+
+def is_abandoned(worker: str | None, alive: Container[str], leased: Container[str]) -> bool:
+    """An ``in_flight`` delivery whose worker is gone: its liveness key has expired *and* its
+    lease has (killed, host lost); its claim is recovered. A live worker's claims are its own to
+    recover, whatever Redis says."""
+    return not is_alive(worker, alive, leased)
 
 
 def is_stranded(

@@ -1,27 +1,33 @@
-"""The worker's two threads beside RQ's loop: the heartbeat (its liveness key, what it sees of
-Redis and the other workers, and a stand-in for RQ's scheduler while none runs) and
-housekeeping (the spool flush, reconcile, its own cut-short claims, the retention policy).
+"""The worker's threads beside RQ's loop: the heartbeat (its liveness key, what it sees of
+Redis and the other workers, and a stand-in for RQ's scheduler while none runs), the lease (its
+liveness in the database, renewed as often) and housekeeping (the spool flush, reconcile, its
+own cut-short claims, the retention policy).
 
 Reconcile runs about once a minute, one worker at a time; and at once, on one worker, when a
 heartbeat sees a reason: Redis answering again after failing, Redis empty (flushed, or
-restarted without its data), or a worker whose liveness key expired. So a delivery whose job
-Redis lost is queued again within seconds of Redis answering, and a dead worker's claims are
-sent again within seconds of its key expiring.
+restarted without its data), or a worker whose liveness key expired and whose lease has too. So
+a delivery whose job Redis lost is queued again within seconds of Redis answering, and a dead
+worker's claims are sent again within seconds of its key and lease expiring; a live worker's
+claims are never taken, whatever Redis lost.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
 
-from .. import queue
+from .. import queue, store
 from ..logs import log_line
 from ..runtime import Runtime
+from ..store import leases
 from . import liveness, reconcile, retention
 from .recording import flush_spool
 
 HEARTBEAT_SECONDS = 5
 RECONCILE_EVERY_SECONDS = 60
+WORKERS_GONE = "workers stopped beating"
+"""The heartbeat's reason when workers in the registry lost their liveness key."""
 
 
 class Urgency:
@@ -80,7 +86,7 @@ class Heartbeat(threading.Thread):
         if seen.redis_was_empty:
             self.urgency.raise_("redis empty")
         if seen.dead:
-            self.urgency.raise_("workers stopped beating", seen.dead)
+            self.urgency.raise_(WORKERS_GONE, seen.dead)
         self.stand_in()
 
     def stand_in(self) -> None:
@@ -109,6 +115,53 @@ class Heartbeat(threading.Thread):
         self.join(timeout=10)
 
 
+class Lease(threading.Thread):
+    """Renews the worker's lease in the database every beat, on a thread of its own: a database
+    that hangs never delays the Redis heartbeat, and Redis never delays the lease. A database
+    error is an expected event: logged once, tried again at the next beat (the liveness key
+    still counts)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        super().__init__(name="dispatcher-lease", daemon=True)
+        self.runtime = runtime
+        self.stopping = threading.Event()
+        self.failing = False
+
+    def renew(self) -> bool:
+        name = self.runtime.worker_name
+        try:
+            leases.renew(self.runtime.engine, name, datetime.now(UTC), liveness.LEASE_TTL)
+        except Exception as exc:  # noqa: BLE001 - the database away: the next beat tries again
+            if not self.failing:
+                self.failing = True
+                log_line(
+                    logging.WARNING,
+                    "worker lease not renewed; its liveness key in redis still counts",
+                    worker=name,
+                    error=store.describe_error(exc),
+                )
+            return False
+        if self.failing:
+            self.failing = False
+            log_line(logging.INFO, "worker lease renewed again", worker=name)
+        return True
+
+    def run(self) -> None:
+        while not self.stopping.wait(HEARTBEAT_SECONDS):
+            self.renew()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=10)
+
+    def release(self) -> None:
+        """A clean stop: the worker holds no claim any more (a lease left expires on its own)."""
+        try:
+            leases.release(self.runtime.engine, self.runtime.worker_name)
+        except Exception:  # noqa: BLE001 - the database away: the lease expires on its own
+            pass
+
+
 class Housekeeping(threading.Thread):
     """Spool flush and reconcile, off the job thread (and off the heartbeat's)."""
 
@@ -133,9 +186,12 @@ class Housekeeping(threading.Thread):
         runtime = self.runtime
         try:
             if reasons:
+                reasons, gone = self._without_leased(reasons, dead or set())
+                if not reasons:
+                    return
                 report = reconcile.reconcile_now(runtime, runtime.worker_name)
-                if report is not None and dead:
-                    liveness.forget(runtime.redis, dead)
+                if report is not None and gone:
+                    liveness.forget(runtime.redis, gone)
             else:
                 report = reconcile.reconcile_if_due(runtime, runtime.worker_name, self.reconcile_every)
         except Exception as exc:  # noqa: BLE001 - Redis or the database away: next round
@@ -154,6 +210,17 @@ class Housekeeping(threading.Thread):
                 requeued=len(report.requeued),
                 overdue=len(report.overdue),
             )
+
+    def _without_leased(self, reasons: list[str], dead: set[str]) -> tuple[list[str], set[str]]:
+        """Of the workers whose liveness key expired, those whose lease still runs are alive
+        (Redis lost their key: a flush, a failover, a partition from Redis alone): no reason to
+        reconcile, and kept in the registry, so they are looked at again at the next beat."""
+        if not dead:
+            return reasons, dead
+        gone = dead - leases.live_workers(self.runtime.engine, dead, datetime.now(UTC))
+        if not gone:
+            reasons = [reason for reason in reasons if reason != WORKERS_GONE]
+        return reasons, gone
 
     def apply_retention(self) -> None:
         """The retention policy, when due (once an hour, one worker at a time)."""

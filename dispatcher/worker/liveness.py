@@ -1,7 +1,10 @@
 """Which workers are alive, and whether Redis is the one they left.
 
-Each worker keeps a key in Redis fresh (its heartbeat thread, every few seconds); a key that
-has expired means the worker is gone (killed, its host lost). Every heartbeat also records the
+Each worker keeps a key in Redis fresh (its heartbeat thread, every few seconds) and a lease in
+the database (:mod:`dispatcher.store.leases`, renewed as often, for as long); a worker is gone
+(killed, its host lost) only when both have expired: a Redis flush removes every key, never a
+lease, so it never makes a live worker look dead. A worker whose key vanished puts it back at
+its next beat. Every heartbeat also records the
 worker in a registry (a sorted set scored by the time of its last beat), so any live worker
 notices a dead one as soon as the dead one's key expires and has its claims recovered at once,
 instead of at the next routine reconcile. And every heartbeat checks an epoch key that lives as
@@ -14,12 +17,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import redis
 
 ALIVE_KEY = "dispatcher:worker-alive:{name}"
 ALIVE_TTL = 30
 """Seconds a worker's liveness key lives; each worker refreshes it every few seconds."""
+LEASE_TTL = timedelta(seconds=ALIVE_TTL)
+"""How long a worker's lease in the database runs past its last renewal: as long as its key."""
 REGISTRY_KEY = "dispatcher:workers"
 """Every worker that beat, scored by the Redis time of its last beat."""
 EPOCH_KEY = "dispatcher:redis-epoch"
@@ -58,7 +64,8 @@ class Beat:
     redis_was_empty: bool = False
     """The epoch key was missing: Redis was flushed, or restarted without its data."""
     dead: list[str] = field(default_factory=list)
-    """Workers in the registry whose liveness key has expired."""
+    """Workers in the registry whose liveness key has expired (gone, unless their lease in the
+    database still runs: the housekeeping thread asks the database)."""
 
 
 def beat(client: redis.Redis, worker: str) -> Beat:

@@ -2,8 +2,9 @@
 
 The worker itself runs jobs on its main thread (so the HTTP session keeps its connections
 between jobs), and POSTs on the runtime's sender threads. The heartbeat thread keeps the
-worker's liveness key fresh (so reconcile never takes over a delivery from a live worker,
-however long an attempt waits on the database). The housekeeping thread writes spooled attempt
+worker's liveness key fresh, and the lease thread its lease in the database (so reconcile never
+takes over a delivery from a live worker, however long an attempt waits on the database, and
+whatever Redis lost). The housekeeping thread writes spooled attempt
 records once the database answers, and runs reconcile about once a minute when no other
 worker has.
 """
@@ -24,7 +25,7 @@ from ..config import DEFAULT_KEY, Settings, require_for_worker
 from ..logs import log_line
 from ..runtime import Runtime, set_runtime
 from . import liveness, metrics, reconcile
-from .housekeeping import RECONCILE_EVERY_SECONDS, Heartbeat, Housekeeping, Urgency
+from .housekeeping import RECONCILE_EVERY_SECONDS, Heartbeat, Housekeeping, Lease, Urgency
 
 WORKER_TTL = 60
 """RQ's worker TTL; its blocking dequeue waits WORKER_TTL - 15 s, so the socket timeout is longer."""
@@ -242,6 +243,9 @@ def run_worker(
     heartbeat = Heartbeat(runtime, urgency)
     heartbeat.beat()
     heartbeat.start()
+    lease = Lease(runtime)
+    lease.renew()  # before the first claim: a claim is never held without a lease
+    lease.start()
     housekeeping = Housekeeping(runtime, reconcile_every, urgency)
     housekeeping.start()
     log_line(
@@ -254,7 +258,7 @@ def run_worker(
     try:
         return worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
     finally:
-        _shut_down(runtime, heartbeat, housekeeping)
+        _shut_down(runtime, heartbeat, lease, housekeeping)
 
 
 def _connected_runtime(settings: Settings, name: str) -> Runtime:
@@ -268,7 +272,7 @@ def _connected_runtime(settings: Settings, name: str) -> Runtime:
     return runtime
 
 
-def _shut_down(runtime: Runtime, heartbeat: Heartbeat, housekeeping: Housekeeping) -> None:
+def _shut_down(runtime: Runtime, heartbeat: Heartbeat, lease: Lease, housekeeping: Housekeeping) -> None:
     # A SIGTERM that stops RQ's blocking dequeue by an exception leaves that connection in the
     # pool with the dequeue still pending on the server: the next command on it (a heartbeat, a
     # housekeeping lock, mark_dead) would wait for the dequeue's timeout, up to 45 s. Drop them all.
@@ -278,9 +282,11 @@ def _shut_down(runtime: Runtime, heartbeat: Heartbeat, housekeeping: Housekeepin
     if "senders" in runtime.__dict__:  # sends still running (a cold stop) keep their claims alive
         runtime.senders.shutdown(wait=True)
     heartbeat.stop()
+    lease.stop()
     try:
         liveness.mark_dead(runtime.redis, runtime.worker_name)
     except Exception:  # noqa: BLE001 - Redis away; the key expires on its own
         pass
+    lease.release()
     log_line(logging.INFO, "worker stopped", worker=runtime.worker_name)
     runtime.close()

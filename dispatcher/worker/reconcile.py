@@ -2,8 +2,9 @@
 
 Finds, and repairs:
 
-* **abandoned** deliveries: ``in_flight`` under a worker whose liveness key has expired (killed,
-  host lost). The cut-short attempt is recorded as ``interrupted`` and the delivery re-queued at
+* **abandoned** deliveries: ``in_flight`` under a worker whose liveness key has expired and whose
+  lease in the database has too (killed, host lost; a Redis flush removes the keys of live
+  workers, never their leases). The cut-short attempt is recorded as ``interrupted`` and the delivery re-queued at
   once with the same request_id (the next attempt carries ``retry: true``). A live worker's
   claims are its own to recover (:func:`recover_own_claims`).
 * **orphaned** deliveries: ``queued`` or ``retrying`` with no active job (Redis flushed or
@@ -32,9 +33,9 @@ from .. import queue, store
 from ..logs import log_line
 from ..policy import reconcile as verdicts
 from ..runtime import Runtime
+from ..store import leases
 from ..vocabulary import CLAIMABLE_STATUSES, AttemptOutcome, DeliveryStatus, JobState
-from . import metrics, spool
-from .liveness import alive_workers
+from . import liveness, metrics, spool
 
 LOCK_KEY = "dispatcher:reconcile-lock"
 """Held for a minute by the worker that ran the routine reconcile (one a minute, across hosts)."""
@@ -46,6 +47,8 @@ OWN_CLAIM_GRACE = timedelta(seconds=60)
 BATCH = 500
 """Unfinished deliveries looked at per Redis pipeline."""
 _COLUMNS = ("request_id", "status", "worker", "next_attempt_at")
+LEASES_KEPT = timedelta(hours=1)
+"""An expired lease is deleted by the routine reconcile once it expired this long ago."""
 
 
 @dataclass
@@ -72,11 +75,22 @@ def _unfinished(runtime: Runtime, statuses: tuple[str, ...], older_than: datetim
     )
 
 
+def living(runtime: Runtime, workers: set[str | None]) -> tuple[set[str], set[str]]:
+    """Of ``workers``: those whose liveness key is in Redis, and those of the rest whose lease in
+    the database runs (asked only when Redis lacks some). Leases are judged by the clock, not by
+    a reconcile's ``now``, which a caller may set ahead to look past the graces."""
+    names = {w for w in workers if w}
+    alive = liveness.alive_workers(runtime.redis, names)
+    rest = names - alive
+    leased = leases.live_workers(runtime.engine, rest, datetime.now(UTC)) if rest else set()
+    return alive, leased
+
+
 def _recover_abandoned(runtime: Runtime, now: datetime, report: ReconcileReport) -> None:
     for page in _unfinished(runtime, (DeliveryStatus.IN_FLIGHT,), now - verdicts.ABANDON_GRACE):
-        alive = alive_workers(runtime.redis, {row.worker for row in page if row.worker})
+        alive, leased = living(runtime, {row.worker for row in page})
         for row in page:
-            if verdicts.is_abandoned(row.worker, alive):
+            if verdicts.is_abandoned(row.worker, alive, leased):
                 _recover(runtime, row.request_id, now, report)
 
 
@@ -191,7 +205,7 @@ def _requeue_orphans(runtime: Runtime, now: datetime, report: ReconcileReport) -
 def _requeue_page(runtime: Runtime, rows: list[Row[Any]], now: datetime, report: ReconcileReport) -> None:
     report.checked += len(rows)
     states = queue.job_states_started(runtime.queue, [row.request_id for row in rows])
-    alive = alive_workers(runtime.redis, {w for (state, w, _at) in states if state == JobState.STARTED and w})
+    alive, leased = living(runtime, {w for (state, w, _at) in states if state == JobState.STARTED})
     timeout = queue.job_timeout(runtime.settings)
     queued = [
         row.request_id for row, (state, _w, _at) in zip(rows, states, strict=True) if state == JobState.QUEUED
@@ -205,7 +219,7 @@ def _requeue_page(runtime: Runtime, rows: list[Row[Any]], now: datetime, report:
             )
             _requeue(runtime, row, state, due, report)
             continue
-        worker_alive = worker in alive
+        worker_alive = verdicts.is_alive(worker, alive, leased)
         stranded = verdicts.is_stranded(state, worker_alive, started, now, timeout)
         verdict = verdicts.orphan_verdict(state, worker_alive, stranded, row.next_attempt_at, now)
         if verdict.action is verdicts.Action.MOVE_OVERDUE:
@@ -242,8 +256,12 @@ def reconcile(runtime: Runtime, now: datetime | None = None) -> ReconcileReport:
 
 
 def reconcile_if_due(runtime: Runtime, owner: str, every_seconds: int = 60) -> ReconcileReport | None:
-    """Runs :func:`reconcile` when no other worker has within ``every_seconds`` (one at a time)."""
-    return _locked(runtime, LOCK_KEY, owner, every_seconds, release=False)
+    """Runs :func:`reconcile` when no other worker has within ``every_seconds`` (one at a time),
+    and then deletes the leases of workers gone for over :data:`LEASES_KEPT`."""
+    report = _locked(runtime, LOCK_KEY, owner, every_seconds, release=False)
+    if report is not None:
+        leases.delete_expired(runtime.engine, datetime.now(UTC) - LEASES_KEPT)
+    return report
 
 
 def reconcile_now(runtime: Runtime, owner: str) -> ReconcileReport | None:

@@ -11,6 +11,7 @@ from dispatcher.policy.reconcile import (
     STRANDED_SLACK_SECONDS,
     Action,
     is_abandoned,
+    is_alive,
     is_stranded,
     orphan_verdict,
 )
@@ -21,8 +22,21 @@ TIMEOUT = 180.0
 
 
 def test_a_claim_is_abandoned_only_when_its_worker_is_not_alive() -> None:
-    assert is_abandoned("w1", alive={"w2"})
-    assert not is_abandoned("w1", alive={"w1", "w2"})
+    assert is_abandoned("w1", alive={"w2"}, leased=set())
+    assert not is_abandoned("w1", alive={"w1", "w2"}, leased=set())
+
+
+def test_a_worker_with_a_live_lease_is_alive_whatever_redis_says() -> None:
+    """Redis flushed: no liveness key is left, the worker's lease in the database still runs."""
+    assert not is_abandoned("w1", alive=set(), leased={"w1"})
+    assert is_alive("w1", alive=set(), leased={"w1"})
+    assert is_alive("w1", alive={"w1"}, leased=set())
+
+
+def test_a_claim_is_abandoned_when_both_its_key_and_its_lease_are_gone() -> None:
+    assert is_abandoned("w1", alive={"w2"}, leased={"w3"})
+    assert not is_alive("w1", alive=set(), leased=set())
+    assert is_abandoned(None, alive={"w1"}, leased={"w1"})  # a claim with no worker named
 
 
 @pytest.mark.parametrize("state", sorted(ACTIVE_JOB_STATES - {JobState.STARTED}))
