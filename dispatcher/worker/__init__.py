@@ -3,7 +3,8 @@
 Owns: the RQ job and its batch (:mod:`.batch`), a flight of deliveries from claim to record
 (:mod:`.flight`), recording attempts and the local spool (:mod:`.recording`, :mod:`.spool`),
 reconcile's I/O (:mod:`.reconcile`; its verdicts are in ``policy``), liveness
-(:mod:`.liveness`), the heartbeat and housekeeping threads (:mod:`.housekeeping`), the worker
+(:mod:`.liveness`: a key in Redis and a lease in the database), the heartbeat, lease and
+housekeeping threads (:mod:`.housekeeping`), the worker
 process and its supervisor (:mod:`.process`, :mod:`.supervisor`), and Prometheus metrics
 (:mod:`.metrics`).
 
