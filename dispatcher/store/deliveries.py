@@ -44,8 +44,9 @@ class NewDelivery:
     None leaves the row to be indexed later from its payload."""
     encounter_key: str | None = None
     ordering: tuple[int, tuple[str, ...]] | None = None
-    """For an ordered endpoint: the key's lock id and its stored-key candidates
-    (:func:`dispatcher.store.ordering.number`); None for an unordered one."""
+    """For an ordered endpoint: the key's id (which rows of a dispatch share a key) and its
+    stored-key candidates, whose locks hold it (:func:`dispatcher.store.ordering.number`); None
+    for an unordered one."""
     idempotency: IdempotencyKey | None = None
     """The item's idempotency key: a repeat stores nothing (:mod:`dispatcher.store.idempotency`)."""
     item: int = 0
@@ -345,10 +346,10 @@ def grant_retries(
                 .returning(DELIVERIES.c.request_id)
             ).scalars()
         )
+        # To the back of its key, under the key's lock (the one a dispatch to it takes), before
+        # any other shared row is touched: a dispatch holding that lock never waits on this one.
+        ordering.renumber(conn, [rid for rid in request_ids if rid in set(reopened)])
         counts.add(conn, {DeliveryStatus.FAILED: -len(reopened)})
-        ordering.renumber(
-            conn, [rid for rid in request_ids if rid in set(reopened)]
-        )  # to the back of its key
     return reopened
 
 

@@ -5,8 +5,10 @@ a patient) and ``ordering_seq`` (its place: dispatch order). The order is kept b
 alone:
 
 - **Numbering.** A new delivery is numbered after the last of its key (``max + 1``) while its
-  transaction holds the key: a PostgreSQL advisory lock on the key (released at commit), or
-  SQLite's write lock. Two dispatches to one key are numbered in the order they commit, so a
+  transaction holds the key: a PostgreSQL advisory lock on the key as stored (released at
+  commit), or SQLite's write lock. Every writer that numbers -- dispatch, dispatch_many, the
+  outbox, replay (:func:`number`), a retry of one delivery or in bulk (:func:`renumber`) --
+  takes the same lock, so two of them to one key are numbered in the order they commit, and a
   delivery numbered lower is always visible to anyone who sees a higher one.
 - **The claim** (:func:`no_earlier_pending`, part of every claim's UPDATE) takes an ordered
   delivery only when no delivery of its key numbered lower is still pending (queued, in
@@ -26,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ..vocabulary import CLAIMABLE_STATUSES, PENDING_STATUSES
+from ..vocabulary import CLAIMABLE_STATUSES, PENDING_STATUSES, DeliveryStatus
 from .engine import reading
 from .schema import DELIVERIES
 
@@ -34,9 +36,8 @@ _EARLIER = DELIVERIES.alias("earlier")
 
 
 def lock_id(endpoint: str, key: str) -> int:
-    """The advisory lock that holds one key of one endpoint (a signed 64-bit number). It is
-    never stored, so it hashes the key without a secret; two keys sharing one only wait for
-    each other."""
+    """A signed 64-bit number for one key of one endpoint. The advisory lock that holds a key is
+    that of its stored form (:func:`key_locks`); two keys sharing one only wait for each other."""
     digest = hashlib.sha256(f"{endpoint}\x00{key}".encode("utf-8", "surrogatepass")).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
@@ -64,13 +65,29 @@ def _pending() -> Any:
     return sa.bindparam("pending", list(PENDING_STATUSES), unique=True, expanding=True, literal_execute=True)
 
 
+def key_locks(endpoint: str, candidates: Iterable[str]) -> set[int]:
+    """The advisory locks that hold a key: one per form it may be stored in (``candidates``).
+    A dispatch knows every form of its key and takes them all; a retry knows the one its
+    delivery was stored in, which is among them: the two always share a lock."""
+    return {lock_id(endpoint, stored) for stored in candidates}
+
+
+def hold(conn: Connection, locks: Iterable[int]) -> None:
+    """Takes ``locks`` in the caller's transaction, in ascending order (so two writers never
+    wait on each other), until it ends; SQLite's write lock already holds every key."""
+    if conn.dialect.name != "postgresql":
+        return
+    for lock in sorted(set(locks)):
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
+
+
 def number(
     conn: Connection, rows: list[dict[str, Any]], keys: Sequence[tuple[int, tuple[str, ...]] | None]
 ) -> tuple[list[int], list[int]]:
-    """Numbers the new ordered rows (``keys[i]``: the lock id and the stored-key candidates of
-    ``rows[i]``, None for an unordered one), in the caller's transaction: each key is held (in a
-    fixed order, so two transactions never wait on each other), its stored key chosen (the one
-    its pending deliveries use, when keys were rotated meanwhile, else the first) and its rows
+    """Numbers the new ordered rows (``keys[i]``: the key's id and its stored-key candidates of
+    ``rows[i]``, None for an unordered one), in the caller's transaction: every key is held
+    first (:func:`key_locks`, :func:`hold`), then each has its stored key chosen (the one its
+    pending deliveries use, when keys were rotated meanwhile, else the first) and its rows
     numbered after its last, in the order given.
 
     Returns the indexes of the rows that are their key's head (nothing pending before them),
@@ -83,9 +100,13 @@ def number(
     for i, key in enumerate(keys):
         if key is not None:
             by_key.setdefault((rows[i]["endpoint"], key[0]), []).append(i)
+    locks: set[int] = set()
+    for (endpoint, _), indexes in by_key.items():
+        key = keys[indexes[0]]
+        assert key is not None
+        locks |= key_locks(endpoint, key[1])
+    hold(conn, locks)
     for endpoint, lock in sorted(by_key):
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
         indexes = by_key[(endpoint, lock)]
         candidates = keys[indexes[0]][1]  # type: ignore[index]
         stored = _stored_key(conn, endpoint, candidates)
@@ -131,7 +152,8 @@ def renumber(conn: Connection, request_ids: Sequence[str]) -> None:
     ).all()
     place = {rid: i for i, rid in enumerate(request_ids)}
     ordered = sorted(rows, key=lambda r: place[r.request_id])
-    values = [{"endpoint": r.endpoint, "status": "queued"} for r in ordered]
+    values = [{"endpoint": r.endpoint, "status": DeliveryStatus.QUEUED} for r in ordered]
+    # Numbered under the lock of the key as stored: the very lock a dispatch to the key takes.
     number(conn, values, [(lock_id(r.endpoint, r.ordering_key), (r.ordering_key,)) for r in ordered])
     for row, value in zip(ordered, values, strict=True):
         conn.execute(
