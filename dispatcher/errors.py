@@ -80,14 +80,16 @@ class SchemaUnknown(SchemaMismatch):
 
 
 class IdempotencyConflict(DispatcherError, ValueError):
-    """The idempotency key was used, within ``idempotency_ttl``, for another event or other data."""
+    """The idempotency key was used, within ``idempotency_ttl``, for another dispatch: another
+    event, other data, other ``endpoints``, another ``ordering_key`` or ``dispatched_by``."""
 
     def __init__(self, key: str) -> None:
         self.key = key
         shown = key if len(key) <= 80 else key[:77] + "..."
         super().__init__(
-            f"idempotency_key {shown!r} was already used for a different event or different data "
-            "(within idempotency_ttl); nothing was dispatched: use a new key for a new event"
+            f"idempotency_key {shown!r} was already used for a different dispatch (event, data, "
+            "endpoints, ordering_key or dispatched_by) within idempotency_ttl; nothing was "
+            "dispatched: use a new key for a new event"
         )
 
 

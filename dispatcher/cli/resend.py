@@ -22,6 +22,7 @@ from .params import EVENT, MOMENT, check_range
 
 if TYPE_CHECKING:
     from .. import store
+    from ..ops.replay import ReplayReport
 
 SHOWN = 50
 """Rows a dry run's table shows (``--json`` lists up to ops.bulk.ID_CAP ids)."""
@@ -138,6 +139,7 @@ def retry_command(
 
 
 def _retry_ids(request_ids: tuple[str, ...]) -> None:
+    from .. import store
     from ..ops import audit, resend
     from ..runtime import get_runtime
 
@@ -151,6 +153,14 @@ def _retry_ids(request_ids: tuple[str, ...]) -> None:
         elif result == resend.ERASED:
             click.echo(
                 f"{request_id}: cannot be re-sent, its payload was erased (retention or log erase)", err=True
+            )
+            problems += 1
+        elif result == resend.ENDPOINT_DISABLED:
+            endpoint = (store.get_delivery(rt.engine, request_id) or {}).get("endpoint")
+            click.echo(
+                f"{request_id}: not re-queued, endpoint {endpoint} is disabled "
+                f"(`dispatcher endpoints enable {endpoint}` re-sends what it held back)",
+                err=True,
             )
             problems += 1
         elif result == resend.NOT_FAILED:
@@ -206,12 +216,24 @@ def _retry_failed(selection: store.Selection, *, dry_run: bool, yes: bool, as_js
         rt.engine,
         "retry",
         audit.described(selection),
-        {"matched": matched, "requeued": report.requeued, "awaiting_reconcile": report.awaiting_reconcile},
+        {
+            "matched": matched,
+            "requeued": report.requeued,
+            "awaiting_reconcile": report.awaiting_reconcile,
+            "skipped_endpoint_disabled": report.skipped_endpoint_disabled,
+        },
     )
     if as_json:
         click.echo(to_json(report.as_dict()))
     else:
         click.echo(f"re-queued {report.requeued:,} of {matched:,}")
+    if report.skipped_endpoint_disabled:
+        names = ", ".join(sorted(report.disabled_endpoints))
+        click.echo(
+            f"{deliveries(report.skipped_endpoint_disabled)} left failed: endpoint disabled ({names}); "
+            "`dispatcher endpoints enable NAME` re-sends what it held back",
+            err=True,
+        )
     if report.redis_error:
         click.echo(
             f"warning: Redis refused ({report.redis_error}); {report.awaiting_reconcile:,} re-opened "
@@ -278,15 +300,32 @@ def replay_command(
         rt.engine,
         "replay",
         audit.described(selection),
-        {"matched": matched, "replayed": report.replayed, "skipped": report.skipped},
+        {
+            "matched": matched,
+            "replayed": report.replayed,
+            "skipped": report.skipped,
+            "held_back": report.held_back,
+        },
     )
+    _say_replayed(report, matched, endpoint, as_json)
+    if report.skipped:
+        sys.exit(1)
+
+
+def _say_replayed(report: ReplayReport, matched: int, endpoint: str, as_json: bool) -> None:
+    """What a replay did: the report (or a line), the replays held back for a disabled endpoint,
+    and the originals that could not be replayed (on stderr)."""
     if as_json:
         click.echo(to_json(report.as_dict()))
     else:
         click.echo(f"replayed {report.replayed:,} of {matched:,} to {endpoint} as new deliveries")
+    if report.held_back:
+        click.echo(
+            f"{deliveries(report.held_back)} held back, stored failed (endpoint_disabled): endpoint "
+            f"{endpoint} is disabled; `dispatcher endpoints enable {endpoint}` re-sends them",
+            err=True,
+        )
     for item in report.skipped_items.items[:SHOWN]:
         click.echo(f"{item['request_id']}: not replayed: {item['reason']}", err=True)
     if report.skipped > SHOWN:
         click.echo(f"… and {report.skipped - SHOWN:,} more not replayed", err=True)
-    if report.skipped:
-        sys.exit(1)

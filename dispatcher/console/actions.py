@@ -126,13 +126,20 @@ def retry_failed(request: Request, who: Principal, form: FormData | None) -> Res
         runtime.engine,
         "retry",
         audit.described(selection, **VIA),
-        {"matched": matched, "requeued": report.requeued, "awaiting_reconcile": report.awaiting_reconcile},
+        {
+            "matched": matched,
+            "requeued": report.requeued,
+            "awaiting_reconcile": report.awaiting_reconcile,
+            "skipped_endpoint_disabled": report.skipped_endpoint_disabled,
+        },
         actor=who.name,
     )
+    skipped = report.skipped_endpoint_disabled
     return render(
         request,
         who,
         "done.html",
         back=back,
-        message=f"re-queued {report.requeued:,} of {matched:,} failed deliveries",
+        message=f"re-queued {report.requeued:,} of {matched:,} failed deliveries"
+        + (f"; {skipped:,} left failed: their endpoint is disabled" if skipped else ""),
     )

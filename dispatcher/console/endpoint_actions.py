@@ -76,7 +76,12 @@ def replay_range(request: Request, who: Principal, form: FormData | None) -> Res
         runtime.engine,
         "replay",
         audit.described(selection, **VIA),
-        {"matched": matched, "replayed": report.replayed, "skipped": report.skipped},
+        {
+            "matched": matched,
+            "replayed": report.replayed,
+            "skipped": report.skipped,
+            "held_back": report.held_back,
+        },
         actor=who.name,
     )
     return render(
@@ -85,7 +90,12 @@ def replay_range(request: Request, who: Principal, form: FormData | None) -> Res
         "done.html",
         back="/endpoints",
         message=f"replayed {report.replayed:,} of {matched:,} to {selection.endpoint} as new deliveries"
-        + (f"; {report.skipped:,} could not be replayed" if report.skipped else ""),
+        + (f"; {report.skipped:,} could not be replayed" if report.skipped else "")
+        + (
+            f"; {report.held_back:,} held back: the endpoint is disabled (recorded failed, endpoint_disabled)"
+            if report.held_back
+            else ""
+        ),
     )
 
 

@@ -2,7 +2,9 @@
 
 Owns: turning a caller's event into deliveries (validate against the contract, choose the
 endpoints, wrap: :mod:`.prepare`), storing them durably and then queueing them
-(:mod:`.dispatch`), and doing so inside the caller's own transaction (:mod:`.outbox`).
+(:mod:`.dispatch`), and doing so inside the caller's own transaction (:mod:`.outbox`); the one
+rule for a disabled endpoint that every way in follows, replay and retry included
+(:mod:`.disabled`).
 
 May import: ``runtime``, ``store``, ``queue``, ``config``, ``contract`` and the shared kernel.
 

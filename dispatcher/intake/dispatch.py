@@ -9,7 +9,7 @@ queues the deliveries later, keeping their request ids.
 from __future__ import annotations
 
 import logging
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -24,18 +24,9 @@ from ..policy.ordering import PARK_SECONDS
 from ..runtime import Runtime, get_runtime
 from ..times import utcnow
 from ..vocabulary import DeliveryStatus
+from .disabled import disabled_endpoints
 from .keys import check_key, idempotency_for
-from .prepare import event_and_data, prepare, validated
-
-
-def _disabled(runtime: Runtime) -> Container[str]:
-    try:
-        return runtime.disabled.get()
-    except SQLAlchemyError as exc:
-        raise StoreUnavailable(
-            f"could not read endpoint state from {store.safe_url(runtime.settings.database_url)}: "
-            f"{store.describe_error(exc)}; nothing was dispatched"
-        ) from exc
+from .prepare import check_dispatched_by, event_and_data, prepare, targets, validated
 
 
 def store_and_queue(
@@ -56,7 +47,16 @@ def store_and_queue(
             f"could not store the deliveries in {store.safe_url(runtime.settings.database_url)}: "
             f"{store.describe_error(exc)}; nothing was dispatched"
         ) from exc
-    queued = queue_stored(runtime, stored)
+    log_stored(stored, queue_stored(runtime, stored))
+    for given, ids in stored.repeated.items():
+        log_line(logging.INFO, "idempotent repeat: nothing dispatched", request_ids=",".join(ids))
+        del given  # the caller's key is not logged: it may name a patient
+    return ids_by_item(stored.rows, stored.repeated, item_keys)
+
+
+def log_stored(stored: store.Stored, queued: bool, **extra: str) -> None:
+    """One process-log line per new delivery: dispatched (or only stored, when Redis refused),
+    or held back for its disabled endpoint."""
     for d in stored.rows:
         if d.status != DeliveryStatus.QUEUED:
             log_line(
@@ -65,6 +65,7 @@ def store_and_queue(
                 request_id=d.request_id,
                 event=d.event,
                 endpoint=d.endpoint,
+                **extra,
             )
             continue
         log_line(
@@ -73,11 +74,8 @@ def store_and_queue(
             request_id=d.request_id,
             event=d.event,
             endpoint=d.endpoint,
+            **extra,
         )
-    for given, ids in stored.repeated.items():
-        log_line(logging.INFO, "idempotent repeat: nothing dispatched", request_ids=",".join(ids))
-        del given  # the caller's key is not logged: it may name a patient
-    return ids_by_item(stored.rows, stored.repeated, item_keys)
 
 
 def queue_stored(runtime: Runtime, stored: store.Stored) -> bool:
@@ -128,14 +126,18 @@ def ids_by_item(
     return ids
 
 
-def _earlier(runtime: Runtime, event: str, item: Any, key: str) -> list[str] | None:
+def _earlier(runtime: Runtime, event: str, item: Any, given: str, **scope: Any) -> list[str] | None:
     """The request ids of a live first dispatch with this idempotency key, or None (a quick
-    read before anything is built; the insert decides a race)."""
+    read before anything is built; the insert decides a race). ``scope``: the rest of what the
+    key's fingerprint covers (:func:`~dispatcher.intake.keys.idempotency_for`)."""
+    key = check_key("idempotency_key", given)
     data = validated(event, [item])[0]
+    check_dispatched_by(event, scope["dispatched_by"])
+    targets(runtime.settings, event, scope["endpoints"])
     try:
         return store.idempotency.repeated(
             runtime.engine,
-            idempotency_for(runtime.keyring, event, data, key),
+            idempotency_for(runtime.keyring, event, data, key, **scope),
             utcnow(),
             runtime.settings.idempotency_ttl_seconds,
         )
@@ -163,9 +165,11 @@ def dispatch(
         data: the event's data, as documented in the seed (not with a model).
         dispatched_by: ``metadata.dispatched_by``.
         endpoints: send only to these configured endpoints (by name) instead of every subscriber.
-        idempotency_key: up to 255 characters. A repeat with the same key, event and data
-            within ``idempotency_ttl`` returns the first call's request ids and stores, queues
-            and sends nothing.
+        idempotency_key: up to 255 characters. A repeat with the same key within
+            ``idempotency_ttl`` returns the first call's request ids and stores, queues and
+            sends nothing; the repeat must be the same dispatch -- event, data, ``endpoints``,
+            ``ordering_key`` and ``dispatched_by`` -- or it is an IdempotencyConflict. After
+            ``idempotency_ttl`` the key is free again (a use makes new deliveries).
         ordering_key: for endpoints with ``ordered: true``, the key whose deliveries arrive in
             dispatch order (default: the first of the endpoint's ``ordering_fields`` in the data).
 
@@ -175,8 +179,8 @@ def dispatch(
     Raises:
         UnknownEvent, InvalidEventData, UnknownEndpoint, PayloadTooLarge, InvalidDispatchArgument:
             nothing was stored or queued.
-        IdempotencyConflict: the key was used for another event or other data; nothing was
-            stored or queued.
+        IdempotencyConflict: the key was used for another dispatch (another event, other
+            data, other endpoints, ordering key or dispatched_by); nothing was stored or queued.
         StoreUnavailable: the database refused; nothing was stored or queued.
     """
     runtime = get_runtime()
@@ -184,7 +188,8 @@ def dispatch(
     if ordering_key is not None:
         check_key("ordering_key", ordering_key)
     if idempotency_key is not None:
-        earlier = _earlier(runtime, name, item, check_key("idempotency_key", idempotency_key))
+        scope = {"endpoints": endpoints, "ordering_key": ordering_key, "dispatched_by": dispatched_by}
+        earlier = _earlier(runtime, name, item, idempotency_key, **scope)
         if earlier is not None:
             log_line(logging.INFO, "idempotent repeat: nothing dispatched", request_ids=",".join(earlier))
             return earlier
@@ -194,7 +199,7 @@ def dispatch(
         [item],
         dispatched_by=dispatched_by,
         endpoints=endpoints,
-        disabled=_disabled(runtime),
+        disabled=disabled_endpoints(runtime),
         keyring=runtime.keyring,
         ordering_keys=None if ordering_key is None else [ordering_key],
         idempotency_keys=None if idempotency_key is None else [idempotency_key],
@@ -228,7 +233,7 @@ def dispatch_many(
         items,
         dispatched_by=dispatched_by,
         endpoints=endpoints,
-        disabled=_disabled(runtime),
+        disabled=disabled_endpoints(runtime),
         keyring=runtime.keyring,
         ordering_keys=ordering_keys,
         idempotency_keys=idempotency_keys,

@@ -15,6 +15,8 @@ from ..store.ordering import lock_id
 from ..store.sealing import Keyring
 
 MAX_KEY_CHARS = 255
+DEFAULT_DISPATCHED_BY = "SYSTEM"
+"""``metadata.dispatched_by`` when a caller names no one."""
 
 
 def check_key(name: str, value: object) -> str:
@@ -45,10 +47,37 @@ def checked_keys(name: str, keys: Sequence[str | None] | None, count: int) -> li
     return [None if key is None else check_key(f"{name}[{i}]", key) for i, key in enumerate(keys)]
 
 
-def idempotency_for(keyring: Keyring, event: str, data: Mapping[str, Any], given: str) -> IdempotencyKey:
-    """The stored form of an item's idempotency key, with the fingerprint of its event and data."""
+def idempotency_for(
+    keyring: Keyring,
+    event: str,
+    data: Mapping[str, Any],
+    given: str,
+    *,
+    endpoints: Sequence[str] | None = None,
+    ordering_key: str | None = None,
+    dispatched_by: str = DEFAULT_DISPATCHED_BY,
+) -> IdempotencyKey:
+    """The stored form of an item's idempotency key, with the fingerprint of everything that
+    changes what is sent or to whom: the event, its data, the endpoints asked for (None: every
+    subscriber), the ordering key given and ``dispatched_by``. A repeat whose fingerprint
+    differs in any of them is an :class:`IdempotencyConflict`.
+
+    The fingerprint of a dispatch with none of the last three (the defaults) is that of the
+    event and data alone, as keys recorded before they counted were fingerprinted."""
+    scope = {
+        name: value
+        for name, value, default in (
+            ("endpoints", None if endpoints is None else sorted(endpoints), None),
+            ("ordering_key", ordering_key, None),
+            ("dispatched_by", dispatched_by, DEFAULT_DISPATCHED_BY),
+        )
+        if value != default
+    }
     fingerprint = json.dumps(
-        {"event": event, "data": data}, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        {"event": event, "data": data, **({"scope": scope} if scope else {})},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
     )
     return IdempotencyKey(
         given=given,
@@ -61,8 +90,8 @@ def idempotency_for(keyring: Keyring, event: str, data: Mapping[str, Any], given
 def ordering_for(
     keyring: Keyring, endpoint: Endpoint, data: Mapping[str, Any], given: str | None
 ) -> tuple[int, tuple[str, ...]] | None:
-    """For an ordered endpoint, the item's ordering key as the log stores it: its lock id and
-    its stored form under each configured storage key; None when the endpoint is unordered or
+    """For an ordered endpoint, the item's ordering key as the log stores it: its id and its
+    stored form under each configured storage key (numbering holds the key by those); None when the endpoint is unordered or
     the item has no key (it is then delivered unordered)."""
     key = endpoint.ordering_key(data, given)
     if key is None:

@@ -13,7 +13,6 @@ Redis refuse then, reconcile queues them (the rows are already durable).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,9 +21,9 @@ from sqlalchemy.orm import Session
 
 from .. import store
 from ..contract.events import EventData
-from ..logs import log_line
 from ..runtime import get_runtime
-from .dispatch import ids_by_item, queue_stored
+from .disabled import disabled_endpoints
+from .dispatch import ids_by_item, log_stored, queue_stored
 from .keys import check_key
 from .prepare import event_and_data, prepare
 
@@ -37,10 +36,8 @@ def _after_commit(session: Session) -> None:
         return
     runtime = get_runtime()
     for stored in pending:
-        if not queue_stored(runtime, stored):
-            continue  # logged there: reconcile will queue the deliveries
-        for row in stored.rows:
-            log_line(logging.INFO, "dispatched", request_id=row.request_id, via="outbox")
+        # Redis refusing is logged there: reconcile will queue the deliveries.
+        log_stored(stored, queue_stored(runtime, stored), via="outbox")
 
 
 def _after_rollback(session: Session) -> None:
@@ -59,7 +56,9 @@ def dispatch_in_transaction(
 ) -> list[str]:
     """Like :func:`dispatcher.dispatch`, but the deliveries are written in ``session``'s
     transaction and queued only once it commits. A rollback leaves no trace (an idempotency
-    key included: it is recorded in the same transaction).
+    key included: it is recorded in the same transaction). As with ``dispatch()``, a delivery
+    to a disabled endpoint is stored ``failed`` with reason ``endpoint_disabled`` and never
+    queued (:mod:`dispatcher.intake.disabled`).
 
     The session must be bound to the transaction-log database.
     """
@@ -74,6 +73,7 @@ def dispatch_in_transaction(
         [item],
         dispatched_by=dispatched_by,
         endpoints=endpoints,
+        disabled=disabled_endpoints(runtime),
         keyring=runtime.keyring,
         ordering_keys=None if ordering_key is None else [ordering_key],
         idempotency_keys=None if idempotency_key is None else [idempotency_key],

@@ -24,6 +24,7 @@ from ..store.sealing import PLAIN, Keyring
 from ..times import format_utc, utcnow
 from ..vocabulary import DeliveryStatus, Reason
 from . import keys
+from .disabled import held_back
 
 
 def targets(settings: Settings, event: str, names: Sequence[str] | None) -> list[Endpoint]:
@@ -35,6 +36,12 @@ def targets(settings: Settings, event: str, names: Sequence[str] | None) -> list
     if names is None:
         return [e for e in settings.endpoints if e.subscribes_to(event)]
     return [settings.require_endpoint(name) for name in names]
+
+
+def check_dispatched_by(event: str, dispatched_by: object) -> None:
+    """Raises InvalidEventData unless ``dispatched_by`` is a non-empty string."""
+    if not isinstance(dispatched_by, str) or not dispatched_by:
+        raise InvalidEventData(str(event), ["dispatched_by: expected a non-empty string"])
 
 
 def body_size(body: dict[str, Any], endpoint: Endpoint) -> int:
@@ -89,33 +96,33 @@ def prepare(
     endpoints: Sequence[str] | None = None,
     replay_of: Sequence[str | None] | None = None,
     now: datetime | None = None,
-    disabled: Container[str] = (),
+    disabled: Container[str],
     keyring: Keyring = PLAIN,
     ordering_keys: Sequence[str | None] | None = None,
     idempotency_keys: Sequence[str | None] | None = None,
     key_names: tuple[str, str] = ("ordering_keys", "idempotency_keys"),
 ) -> list[NewDelivery]:
     """Validates every item and builds its deliveries; nothing is stored. Deliveries to a
-    ``disabled`` endpoint are built ``failed`` with reason ``endpoint_disabled``. Each carries
-    the keyed hashes of its patient and encounter ids (``keyring``), by which erasure finds it,
-    its item's ordering key for an ordered endpoint and its item's idempotency key. An item
-    repeating an earlier item's idempotency key gets no deliveries (the earlier one's stand).
+    ``disabled`` endpoint (no default: every way in gives it) are built ``failed`` with reason
+    ``endpoint_disabled`` (:mod:`dispatcher.intake.disabled`). Each carries the keyed hashes of
+    its patient and encounter ids (``keyring``), by which erasure finds it, its item's ordering
+    key for an ordered endpoint and its item's idempotency key. An item repeating an earlier
+    item's idempotency key gets no deliveries (the earlier one's stand).
 
     Raises:
         UnknownEvent, InvalidEventData, UnknownEndpoint, PayloadTooLarge, InvalidDispatchArgument,
         IdempotencyConflict: before anything is stored.
     """
-    if not isinstance(dispatched_by, str) or not dispatched_by:
-        raise InvalidEventData(str(event), ["dispatched_by: expected a non-empty string"])
+    check_dispatched_by(event, dispatched_by)
     cleaned = validated(event, items)
+    chosen = targets(settings, event, endpoints)
     ordering_given = keys.checked_keys(key_names[0], ordering_keys, len(cleaned))
     given = keys.checked_keys(key_names[1], idempotency_keys, len(cleaned))
     idempotent = [
-        None if k is None else keys.idempotency_for(keyring, event, d, k)
-        for k, d in zip(given, cleaned, strict=True)
+        None if k is None else keys.idempotency_for(keyring, event, d, k, **scope)
+        for k, d, scope in zip(given, cleaned, _scopes(endpoints, ordering_given, dispatched_by), strict=True)
     ]
     repeats = keys.repeats_within(idempotent)
-    chosen = targets(settings, event, endpoints)
     stamp = _Stamp(format_utc(now or utcnow()), dispatched_by)
     new: list[NewDelivery] = []
     for index, data in enumerate(cleaned):
@@ -130,7 +137,7 @@ def prepare(
                     endpoint,
                     data,
                     stamp,
-                    held=endpoint.name in disabled,
+                    held=held_back(endpoint.name, disabled),
                     replay_of=replay_of[index] if replay_of else None,
                     patient_key=patient_key,
                     encounter_key=encounter_key,
@@ -140,6 +147,15 @@ def prepare(
                 )
             )
     return new
+
+
+def _scopes(
+    endpoints: Sequence[str] | None, ordering_keys: list[str | None], dispatched_by: str
+) -> list[dict[str, Any]]:
+    """Each item's part of its idempotency fingerprint besides its event and data."""
+    return [
+        {"endpoints": endpoints, "ordering_key": key, "dispatched_by": dispatched_by} for key in ordering_keys
+    ]
 
 
 @dataclass(frozen=True)

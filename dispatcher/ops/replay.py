@@ -1,7 +1,10 @@
 """Replaying a time range to an endpoint: ``dispatcher replay`` (no click here).
 
 Each selected delivery becomes a new delivery to the same endpoint, with a new request id,
-the same event, data and dispatched_by, and ``replay_of`` naming the original.
+the same event, data and dispatched_by, and ``replay_of`` naming the original. While the
+endpoint is disabled the new deliveries are stored ``failed`` with reason ``endpoint_disabled``
+and not queued, as ``dispatch()`` stores them (:mod:`dispatcher.intake.disabled`); the report
+counts them as ``held_back``.
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from sqlalchemy.engine import Row
 
 from .. import store
 from ..errors import InvalidEventData, PayloadTooLarge, UnknownEvent
+from ..intake.disabled import disabled_endpoints
 from ..intake.dispatch import store_and_queue
 from ..intake.prepare import prepare
 from ..runtime import Runtime
 from ..store.sealing import Unreadable
+from ..vocabulary import Reason
 from .bulk import BATCH_SIZE, ID_CAP, IdList, Progress
 
 REPLAY_ERRORS = (InvalidEventData, UnknownEvent, PayloadTooLarge)
@@ -33,6 +38,8 @@ class ReplayReport:
     replays: IdList = field(default_factory=IdList)
     skipped: int = 0
     skipped_items: IdList = field(default_factory=IdList)
+    held_back: int = 0
+    """Replays stored ``failed`` (``endpoint_disabled``): the endpoint is disabled."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -43,6 +50,7 @@ class ReplayReport:
             "request_ids_truncated": self.ids.truncated,
             "replays": self.replays.items,
             "skipped": self.skipped_items.items,
+            "held_back": self.held_back,
         }
 
 
@@ -68,7 +76,9 @@ def prepare_replays(
     runtime: Runtime, rows: Sequence[Row[Any]], endpoint: str
 ) -> tuple[list[store.NewDelivery], list[dict[str, str]]]:
     """New deliveries to ``endpoint`` for a page of originals (same event, ``data`` and
-    ``dispatched_by``; ``replay_of`` the original), and the originals that cannot be replayed."""
+    ``dispatched_by``; ``replay_of`` the original), and the originals that cannot be replayed.
+    The endpoint's state is read now, as a dispatch's is: disabled, they are built held back."""
+    disabled = disabled_endpoints(runtime, fresh=True)
     groups: dict[tuple[str, str], list[tuple[str, dict[str, Any]]]] = {}
     skipped: list[dict[str, str]] = []
     for row in rows:
@@ -90,6 +100,7 @@ def prepare_replays(
             [data for _rid, data in items],
             dispatched_by=by,
             endpoints=[endpoint],
+            disabled=disabled,
             replay_of=[rid for rid, _data in items],
             keyring=runtime.keyring,
         )
@@ -134,6 +145,7 @@ def replay(
         new, skipped = prepare_replays(runtime, page, endpoint)
         store_and_queue(runtime, new)
         report.replayed += len(new)
+        report.held_back += sum(1 for d in new if d.reason == Reason.ENDPOINT_DISABLED)
         report.ids.extend([d.replay_of for d in new])
         report.replays.extend([{"replay_of": d.replay_of, "request_id": d.request_id} for d in new])
         report.skipped += len(skipped)

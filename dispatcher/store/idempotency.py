@@ -1,10 +1,12 @@
 """Idempotent dispatch in the log: the first dispatch with a key stores its deliveries; a repeat
-(same key, same event and data, within the TTL) gets the first one's request ids and stores
-nothing.
+(same key, same dispatch, within the TTL) gets the first one's request ids and stores nothing.
+A key past its TTL is free again; the workers' retention run deletes those rows
+(:func:`delete_expired`).
 
-The key and the event's fingerprint (its name and data) are stored as keyed hashes
-(:meth:`~dispatcher.store.sealing.Keyring.index`, every configured key tried when looking one
-up), never as given: a caller's key may name a patient. The table's primary key decides a race:
+The key and the dispatch's fingerprint (its event and data, and the endpoints, ordering key
+and dispatched_by it was given: :func:`dispatcher.intake.keys.idempotency_for`) are stored as
+keyed hashes (:meth:`~dispatcher.store.sealing.Keyring.index`, every configured key tried when
+looking one up), never as given: a caller's key may name a patient. The table's primary key decides a race:
 each dispatch inserts its key's row in the transaction that stores its deliveries (``ON
 CONFLICT DO NOTHING``: PostgreSQL waits for a transaction holding the same key to end, SQLite
 runs one writer at a time), and the one whose row went in stores; the others read it.
@@ -13,7 +15,7 @@ runs one writer at a time), and the one whose row went in stores; the others rea
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from ..errors import IdempotencyConflict
+from .engine import reading
 from .schema import IDEMPOTENCY
 
 
@@ -117,8 +120,22 @@ def repeated(engine: Engine, key: IdempotencyKey, now: datetime, ttl: float) -> 
         return _first(conn, key)
 
 
-def delete_expired(engine: Engine, before: datetime, batch: int = 1000) -> int:
-    """Deletes the keys recorded before ``before``, a batch per transaction; returns how many."""
+def count_expired(engine: Engine, before: datetime) -> int:
+    """How many keys were recorded before ``before``."""
+    with reading(engine) as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).select_from(IDEMPOTENCY).where(IDEMPOTENCY.c.created_at < before)
+            ).scalar_one()
+        )
+
+
+def delete_expired(
+    engine: Engine, before: datetime, batch: int = 1000, stop: Callable[[], bool] | None = None
+) -> int:
+    """Deletes the keys recorded before ``before`` (their TTL over: the keys are free again),
+    a batch per transaction, until none is left or ``stop()`` says so after a batch; returns
+    how many. The workers' retention run calls it (:mod:`dispatcher.worker.retention`)."""
     deleted = 0
     while True:
         with engine.begin() as conn:
@@ -130,5 +147,5 @@ def delete_expired(engine: Engine, before: datetime, batch: int = 1000) -> int:
             if old:
                 conn.execute(IDEMPOTENCY.delete().where(IDEMPOTENCY.c.key_hash.in_(old)))
         deleted += len(old)
-        if len(old) < batch:
+        if len(old) < batch or (stop is not None and stop()):
             return deleted

@@ -3,11 +3,14 @@ it on their own (:func:`apply_if_due`: about once an hour, one worker at a time 
 few seconds of work per housekeeping round); ``dispatcher retention run`` applies it now.
 
 A final delivery (delivered or failed) last updated more than ``payload_days`` ago has its PHI
-erased: its payload and its attempts' request payloads and response bodies
+erased: its payload and its attempts' request payloads, response bodies and errors (a
+partner's answer is PHI too)
 (:mod:`dispatcher.store.erasure`); the row stays. A final delivery last updated more than
 ``rows_days`` ago is deleted with its attempts, as ``dispatcher prune`` does. Deliveries still
-to be sent are never touched, however old. Each batch (at most 1,000 rows) is its own short
-transaction, so deliveries never wait on retention.
+to be sent are never touched, however old. An idempotency key recorded more than
+``idempotency_ttl`` ago is deleted (it is free again: a dispatch with it makes new deliveries),
+whatever ``retention`` says, so the keys' table holds about one TTL of keys. Each batch (at
+most 1,000 rows) is its own short transaction, so deliveries never wait on retention.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from sqlalchemy.engine import Engine
 
 from .. import store
 from ..runtime import Runtime
-from ..store import audit, erasure
+from ..store import audit, erasure, idempotency
 from ..times import utcnow
 from ..vocabulary import FINAL_STATUSES, PENDING_STATUSES
 
@@ -53,6 +56,10 @@ class RetentionReport:
     attempts_erased: int = 0
     finished: bool = True
     """False when a time budget ended the run with rows still to do (the next run goes on)."""
+    idempotency_keys_cutoff: datetime | None = None
+    """Idempotency keys recorded before this are past ``idempotency_ttl`` (None: not looked at)."""
+    idempotency_keys_to_delete: int = 0
+    idempotency_keys_deleted: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +75,9 @@ class RetentionReport:
             "erased": self.erased,
             "attempts_erased": self.attempts_erased,
             "finished": self.finished,
+            "idempotency_keys_cutoff": self.idempotency_keys_cutoff,
+            "idempotency_keys_to_delete": self.idempotency_keys_to_delete,
+            "idempotency_keys_deleted": self.idempotency_keys_deleted,
         }
 
     def counts(self) -> dict[str, int]:
@@ -75,9 +85,14 @@ class RetentionReport:
 
 
 def plan(
-    engine: Engine, payload_days: int | None, rows_days: int | None, now: datetime | None = None
+    engine: Engine,
+    payload_days: int | None,
+    rows_days: int | None,
+    now: datetime | None = None,
+    idempotency_ttl: float | None = None,
 ) -> RetentionReport:
-    """What a run would do now: the cutoffs, and how many deliveries each would take."""
+    """What a run would do now: the cutoffs, and how many deliveries each would take (and
+    how many idempotency keys are past ``idempotency_ttl`` seconds; None: not looked at)."""
     now = now or utcnow()
     report = RetentionReport(
         payload_days=payload_days,
@@ -86,6 +101,9 @@ def plan(
         rows_cutoff=now - timedelta(days=rows_days) if rows_days is not None else None,
         dry_run=True,
     )
+    if idempotency_ttl is not None:
+        report.idempotency_keys_cutoff = now - timedelta(seconds=idempotency_ttl)
+        report.idempotency_keys_to_delete = idempotency.count_expired(engine, report.idempotency_keys_cutoff)
     if report.rows_cutoff is not None:
         old = store.count(engine, store.Selection(updated_before=report.rows_cutoff))
         report.to_delete = old - store.count(engine, _old_rows(report.rows_cutoff, PENDING_STATUSES))
@@ -111,14 +129,23 @@ def apply(
     progress: Progress | None = None,
     budget_seconds: float | None = None,
     batch: int = BATCH_SIZE,
+    idempotency_ttl: float | None = None,
 ) -> RetentionReport:
-    """Deletes the rows past ``rows_days``, then erases the payloads past ``payload_days``
-    (None: never). With ``budget_seconds``, stops after the batch that passes it."""
-    report = plan(engine, payload_days, rows_days, now)
+    """Deletes the idempotency keys past ``idempotency_ttl`` seconds, the rows past
+    ``rows_days``, then erases the payloads past ``payload_days`` (None: never). With
+    ``budget_seconds``, stops after the batch that passes it."""
+    report = plan(engine, payload_days, rows_days, now, idempotency_ttl)
     report.dry_run = dry_run
     if dry_run:
         return report
     deadline = time.monotonic() + budget_seconds if budget_seconds is not None else None
+    if report.idempotency_keys_cutoff is not None:
+        report.idempotency_keys_deleted = idempotency.delete_expired(
+            engine, report.idempotency_keys_cutoff, batch, stop=lambda: _past(deadline)
+        )
+        if report.idempotency_keys_deleted < report.idempotency_keys_to_delete and _past(deadline):
+            report.finished = False
+            return report
     if report.rows_cutoff is not None:
         by_age = ("updated_at", "request_id")
         for page in store.pages(
@@ -154,17 +181,22 @@ def _past(deadline: float | None) -> bool:
 
 
 def apply_if_due(runtime: Runtime) -> RetentionReport | None:
-    """Applies the policy unless another worker did within :data:`EVERY_SECONDS` (or the policy
-    keeps everything), for at most :data:`BUDGET_SECONDS`; a run that did not finish leaves it
-    due, so the next round (on any worker) goes on. A run that changed rows writes an audit row
-    with the worker as actor."""
+    """Applies the policy, and deletes the idempotency keys past ``idempotency_ttl`` (even when
+    the policy keeps every delivery), unless another worker did within :data:`EVERY_SECONDS`,
+    for at most :data:`BUDGET_SECONDS`; a run that did not finish leaves it due, so the next
+    round (on any worker) goes on. A run that erased or deleted deliveries writes an audit row
+    with the worker as actor (deleting expired idempotency keys alone does not)."""
     rules = runtime.settings.retention
-    if rules.payload_days is None and rules.rows_days is None:
-        return None
     if not runtime.redis.set(DUE_KEY, runtime.worker_name, nx=True, ex=EVERY_SECONDS):
         return None
     try:
-        report = apply(runtime.engine, rules.payload_days, rules.rows_days, budget_seconds=BUDGET_SECONDS)
+        report = apply(
+            runtime.engine,
+            rules.payload_days,
+            rules.rows_days,
+            budget_seconds=BUDGET_SECONDS,
+            idempotency_ttl=runtime.settings.idempotency_ttl_seconds,
+        )
     except Exception:
         runtime.redis.delete(DUE_KEY)  # failed (the database away): due again at once
         raise

@@ -299,7 +299,7 @@ def test_flushdb_wipes_the_jobs_under_a_running_worker(
     wait_for(
         lambda: redis_client.exists(alive_key("flush-witness")), timeout=20, message="the worker's first beat"
     )
-    rows = prepare(runtime.settings, EVENT, [example()] * 5)  # dispatched, stored...
+    rows = prepare(runtime.settings, EVENT, [example()] * 5, disabled=())  # dispatched, stored...
     store.insert_deliveries(runtime.engine, rows, now=utcnow() - timedelta(seconds=30))
     request_ids = [r.request_id for r in rows]
     redis_client.flushdb()  # ...and their jobs wiped

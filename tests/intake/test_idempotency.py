@@ -58,7 +58,7 @@ def test_the_same_key_for_another_event_or_other_data_is_refused(runtime) -> Non
     dispatch("order_changed", ORDER, idempotency_key="k-1")
     with pytest.raises(IdempotencyConflict) as caught:
         dispatch("order_changed", {**ORDER, "status": "cancelled"}, idempotency_key="k-1")
-    assert "idempotency_key 'k-1' was already used for a different event or different data" in str(
+    assert "idempotency_key 'k-1' was already used for a different dispatch (event, data," in str(
         caught.value
     )
     assert isinstance(caught.value, ValueError)

@@ -204,6 +204,7 @@ def test_retry_failed_filters_select_exactly_the_matching_rows(make_runtime, dat
         "awaiting_reconcile": 0,
         "request_ids": target,
         "request_ids_truncated": False,
+        "skipped_endpoint_disabled": 0,
     }
     after = statuses(runtime)
     assert {r: after[r] for r in target} == dict.fromkeys(target, "queued")
@@ -239,6 +240,7 @@ def test_retry_failed_dry_run_and_a_declined_prompt_change_nothing(make_runtime,
         "awaiting_reconcile": 0,
         "request_ids": failed,
         "request_ids_truncated": False,
+        "skipped_endpoint_disabled": 0,
     }
     text = invoke("retry", "--failed", "--dry-run")
     assert text.exit_code == 0 and "4 failed deliveries match; dry run, nothing was re-queued" in text.stdout
@@ -354,6 +356,7 @@ def test_replay_dry_run_declined_and_unknown_endpoint(make_runtime):
         "request_ids_truncated": False,
         "replays": [],
         "skipped": [],
+        "held_back": 0,
     }
     text = invoke("replay", "--since", "2h", "--endpoint", EP_A, "--dry-run")
     assert "3 deliveries match (endpoint partner-a, created since" in text.stdout

@@ -51,7 +51,9 @@ def snapshot(engine: sa.engine.Engine) -> dict[str, list[tuple]]:
     with engine.connect() as conn:
         return {
             "deliveries": sorted(conn.execute(sa.select(*delivery_columns)).all()),
-            "attempts": sorted(conn.execute(sa.select(*[c for c in store.ATTEMPTS.c if c.name != "failure"])).all()),
+            "attempts": sorted(
+                conn.execute(sa.select(*[c for c in store.ATTEMPTS.c if c.name != "failure"])).all()
+            ),
             "endpoints": sorted(conn.execute(sa.select(store.ENDPOINT_STATE)).all()),
         }
 

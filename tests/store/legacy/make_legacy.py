@@ -66,8 +66,10 @@ def attempt(claim: store.Claim, outcome: str, status: int | None, minutes: int) 
 
 def main(url: str) -> None:
     engine = store.create_store_engine(url)
-    messages = prepare(SETTINGS, "message_created", [MESSAGE] * 3, endpoints=["pharmacy"], now=T0)
-    orders = prepare(SETTINGS, "order_changed", [ORDER] * 3, endpoints=["pharmacy"], now=T0)
+    messages = prepare(
+        SETTINGS, "message_created", [MESSAGE] * 3, endpoints=["pharmacy"], now=T0, disabled=()
+    )
+    orders = prepare(SETTINGS, "order_changed", [ORDER] * 3, endpoints=["pharmacy"], now=T0, disabled=())
     held = prepare(SETTINGS, "message_created", [MESSAGE], endpoints=["gone"], now=T0, disabled={"gone"})
     rows = messages + orders + held
     store.insert_deliveries(engine, rows, now=T0)
