@@ -3,11 +3,14 @@ docs/console-delivery.png and docs/console-endpoints.png.
 
 Fills a throwaway SQLite log with made-up deliveries (fake partners, fake patients), serves the
 console with uvicorn on 127.0.0.1 and photographs it in headless Chromium, signed in as an
-operator. Run from the repository: ``.venv/bin/python docs/screenshots.py``.
+operator. Sessions live in Redis: it uses ``redis://127.0.0.1:6379/14`` (or
+``$SCREENSHOTS_REDIS_URL``), where its one session expires like any other. Run from the repository:
+``.venv/bin/python docs/screenshots.py``.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import sys
 import tempfile
@@ -90,6 +93,7 @@ def _delivery(
                 "outcome": outcome,
                 "http_status": http,
                 "error": error,
+                "failure": None if http else "timeout" if "timeout" in (error or "") else "connection_error",
                 "duration_ms": rng.randint(80, 900) if http else 30000 if "timeout" in (error or "") else 3,
                 "response_body": '{"received":true}'
                 if http == 200
@@ -168,6 +172,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         raw = {
             "environment": "staging",
+            "redis_url": os.environ.get("SCREENSHOTS_REDIS_URL", "redis://127.0.0.1:6379/14"),
             "database_url": f"sqlite:///{tmp}/webhooks.db",
             "process_log": f"{tmp}/process.log",
             "endpoints": [{"name": name, "url": url} for name, url in ENDPOINTS.items()],
