@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from ..logs import visible as visible
 from ..times import format_utc
 
 if TYPE_CHECKING:
@@ -114,28 +115,6 @@ def to_json(value: Any) -> str:
             entry = entry[1]
         start(entry)
     return "".join(chunks)
-
-
-def _escapes(keep_lines: bool) -> dict[int, str]:
-    table = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
-    table.update({c: f"\\u{c:04x}" for c in (0x061C, 0x200E, 0x200F, 0x2028, 0x2029)})
-    table.update({c: f"\\u{c:04x}" for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))})
-    if keep_lines:
-        del table[ord("\n")], table[ord("\t")]
-    return table
-
-
-_CELL = _escapes(keep_lines=False)
-_BLOCK = _escapes(keep_lines=True)
-
-
-def visible(text: str, keep_lines: bool = False) -> str:
-    """``text`` with every character that could move, recolour or reorder a terminal shown as an
-    escape: C0 and C1 controls and DEL as ``\\xNN`` (ESC is ``\\x1b``), line and paragraph
-    separators and bidirectional controls as ``\\uNNNN``. ``keep_lines`` keeps newlines and tabs
-    (a block of text, such as an answer's body). What the log stores is a partner's as much as
-    ours, so the tables and ``log show`` print it through this; ``--json`` prints it exactly."""
-    return text.translate(_BLOCK if keep_lines else _CELL)
 
 
 def cell(value: Any) -> str:

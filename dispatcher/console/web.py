@@ -31,6 +31,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config.console_settings import host_name
+from ..logs import visible
 
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -105,6 +106,11 @@ def trailing_slash(scope: Scope) -> Response | None:
     return RedirectResponse(location("/" + path.strip("/") + (f"?{query}" if query else ""), None), 307)
 
 
+PATH_LOGGED = 200
+"""Characters of a request's path the access log keeps (a client chooses it: long, or holding
+control characters, which the line shows as escapes so no one can forge a line or reach a terminal)."""
+
+
 def access_logger() -> logging.Logger:
     """The access log: stderr, one line per request (set up once)."""
     logger = logging.getLogger(ACCESS_LOGGER)
@@ -155,7 +161,10 @@ class SecureHeaders:
             status = status or 500
             user = scope.get("state", {}).get("user_name", "-")
             elapsed = (time.perf_counter() - started) * 1000
-            self.log.info("%s %s %s %.0fms user=%s", scope["method"], scope["path"], status, elapsed, user)
+            path = visible(scope["path"][:PATH_LOGGED] + ("..." if len(scope["path"]) > PATH_LOGGED else ""))
+            self.log.info(
+                "%s %s %s %.0fms user=%s", scope["method"], path, status, elapsed, visible(str(user))
+            )
 
     def _headers(self, headers: MutableHeaders) -> None:
         for name, value in HEADERS.items():
