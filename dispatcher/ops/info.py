@@ -15,25 +15,32 @@ from rq import Queue, Worker
 from .. import queue as queue_room
 from .. import store
 from ..runtime import Runtime
-from ..worker.liveness import alive_workers
+from ..worker.liveness import REGISTRY_KEY, alive_workers
 
 
 def live_workers(queue: Queue) -> list[dict[str, Any]]:
-    """RQ's registered workers on this queue, with the dispatcher's own liveness flag."""
-    workers = sorted(Worker.all(queue=queue), key=lambda w: w.name)
-    alive = alive_workers(queue.connection, [w.name for w in workers])
-    return [
-        {
+    """The workers on this queue, with the dispatcher's own liveness flag: RQ's registered ones,
+    and those beating in the dispatcher's registry that RQ's set lost (Redis flushed under
+    running workers: RQ adds a worker to its set only at birth). A worker whose RQ record is
+    gone too is listed by name alone until RQ's heartbeat writes it again."""
+    members: list[Any] = queue.connection.zrange(REGISTRY_KEY, 0, -1)
+    beating = {n.decode() if isinstance(n, bytes) else str(n) for n in members}
+    workers: list[Worker] = queue_room.registered_workers(queue, also=beating)
+    names = sorted(beating | {w.name for w in workers})
+    alive = alive_workers(queue.connection, names)
+    rows = {
+        w.name: {
             "name": w.name,
             "hostname": w.hostname,
             "pid": w.pid,
             "state": w.get_state(),
             "current_job": w.get_current_job_id(),
             "last_heartbeat": w.last_heartbeat,
-            "alive": w.name in alive,
         }
         for w in workers
-    ]
+    }
+    unknown = dict.fromkeys(("hostname", "pid", "state", "current_job", "last_heartbeat"))
+    return [{**rows.get(name, {"name": name, **unknown}), "alive": name in alive} for name in names]
 
 
 def collect(runtime: Runtime, now: datetime | None = None) -> dict[str, Any]:

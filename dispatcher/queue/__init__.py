@@ -36,7 +36,7 @@ from .jobs import (
     take,
     wake,
 )
-from .snapshot import oldest_queued_age, queue_snapshot
+from .snapshot import oldest_queued_age, queue_snapshot, registered_workers
 
 __all__ = [
     "ACTIVE_STATUSES",
@@ -57,6 +57,7 @@ __all__ = [
     "oldest_queued_age",
     "put_back",
     "queue_snapshot",
+    "registered_workers",
     "remove_job",
     "schedule_new",
     "schedule_taken",

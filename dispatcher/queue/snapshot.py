@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from rq import Queue
+from rq import Queue, Worker
 from rq.job import Job
 from rq.utils import utcparse
 
@@ -54,3 +54,15 @@ def queue_snapshot(queue: Queue, now: datetime | None = None) -> dict[str, Any]:
         "failed_jobs": int(failed),
         "oldest_queued_age_seconds": oldest_queued_age(queue, now) if queued else None,
     }
+
+
+def registered_workers(queue: Queue, also: set[str] | frozenset[str] = frozenset()) -> list[Any]:
+    """RQ's workers on this queue, and those of ``also`` whose worker record RQ still keeps
+    though its set of workers lost them (Redis flushed under running workers: each rewrites its
+    record with its heartbeat, but RQ adds it to the set only at birth), by name."""
+    workers = {w.name: w for w in Worker.all(queue=queue)}
+    for name in sorted(also - workers.keys()):
+        found = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, connection=queue.connection)
+        if found is not None:
+            workers[name] = found
+    return [workers[name] for name in sorted(workers)]

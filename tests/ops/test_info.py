@@ -120,6 +120,25 @@ def test_info_shows_a_real_worker_and_what_it_delivered(make_runtime, receiver, 
     wait_for(lambda: not registered(), timeout=15, message="the stopped worker to leave `info`")
 
 
+def test_a_worker_stays_in_info_after_redis_is_flushed_under_it(
+    make_runtime, receiver, write_config, start_worker, redis_client
+):
+    """RQ adds a worker to its set of workers only at birth: after a FLUSHDB under a running
+    worker, ``info`` still lists it, alive, from the dispatcher's registry of heartbeats."""
+    endpoints = [{"name": "partner", "url": receiver.url}]
+    make_runtime(endpoints=endpoints)
+    start_worker(write_config(endpoints=endpoints), name="info-flushed-1")
+
+    def shown() -> list[dict]:
+        return [w for w in info_json()["workers"] if w["name"] == "info-flushed-1" and w["alive"]]
+
+    wait_for(shown, timeout=30, message="the worker in `info`")
+    redis_client.flushdb()
+    assert not redis_client.exists("rq:workers")  # RQ's own set is gone, and stays gone
+    (again,) = wait_for(shown, timeout=30, message="the worker back in `info` after the flush")
+    assert set(again) == WORKER_KEYS and not redis_client.exists("rq:workers")
+
+
 def test_unreachable_redis_is_one_line_naming_the_url(make_runtime, capsys):
     make_runtime(redis_url="redis://127.0.0.1:1/5")
     with pytest.raises(SystemExit) as exited:
