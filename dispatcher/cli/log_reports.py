@@ -171,7 +171,7 @@ def _export_to_file(
         total = store.count_rows(engine, rows, selection)
         with stream, Progress(*columns, console=console(stderr=True), transient=True) as progress:
             task = progress.add_task("export", total=total)
-            writer = RowWriter(stream, fmt, store.ROW_KINDS[rows], masker)
+            writer = RowWriter(stream, fmt, store.ROW_KINDS[rows], masker, for_terminal=stream.isatty())
             for row in store.export_rows(engine, rows, selection):
                 writer.write(row)
                 if writer.count % store.PAGE_SIZE == 0:
@@ -193,7 +193,7 @@ def _export_to_stdout(
     from ..ops.export import RowWriter
 
     stream: IO[str] = sys.stdout
-    writer = RowWriter(stream, fmt, store.ROW_KINDS[rows], masker)
+    writer = RowWriter(stream, fmt, store.ROW_KINDS[rows], masker, for_terminal=stream.isatty())
     try:
         for row in store.export_rows(engine, rows, selection):
             writer.write(row)

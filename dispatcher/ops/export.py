@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import IO, Any
 
+from ..logs import visible
 from ..redaction import Masker, mask_url
 from ..store import TIME_COLUMNS
 from ..times import format_utc
@@ -22,10 +23,17 @@ class RowWriter:
     ``payload``) are written as stored, as strings, in both formats. In CSV a null is an empty
     field and a boolean is ``true``/``false``. URLs never show credentials, and with a
     ``masker`` no secret shows in an error or an answer (rows an older version stored).
+    ``for_terminal`` CSV (stdout is a terminal) shows control characters as escapes, as the
+    tables do, so a partner's answer cannot drive the terminal; a file or a pipe gets the bytes.
     """
 
     def __init__(
-        self, stream: IO[str], fmt: str, columns: Sequence[str], masker: Masker | None = None
+        self,
+        stream: IO[str],
+        fmt: str,
+        columns: Sequence[str],
+        masker: Masker | None = None,
+        for_terminal: bool = False,
     ) -> None:
         if fmt not in ("jsonl", "csv"):
             raise ValueError("format must be jsonl or csv")
@@ -38,6 +46,7 @@ class RowWriter:
         self._masked = [i for i, name in enumerate(self.columns) if name in MASKED_COLUMNS]
         self._urls = [i for i, name in enumerate(self.columns) if name == "url"]
         self._encode = json.JSONEncoder(ensure_ascii=False).encode
+        self._visible = for_terminal and fmt == "csv"
         self._csv = csv.writer(stream) if fmt == "csv" else None
         if self._csv is not None:
             self._csv.writerow(self.columns)
@@ -53,7 +62,10 @@ class RowWriter:
             for i in self._masked:
                 values[i] = self._mask(values[i])
         if self._csv is not None:
-            self._csv.writerow(_csv_value(value) for value in values)
+            cells = [_csv_value(value) for value in values]
+            if self._visible:
+                cells = [visible(c, keep_lines=True) if isinstance(c, str) else c for c in cells]
+            self._csv.writerow(cells)
         else:
             self.stream.write(self._encode(dict(zip(self.columns, values, strict=True))) + "\n")
         self.count += 1

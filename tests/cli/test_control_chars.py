@@ -5,7 +5,14 @@ finding 6). The rows are inserted as a worker leaves them."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import os
+import pty
+import re
+import subprocess
+import sys
 import uuid
 
 from click.testing import CliRunner
@@ -126,3 +133,42 @@ def test_visible_escapes_c0_c1_del_separators_and_bidi_controls() -> None:
     )
     assert visible("a\tb\nc\r", keep_lines=True) == "a\tb\nc\\x0d"
     assert visible("Grüße, 東京 ✓") == "Grüße, 東京 ✓"
+
+
+def _export_csv(config, stdout) -> subprocess.CompletedProcess:
+    env = {**os.environ, "DISPATCHER_CONFIG": str(config)}
+    env.pop("DISPATCHER_DATABASE_URL", None)
+    command = [sys.executable, "-m", "dispatcher", "log", "export", "--format", "csv"]
+    return subprocess.run(command, env=env, stdout=stdout, stderr=subprocess.PIPE, timeout=60, check=True)
+
+
+def test_log_export_csv_to_a_terminal_shows_escapes_and_to_a_pipe_the_exact_text(
+    make_runtime, write_config
+) -> None:
+    runtime = make_runtime()
+    insert_answered_row(runtime)
+    config = write_config()
+
+    leader, follower = pty.openpty()
+    try:
+        _export_csv(config, follower)
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal's other end is closed: all was read
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(leader)
+    on_terminal = b"".join(chunks).decode()
+    lines = re.sub(r"\r*\n", "\n", on_terminal)  # the terminal ends lines with CR LF
+    assert not [c for c in RAW if c in lines], on_terminal
+    assert "Unprocessable\\x1b[2J\\x1b[Heverything is fine\\u202eoK\\u202c\\x0d\\x9b31m" in lines
+
+    piped = _export_csv(config, subprocess.PIPE).stdout.decode()
+    (row,) = list(csv.DictReader(io.StringIO(piped, newline="")))
+    assert row["error"] == ERROR and row["response_body"] == BODY
