@@ -89,13 +89,14 @@ def create_app(
     console = runtime.settings.console
     secret = console.session_secret.reveal() if console.session_secret else session_secret
     secret = secret or secrets.token_urlsafe(32)
+    hosts = console.hosts(listen_host)
     app = Starlette(
         routes=ROUTES,
         middleware=[
             Middleware(
                 SecureHeaders,
                 https=console.https,
-                hosts=console.hosts(listen_host),
+                hosts=hosts,
                 public_url=console.public_url,
             ),
         ],
@@ -104,5 +105,6 @@ def create_app(
     app.router.redirect_slashes = False  # its redirect is to the Host's address; web.py's is a path
     app.state.runtime = runtime
     app.state.secret = secret
+    app.state.hosts = hosts  # a form's Origin must name one of them (guard.same_origin)
     app.state.templates = templates()
     return app

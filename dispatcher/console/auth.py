@@ -9,8 +9,11 @@ settings end it at once. The proxy's header is believed only from an address in
 
 CSRF: a signed-in form carries the session's token. A form shown without a session (the
 sign-in form; every form of a user the proxy signs in) carries an HMAC, keyed with the console's
-secret, of a random nonce the browser holds in its own cookie (HttpOnly, SameSite=Strict): a
-signed double-submit token.
+secret, of a random nonce the browser holds in its own cookie (HttpOnly, SameSite=Strict), of how
+the user signed in and of their name (both empty before sign-in): a signed double-submit token
+bound to its user, so a nonce and token someone else was shown pass for no one but them.
+
+With ``console.https`` both cookies have ``__Host-`` names (:func:`.sessions.cookie_name`).
 """
 
 from __future__ import annotations
@@ -100,12 +103,22 @@ def _from_networks(host: str, networks: tuple[str, ...]) -> bool:
     return any(address in ipaddress.ip_network(net, strict=False) for net in networks)
 
 
+def session_cookie(console: ConsoleSettings) -> str:
+    """The session cookie's name (``__Host-`` prefixed with ``console.https``)."""
+    return sessions.cookie_name(sessions.COOKIE, console.https)
+
+
+def form_cookie(console: ConsoleSettings) -> str:
+    """The form cookie's name (``__Host-`` prefixed with ``console.https``)."""
+    return sessions.cookie_name(FORM_COOKIE, console.https)
+
+
 def session_principal(request: Request, console: ConsoleSettings) -> Principal | None:
     """The password user of this request's session, if it still holds (Redis is read: run it off
     the event loop). :class:`~.sessions.MalformedCookie` for a cookie this console never made; a
     Redis error is the caller's."""
     request.state.session = None
-    session_id = sessions.checked_id(request.cookies.get(sessions.COOKIE))
+    session_id = sessions.checked_id(request.cookies.get(session_cookie(console)))
     if session_id is None:
         return None
     client = request.app.state.runtime.redis
@@ -125,7 +138,7 @@ def sign_in(request: Request, user: ConsoleUser, response: Response) -> None:
     console = request.app.state.runtime.settings.console
     session_id, request.state.session = sessions.start(client, user, console.session_hours, time.time())
     response.set_cookie(
-        sessions.COOKIE,
+        session_cookie(console),
         session_id,
         max_age=console.session_hours * 3600,
         httponly=True,
@@ -136,8 +149,9 @@ def sign_in(request: Request, user: ConsoleUser, response: Response) -> None:
 
 def sign_out(request: Request) -> None:
     """Ends this browser's session in Redis (a copy of its cookie opens nothing after)."""
+    console = request.app.state.runtime.settings.console
     try:
-        session_id = sessions.checked_id(request.cookies.get(sessions.COOKIE))
+        session_id = sessions.checked_id(request.cookies.get(session_cookie(console)))
     except sessions.MalformedCookie:
         return
     if session_id is not None:
@@ -146,36 +160,41 @@ def sign_out(request: Request) -> None:
 
 def forget_session(request: Request, response: Response) -> None:
     """Tells the browser to drop its session cookie."""
-    https = request.app.state.runtime.settings.console.https
-    response.delete_cookie(sessions.COOKIE, httponly=True, samesite="strict", secure=https)
+    console = request.app.state.runtime.settings.console
+    response.delete_cookie(session_cookie(console), httponly=True, samesite="strict", secure=console.https)
 
 
-def _form_token(request: Request, nonce: str) -> str:
-    """The CSRF token of a form shown without a session: an HMAC of the form cookie's nonce."""
+def _form_token(request: Request, nonce: str, who: Principal | None) -> str:
+    """The CSRF token of a form shown without a session: an HMAC of the form cookie's nonce, how
+    ``who`` signed in and their name (both empty before sign-in)."""
     secret = request.app.state.secret.encode()
-    digest = hmac.new(secret, b"console-form\0" + nonce.encode(), hashlib.sha256).digest()
+    via, name = (who.via, who.name) if who is not None else ("", "")
+    message = b"\0".join([b"console-form", nonce.encode(), via.encode(), name.encode()])
+    digest = hmac.new(secret, message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
 def _form_nonce(request: Request) -> str | None:
-    nonce = request.cookies.get(FORM_COOKIE)
+    nonce = request.cookies.get(form_cookie(request.app.state.runtime.settings.console))
     return nonce if nonce is not None and sessions.SESSION_ID.fullmatch(nonce) else None
 
 
-def csrf_token(request: Request) -> str:
-    """The CSRF token a form carries: the session's; without one (the sign-in form, a user of the
-    single sign-on proxy) an HMAC of a random nonce in its own cookie (made on first use)."""
+def csrf_token(request: Request, who: Principal | None) -> str:
+    """The CSRF token a form shown to ``who`` carries: the session's; without one (the sign-in
+    form, a user of the single sign-on proxy) an HMAC of a random nonce in its own cookie (made on
+    first use) bound to ``who``."""
     session = getattr(request.state, "session", None)
     if isinstance(session, sessions.Session):
         return session.csrf
     nonce = _form_nonce(request) or getattr(request.state, "new_form_nonce", None)
     if nonce is None:
         nonce = request.state.new_form_nonce = secrets.token_urlsafe(32)
-    return _form_token(request, nonce)
+    return _form_token(request, nonce, who)
 
 
-def csrf_ok(request: Request, sent: object) -> bool:
-    """Whether ``sent`` is this request's CSRF token (any text: compared as bytes)."""
+def csrf_ok(request: Request, sent: object, who: Principal | None) -> bool:
+    """Whether ``sent`` is the CSRF token of this request, made by ``who`` (None: nobody signed
+    in); any text, compared as bytes."""
     session = getattr(request.state, "session", None)
     if isinstance(session, sessions.Session):
         expected = session.csrf
@@ -183,7 +202,7 @@ def csrf_ok(request: Request, sent: object) -> bool:
         nonce = _form_nonce(request)
         if nonce is None:
             return False
-        expected = _form_token(request, nonce)
+        expected = _form_token(request, nonce, who)
     if not isinstance(sent, str) or not sent.isascii():
         return False
     return hmac.compare_digest(expected.encode(), sent.encode())
@@ -193,11 +212,12 @@ def attach_cookies(request: Request, response: Response) -> None:
     """Sets the form cookie when :func:`csrf_token` made its nonce for this response."""
     nonce = getattr(request.state, "new_form_nonce", None)
     if nonce is not None:
+        console = request.app.state.runtime.settings.console
         response.set_cookie(
-            FORM_COOKIE,
+            form_cookie(console),
             nonce,
             max_age=FORM_COOKIE_SECONDS,
             httponly=True,
             samesite="strict",
-            secure=request.app.state.runtime.settings.console.https,
+            secure=console.https,
         )

@@ -1,6 +1,15 @@
 """The door every page goes through: who is asking (:mod:`.auth`, Redis read off the event loop),
-a well-formed form with the CSRF token on every POST, the operator role where an action needs
-it; then the page's own work, off the event loop (the store and Redis clients block).
+on every POST a same-origin request with a well-formed form and its user's CSRF token, the
+operator role where an action needs it; then the page's own work, off the event loop (the store
+and Redis clients block).
+
+Same origin: a POST whose ``Origin`` is not the console's own (the scheme -- https with
+``console.https`` --, a host of ``console.allowed_hosts`` and the port of its Host header, or the
+origin of ``console.public_url``) is refused (403); without ``Origin``, one whose
+``Sec-Fetch-Site`` is neither ``same-origin`` nor ``none`` is refused too. ``Origin: null`` counts
+as none: a browser sends it for every POST from a page with ``Referrer-Policy: no-referrer``, the
+console's own included. A client that sends neither (curl, an old browser) has only its CSRF
+token checked.
 
 A malformed form (a file, a control character, too many fields, a broken multipart body) is a
 400 page, a session cookie this console never made a 400 page that clears it, and Redis out of
@@ -12,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 from starlette.concurrency import run_in_threadpool
@@ -21,6 +31,7 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from ..config.console_settings import host_name
 from . import sessions
 from .auth import (
     Principal,
@@ -39,6 +50,10 @@ MAX_FIELDS = 50
 MAX_FIELD_BYTES = 16 * 1024
 REDIS_AWAY = "the console cannot reach Redis; try again"
 EXPIRED_FORM = "the form has expired (CSRF token missing or wrong); try again"
+CROSS_SITE = "cross-site form refused: it was not sent from this console's own pages"
+SAME_ORIGIN_FETCH = frozenset({"same-origin", "none"})
+"""The ``Sec-Fetch-Site`` values of a request a page of the console itself (or the user) made."""
+DEFAULT_PORTS = {"http": 80, "https": 443}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 """A control character no field of the console's forms holds (a tab or a line break may)."""
 
@@ -91,12 +106,63 @@ async def read_form(request: Request) -> FormData:
     return form
 
 
+def _origin(scheme: str, netloc: str) -> tuple[str, str, int] | None:
+    """(scheme, host name, port) of an origin, None when it is not an http(s) one."""
+    try:
+        parts = urlsplit(f"{scheme}://{netloc}")
+        port = parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        return None
+    name = host_name(parts.hostname or "")
+    if scheme not in DEFAULT_PORTS or name is None or port is None or parts.username is not None:
+        return None
+    return scheme, name, port
+
+
+def own_origins(request: Request) -> set[tuple[str, str, int]]:
+    """The console's origins: as this request reached it (its Host, when allowed), and that of
+    ``console.public_url``."""
+    console = request.app.state.runtime.settings.console
+    hosts = getattr(request.app.state, "hosts", None) or console.hosts()
+    scheme = "https" if console.https else request.url.scheme
+    origins: set[tuple[str, str, int]] = set()
+    reached = _origin(scheme, request.headers.get("host", ""))
+    if reached is not None and reached[1] in hosts:
+        origins.add(reached)
+    public = urlsplit(console.public_url or "")
+    if (published := _origin(public.scheme, public.netloc)) is not None:
+        origins.add(published)
+    return origins
+
+
+def same_origin(request: Request) -> bool:
+    """Whether a POST comes from the console's own pages, as far as its headers tell: its
+    ``Origin`` is the console's; without one, ``Sec-Fetch-Site`` (if sent) is ``same-origin``
+    or ``none``. ``Origin: null`` is no origin: a browser sends it for every POST from a page
+    with ``Referrer-Policy: no-referrer`` (the console's, and any other site's that wants to)."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin.strip() != "null":
+        parts = urlsplit(origin.strip())
+        if parts.path or parts.query or parts.fragment:
+            return False
+        return _origin(parts.scheme.lower(), parts.netloc) in own_origins(request)
+    fetch_site = request.headers.get("sec-fetch-site")
+    return fetch_site is None or fetch_site.strip().lower() in SAME_ORIGIN_FETCH
+
+
+def cross_site(request: Request, who: Principal | None) -> Response | None:
+    """The 403 page for a POST from another site (:func:`same_origin`), else None."""
+    if request.method == "POST" and not same_origin(request):
+        return refuse(request, who, 403, CROSS_SITE)
+    return None
+
+
 def render(
     request: Request, who: Principal | None, template: str, status: int = 200, **context: Any
 ) -> Response:
     """A page of the console, with what every page needs: the user, the CSRF token, the nav."""
     templates = request.app.state.templates
-    context.update(user=who, csrf=csrf_token(request), page=template.removesuffix(".html"))
+    context.update(user=who, csrf=csrf_token(request, who), page=template.removesuffix(".html"))
     response = templates.TemplateResponse(request, template, context, status_code=status)
     attach_cookies(request, response)
     return response  # type: ignore[no-any-return]
@@ -117,12 +183,14 @@ async def _checked(request: Request, operator: bool) -> tuple[Principal, FormDat
         return to_login(request)
     request.state.user_name = who.name
     form = None
+    if (refused := cross_site(request, who)) is not None:
+        return refused
     if request.method == "POST":
         try:
             form = await read_form(request)
         except BadRequest as exc:
             return refuse(request, who, 400, str(exc))
-        if not csrf_ok(request, form.get("csrf")):
+        if not csrf_ok(request, form.get("csrf"), who):
             return refuse(request, who, 403, EXPIRED_FORM)
     if operator and not who.operator:
         return refuse(request, who, 403, "only an operator may do this; you are signed in as a viewer")
@@ -131,8 +199,8 @@ async def _checked(request: Request, operator: bool) -> tuple[Principal, FormDat
 
 def page(*, operator: bool = False) -> Callable[[Handler], Endpoint]:
     """Makes ``handler(request, who, form)`` a route: signed in (else to the login page), a POST
-    carries a well-formed form with the session's CSRF token, an ``operator`` page is refused to
-    a viewer (403)."""
+    comes from the console's own pages and carries a well-formed form with its user's CSRF
+    token, an ``operator`` page is refused to a viewer (403)."""
 
     def wrap(handler: Handler) -> Endpoint:
         async def endpoint(request: Request) -> Response:

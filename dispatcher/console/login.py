@@ -1,9 +1,10 @@
 """Signing in with a name and password, and out.
 
-The CSRF token is checked first, then the attempt is counted (:mod:`.throttle`: five passwords
-a minute for a name, twenty from an address), and only a counted attempt has its password
-checked; one over the limit is refused (429, ``Retry-After``) whatever its password. Redis out
-of reach: 503, and no password is checked.
+A POST from another site is refused (:func:`.guard.cross_site`), then the CSRF token (the
+sign-in form's, bound to no one) is checked, then the attempt is counted (:mod:`.throttle`:
+five passwords a minute for a name, twenty from an address), and only a counted attempt has its
+password checked; one over the limit is refused (429, ``Retry-After``) whatever its password.
+Redis out of reach: 503, and no password is checked.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from ..config.console_settings import ConsoleUser
 from . import throttle
 from .auth import Principal, csrf_ok, forget_session, password_matches, sign_in, sign_out
-from .guard import EXPIRED_FORM, REDIS_AWAY, identify, read_form, refuse, render, to_login
+from .guard import EXPIRED_FORM, REDIS_AWAY, cross_site, identify, read_form, refuse, render, to_login
 from .web import BadRequest
 
 MAX_NAME = 255
@@ -47,6 +48,8 @@ def _signed_in(request: Request, user: ConsoleUser) -> Response:
 
 async def login(request: Request) -> Response:
     request.state.session = None  # a sign-in form's token is the form cookie's, never a session's
+    if (refused := cross_site(request, None)) is not None:
+        return refused
     try:
         form = await read_form(request)
     except BadRequest as exc:
@@ -54,7 +57,7 @@ async def login(request: Request) -> Response:
     name, password = form.get("name", ""), form.get("password", "")
     assert isinstance(name, str) and isinstance(password, str)  # read_form takes no file
     name = name[:MAX_NAME].strip()
-    if not csrf_ok(request, form.get("csrf")):
+    if not csrf_ok(request, form.get("csrf"), None):
         return refuse(request, None, 403, EXPIRED_FORM)
     try:
         wait = await run_in_threadpool(_admit, request, name)
@@ -84,11 +87,13 @@ async def logout(request: Request) -> Response:
         return who
     if getattr(request.state, "session", None) is None:
         return to_login(request)  # no session to end (it ended already, or the proxy signs in)
+    if (refused := cross_site(request, None)) is not None:
+        return refused
     try:
         form = await read_form(request)
     except BadRequest as exc:
         return refuse(request, None, 400, str(exc))
-    if not csrf_ok(request, form.get("csrf")):
+    if not csrf_ok(request, form.get("csrf"), None):
         return refuse(request, None, 403, EXPIRED_FORM)
     try:
         await run_in_threadpool(sign_out, request)

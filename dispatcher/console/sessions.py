@@ -8,6 +8,10 @@ their ``password_hash`` -- never the hash. It expires ``console.session_hours`` 
 Every request checks it again: it exists, it is younger than ``session_hours``, and the user is
 still in the settings with the same role and the same password hash. Otherwise it is deleted and
 the browser is sent to sign in, whoever holds a copy of the cookie. Signing out deletes it.
+
+With ``console.https`` the cookie is named ``__Host-dispatcher_console_session`` (a browser
+takes it only Secure, for ``Path=/`` and with no ``Domain``: a sibling host cannot set or shadow
+it); without, ``dispatcher_console_session``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ if TYPE_CHECKING:
     import redis
 
 COOKIE = "dispatcher_console_session"
+HOST_PREFIX = "__Host-"
 KEY_PREFIX = "dispatcher:console:session:"
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43}")
 """What :func:`secrets.token_urlsafe` (32 bytes) makes: any other cookie value is malformed."""
@@ -41,6 +46,11 @@ class Session:
     role: str
     since: float
     csrf: str
+
+
+def cookie_name(name: str, https: bool) -> str:
+    """A cookie's name as the console sets, reads and clears it: ``__Host-`` prefixed over https."""
+    return HOST_PREFIX + name if https else name
 
 
 def fingerprint(password_hash: str) -> str:
