@@ -4,7 +4,9 @@ A worker renews its lease with its heartbeat (every few seconds, for as long as 
 lives). A worker whose lease has not expired is alive whatever Redis says: a Redis flush, or a
 restart without its data, removes every liveness key, and a lease is what keeps reconcile from
 taking a live worker's claims meanwhile. A worker stopping cleanly releases its lease; a killed
-one's expires. Rows expired long ago are deleted by the routine reconcile.
+one's expires. Every worker asks, each time it renews its own, whether another's lease has
+expired (:func:`expired`, one indexed query): that worker is gone unless Redis still has its key,
+and reconcile runs at once, then deletes the lease (:func:`forget`), so it is reported once.
 """
 
 from __future__ import annotations
@@ -59,8 +61,27 @@ def live_workers(engine: Engine, workers: Iterable[str], now: datetime) -> set[s
         return set(conn.execute(query).scalars())
 
 
-def delete_expired(engine: Engine, before: datetime) -> int:
-    """Deletes the leases that expired before ``before`` (workers gone long ago); returns how many."""
+def expired(engine: Engine, now: datetime, other_than: str) -> list[str]:
+    """The workers other than ``other_than`` whose lease expired by ``now``, oldest first (one
+    query on the index of ``expires_at``; a live lease, or one released, is not listed)."""
+    query = (
+        sa.select(WORKER_LEASES.c.worker)
+        .where(WORKER_LEASES.c.expires_at <= now, WORKER_LEASES.c.worker != other_than)
+        .order_by(WORKER_LEASES.c.expires_at)
+    )
+    with reading(engine) as conn:
+        return list(conn.execute(query).scalars())
+
+
+def forget(engine: Engine, workers: Iterable[str], now: datetime) -> int:
+    """Deletes the leases of ``workers`` that are still expired at ``now`` (reconcile found them
+    dead and recovered their claims); a worker that renewed meanwhile keeps its lease, and one
+    that renews later gets a new row. Returns how many were deleted."""
+    names = sorted(set(workers))
+    if not names:
+        return 0
     with engine.begin() as conn:
-        result = conn.execute(WORKER_LEASES.delete().where(WORKER_LEASES.c.expires_at < before))
+        result = conn.execute(
+            WORKER_LEASES.delete().where(WORKER_LEASES.c.worker.in_(names), WORKER_LEASES.c.expires_at <= now)
+        )
     return int(result.rowcount or 0)

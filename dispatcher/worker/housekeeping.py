@@ -5,10 +5,12 @@ own cut-short claims, the retention policy).
 
 Reconcile runs about once a minute, one worker at a time; and at once, on one worker, when a
 heartbeat sees a reason: Redis answering again after failing, Redis empty (flushed, or
-restarted without its data), or a worker whose liveness key expired and whose lease has too. So
-a delivery whose job Redis lost is queued again within seconds of Redis answering, and a dead
-worker's claims are sent again within seconds of its key and lease expiring; a live worker's
-claims are never taken, whatever Redis lost.
+restarted without its data), or a worker whose liveness key expired and whose lease has too;
+or when the lease thread, renewing its own lease, finds another worker's lease expired (the
+registry of heartbeats is in Redis and a flush empties it; the leases are not). So a delivery
+whose job Redis lost is queued again within seconds of Redis answering, and a dead worker's
+claims are sent again within seconds of its key and lease expiring, whatever Redis lost; a live
+worker's claims are never taken.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from .recording import flush_spool
 HEARTBEAT_SECONDS = 5
 RECONCILE_EVERY_SECONDS = 60
 WORKERS_GONE = "workers stopped beating"
-"""The heartbeat's reason when workers in the registry lost their liveness key."""
+"""The reason when workers stopped beating: in the registry without their liveness key (the
+heartbeat saw it), or with their lease expired (the lease thread saw it)."""
 
 
 class Urgency:
@@ -119,13 +122,21 @@ class Lease(threading.Thread):
     """Renews the worker's lease in the database every beat, on a thread of its own: a database
     that hangs never delays the Redis heartbeat, and Redis never delays the lease. A database
     error is an expected event: logged once, tried again at the next beat (the liveness key
-    still counts)."""
+    still counts). After each renewal it asks for the other workers' expired leases: a worker
+    killed while Redis lost the registry is noticed here, and reconcile runs at once."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, urgency: Urgency | None = None) -> None:
         super().__init__(name="dispatcher-lease", daemon=True)
         self.runtime = runtime
+        self.urgency = urgency or Urgency()
         self.stopping = threading.Event()
         self.failing = False
+        self.reading_failing = False
+
+    def step(self) -> None:
+        """One beat: renew this worker's lease, then look for expired ones."""
+        if self.renew():
+            self.look_for_expired()
 
     def renew(self) -> bool:
         name = self.runtime.worker_name
@@ -146,9 +157,26 @@ class Lease(threading.Thread):
             log_line(logging.INFO, "worker lease renewed again", worker=name)
         return True
 
+    def look_for_expired(self) -> None:
+        """Other workers whose lease expired are dead unless Redis still has their key:
+        housekeeping asks Redis, and one worker reconciles (and deletes those leases)."""
+        name = self.runtime.worker_name
+        try:
+            expired = leases.expired(self.runtime.engine, datetime.now(UTC), other_than=name)
+        except Exception as exc:  # noqa: BLE001 - the database away: the next beat asks again
+            if not self.reading_failing:
+                self.reading_failing = True
+                log_line(
+                    logging.WARNING, "expired leases not read", worker=name, error=store.describe_error(exc)
+                )
+            return
+        self.reading_failing = False
+        if expired:
+            self.urgency.raise_(WORKERS_GONE, expired)
+
     def run(self) -> None:
         while not self.stopping.wait(HEARTBEAT_SECONDS):
-            self.renew()
+            self.step()
 
     def stop(self) -> None:
         self.stopping.set()
@@ -182,16 +210,15 @@ class Housekeeping(threading.Thread):
 
     def maybe_reconcile(self, reasons: list[str] | None = None, dead: set[str] | None = None) -> None:
         """Reconcile when it is due (about once a minute), or now for ``reasons``; the workers in
-        ``dead`` leave the registry once their claims are recovered."""
+        ``dead`` that are dead indeed leave the registry and the leases once their claims are
+        recovered."""
         runtime = self.runtime
         try:
             if reasons:
-                reasons, gone = self._without_leased(reasons, dead or set())
+                reasons, gone = self._without_living(reasons, dead or set())
                 if not reasons:
                     return
-                report = reconcile.reconcile_now(runtime, runtime.worker_name)
-                if report is not None and gone:
-                    liveness.forget(runtime.redis, gone)
+                report = reconcile.reconcile_now(runtime, runtime.worker_name, gone)
             else:
                 report = reconcile.reconcile_if_due(runtime, runtime.worker_name, self.reconcile_every)
         except Exception as exc:  # noqa: BLE001 - Redis or the database away: next round
@@ -211,13 +238,15 @@ class Housekeeping(threading.Thread):
                 overdue=len(report.overdue),
             )
 
-    def _without_leased(self, reasons: list[str], dead: set[str]) -> tuple[list[str], set[str]]:
-        """Of the workers whose liveness key expired, those whose lease still runs are alive
-        (Redis lost their key: a flush, a failover, a partition from Redis alone): no reason to
-        reconcile, and kept in the registry, so they are looked at again at the next beat."""
+    def _without_living(self, reasons: list[str], dead: set[str]) -> tuple[list[str], set[str]]:
+        """Of the workers reported dead, those whose liveness key is in Redis or whose lease
+        still runs are alive (Redis lost their key: a flush, a failover, a partition from Redis
+        alone; or their lease was not renewed: the database failing them): no reason to
+        reconcile, and kept in the registry and the leases, so they are looked at again."""
         if not dead:
             return reasons, dead
-        gone = dead - leases.live_workers(self.runtime.engine, dead, datetime.now(UTC))
+        alive, leased = reconcile.living(self.runtime, set(dead))
+        gone = dead - alive - leased
         if not gone:
             reasons = [reason for reason in reasons if reason != WORKERS_GONE]
         return reasons, gone

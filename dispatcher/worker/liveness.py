@@ -7,7 +7,9 @@ lease, so it never makes a live worker look dead. A worker whose key vanished pu
 its next beat. Every heartbeat also records the
 worker in a registry (a sorted set scored by the time of its last beat), so any live worker
 notices a dead one as soon as the dead one's key expires and has its claims recovered at once,
-instead of at the next routine reconcile. And every heartbeat checks an epoch key that lives as
+instead of at the next routine reconcile. A flush empties the registry too; then the dead one
+is noticed by its lease expiring instead (each worker's lease thread asks the database for
+expired leases after renewing its own). And every heartbeat checks an epoch key that lives as
 long as Redis keeps its data: when it is missing, Redis was flushed or restarted empty (its
 jobs are gone), and the worker has reconcile run at once.
 """

@@ -243,8 +243,8 @@ def run_worker(
     heartbeat = Heartbeat(runtime, urgency)
     heartbeat.beat()
     heartbeat.start()
-    lease = Lease(runtime)
-    lease.renew()  # before the first claim: a claim is never held without a lease
+    lease = Lease(runtime, urgency)
+    lease.step()  # before the first claim: a claim is never held without a lease
     lease.start()
     housekeeping = Housekeeping(runtime, reconcile_every, urgency)
     housekeeping.start()

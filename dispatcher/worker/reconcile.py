@@ -23,6 +23,7 @@ Workers run this on their own about once a minute, one at a time across hosts (a
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,8 +48,6 @@ OWN_CLAIM_GRACE = timedelta(seconds=60)
 BATCH = 500
 """Unfinished deliveries looked at per Redis pipeline."""
 _COLUMNS = ("request_id", "status", "worker", "next_attempt_at")
-LEASES_KEPT = timedelta(hours=1)
-"""An expired lease is deleted by the routine reconcile once it expired this long ago."""
 
 
 @dataclass
@@ -256,17 +255,28 @@ def reconcile(runtime: Runtime, now: datetime | None = None) -> ReconcileReport:
 
 
 def reconcile_if_due(runtime: Runtime, owner: str, every_seconds: int = 60) -> ReconcileReport | None:
-    """Runs :func:`reconcile` when no other worker has within ``every_seconds`` (one at a time),
-    and then deletes the leases of workers gone for over :data:`LEASES_KEPT`."""
-    report = _locked(runtime, LOCK_KEY, owner, every_seconds, release=False)
+    """Runs :func:`reconcile` when no other worker has within ``every_seconds`` (one at a time)."""
+    return _locked(runtime, LOCK_KEY, owner, every_seconds, release=False)
+
+
+def reconcile_now(runtime: Runtime, owner: str, gone: Iterable[str] = ()) -> ReconcileReport | None:
+    """Runs :func:`reconcile` at once, unless another worker is running an urgent one (then
+    None: the reason is seen again at a later beat). After a pass, the workers of ``gone``
+    (found dead before it: no liveness key, no live lease), whose claims it recovered, are
+    forgotten: out of the registry, their expired leases deleted, so each is reported once."""
+    report = _locked(runtime, NOW_LOCK_KEY, owner, NOW_LOCK_SECONDS, release=True)
     if report is not None:
-        leases.delete_expired(runtime.engine, datetime.now(UTC) - LEASES_KEPT)
+        forget_dead(runtime, gone)
     return report
 
 
-def reconcile_now(runtime: Runtime, owner: str) -> ReconcileReport | None:
-    """Runs :func:`reconcile` at once, unless another worker is running an urgent one."""
-    return _locked(runtime, NOW_LOCK_KEY, owner, NOW_LOCK_SECONDS, release=True)
+def forget_dead(runtime: Runtime, workers: Iterable[str]) -> None:
+    """Drops dead workers from the heartbeats' registry and deletes their leases that are still
+    expired (one renewed meanwhile is kept; one renewed later is made again: renewing upserts)."""
+    names = sorted(set(workers))
+    if names:
+        liveness.forget(runtime.redis, names)
+        leases.forget(runtime.engine, names, datetime.now(UTC))
 
 
 def _locked(runtime: Runtime, key: str, owner: str, seconds: int, release: bool) -> ReconcileReport | None:

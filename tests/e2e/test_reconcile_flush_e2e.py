@@ -1,6 +1,7 @@
 """A Redis flush under a live worker, and `dispatcher reconcile` run by hand after it (issue 21,
-findings 10 and 12): real `python worker.py` processes, the real Redis, SQLite, and a partner on
-127.0.0.1 that holds the head's POST open until the test releases it.
+findings 10 and 12), and a worker killed before a flush (finding 10's follow-up): real `python
+worker.py` processes, the real Redis, SQLite, and a partner on 127.0.0.1 that holds the head's
+POST open until the test releases it.
 
 The interleaving is made, never hoped for: the worker is paused (SIGSTOP) while its POST is held,
 so its heartbeat cannot put its liveness key back before reconcile looks, exactly as when the
@@ -24,13 +25,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from dispatcher import dispatch, store
 from dispatcher.contract import catalogue as events
 from dispatcher.policy.reconcile import ABANDON_GRACE
+from dispatcher.store.schema import WORKER_LEASES
 from dispatcher.vocabulary import FINAL_STATUSES, AttemptOutcome, DeliveryStatus
+from dispatcher.worker import reconcile
 from dispatcher.worker.liveness import alive_key
 from tests.conftest import ROOT, wait_for
+from tests.e2e.test_faults import child_pids, process_log_text, running
 
 MESSAGE = events.CATALOGUE["message_created"].example()
 HOLD_LIMIT = 120
@@ -75,6 +80,8 @@ class HoldingPartner:
                     self.end_headers()
                     self.wfile.write(answer)
                     self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sender was killed while its POST was held
                 finally:
                     post.ended = time.monotonic()
 
@@ -255,3 +262,83 @@ def test_a_hand_run_reconcile_after_flushdb_queues_due_deliveries_at_once(
     )
     assert partner.posts_of(ahead) == []
     assert store.get_delivery(runtime.engine, ahead)["status"] == DeliveryStatus.RETRYING
+
+
+@pytest.fixture
+def forked() -> Iterator[list[int]]:
+    """Pids a killed worker forked (RQ's scheduler) that may outlive it; ended by pid."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        if running(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def reconcile_lines(tmp_path: Path, after: int) -> list[str]:
+    """The process log's reconcile lines written past its first ``after`` characters."""
+    text = process_log_text(tmp_path)[after:]
+    return [line for line in text.splitlines() if " reconcile reason=" in line]
+
+
+def test_a_worker_killed_before_a_flush_has_its_claim_recovered_as_soon_as_its_lease_expires(
+    make_runtime, write_config, start_worker, redis_client, partner, forked, tmp_path
+) -> None:
+    """The reviewer's case: worker lw5 is mid-POST on a slow partner; kill -9 it; FLUSHDB; start
+    lw6. The flush erased lw5 from the heartbeats' registry, so no heartbeat ever calls it dead;
+    lw6's lease thread sees lw5's lease expired and has the claim recovered at once. The routine
+    reconcile is kept from running (its lock held, as when another worker ran it a moment ago),
+    and lw5's lease is made to expire now instead of 30 s after the kill."""
+    endpoints = [{"name": "pharmacy", "url": partner.url, "key": "pharmacy-key-1"}]
+    runtime = make_runtime(endpoints=endpoints, delivery=DELIVERY)
+    held = dispatched("E-K", 1)
+    partner.held = held
+    config = write_config(endpoints=endpoints, delivery=DELIVERY)
+    killed = start_worker(config, name="lw5")
+    wait_for(lambda: partner.posts_of(held), timeout=30, message="lw5's POST")
+    assert store.get_delivery(runtime.engine, held)["worker"] == "lw5"
+    forked.extend(child_pids(killed.process.pid))  # RQ's forked scheduler
+    killed.stop(signal.SIGKILL)
+    partner.release()  # the POST sent again is answered at once
+
+    redis_client.flushdb()
+    redis_client.set(reconcile.LOCK_KEY, "a routine reconcile that just ran", ex=600)
+    logged = len(process_log_text(tmp_path))  # lw5's lines, its own start's reconcile among them
+    start_worker(config, name="lw6")
+    wait_for(
+        lambda: any('reason="redis empty"' in line for line in reconcile_lines(tmp_path, logged)),
+        timeout=30,
+        message="lw6's reconcile for the flush (lw5's lease still runs: its claim is left)",
+    )
+    assert store.get_delivery(runtime.engine, held)["status"] == DeliveryStatus.IN_FLIGHT
+    expired_at = datetime.now(UTC)
+    backdate(runtime, [held], ABANDON_GRACE + timedelta(seconds=5))
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            WORKER_LEASES.update().where(WORKER_LEASES.c.worker == "lw5").values(expires_at=expired_at)
+        )
+
+    wait_for(
+        lambda: (
+            AttemptOutcome.INTERRUPTED in [a["outcome"] for a in store.list_attempts(runtime.engine, held)]
+        ),
+        timeout=30,
+        message="lw5's claim to be recovered (no routine reconcile can run)",
+    )
+    all_final(runtime, [held])
+    attempts = store.list_attempts(runtime.engine, held)
+    took = (attempts[0]["created_at"] - expired_at).total_seconds()
+    lines = reconcile_lines(tmp_path, logged)
+    print(f"\n[kill -9 + FLUSHDB] lw5's lease expiry -> claim recovered by lw6: {took:.1f}s (lease beat 5 s)")
+    print("\n".join(lines))
+    assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "interrupted"), (2, "delivered")]
+    assert "lw5" in attempts[0]["error"]
+    first, second = partner.posts_of(held)
+    assert second.started > first.started
+    recovered = [line for line in lines if "abandoned=1" in line]
+    assert len(recovered) == 1 and 'reason="workers stopped beating" ' in recovered[0], lines
+    assert not any("reason=due" in line for line in lines), "a routine reconcile ran"
+    with runtime.engine.connect() as conn:
+        assert set(conn.execute(sa.select(WORKER_LEASES.c.worker)).scalars()) == {"lw6"}

@@ -43,11 +43,29 @@ def test_no_names_asks_nothing(engine) -> None:
     assert leases.live_workers(engine, [], NOW) == set()
 
 
-def test_long_expired_leases_are_deleted(engine) -> None:
-    leases.renew(engine, "gone-long-ago", NOW - timedelta(hours=2), TTL)
-    leases.renew(engine, "gone-lately", NOW - timedelta(minutes=5), TTL)
-    leases.renew(engine, "alive", NOW, TTL)
-    assert leases.delete_expired(engine, NOW - timedelta(hours=1)) == 1
+def left(engine) -> set[str]:
     with engine.connect() as conn:
-        left = set(conn.execute(sa.select(WORKER_LEASES.c.worker)).scalars())
-    assert left == {"gone-lately", "alive"}
+        return set(conn.execute(sa.select(WORKER_LEASES.c.worker)).scalars())
+
+
+def test_expired_lists_the_other_workers_whose_lease_ran_out_oldest_first(engine) -> None:
+    leases.renew(engine, "gone-lately", NOW - timedelta(minutes=1), TTL)
+    leases.renew(engine, "gone-long-ago", NOW - timedelta(hours=2), TTL)
+    leases.renew(engine, "expiring-now", NOW - TTL, TTL)  # expires_at == NOW: expired
+    leases.renew(engine, "me", NOW - timedelta(hours=1), TTL)  # the asker's own: never listed
+    leases.renew(engine, "alive", NOW, TTL)
+    leases.renew(engine, "released", NOW - timedelta(hours=1), TTL)
+    leases.release(engine, "released")
+    assert leases.expired(engine, NOW, other_than="me") == ["gone-long-ago", "gone-lately", "expiring-now"]
+    assert leases.expired(engine, NOW - timedelta(days=1), other_than="me") == []
+
+
+def test_forget_deletes_only_the_named_leases_still_expired(engine) -> None:
+    leases.renew(engine, "dead", NOW - timedelta(minutes=1), TTL)
+    leases.renew(engine, "renewed-meanwhile", NOW, TTL)
+    leases.renew(engine, "dead-not-named", NOW - timedelta(minutes=1), TTL)
+    assert leases.forget(engine, ["dead", "renewed-meanwhile", "never-leased"], NOW) == 1
+    assert left(engine) == {"renewed-meanwhile", "dead-not-named"}
+    assert leases.forget(engine, [], NOW) == 0
+    leases.renew(engine, "dead", NOW + TTL, TTL)  # it was alive after all: renewing makes it again
+    assert leases.live_workers(engine, ["dead"], NOW + TTL) == {"dead"}
