@@ -157,6 +157,20 @@ def cross_site(request: Request, who: Principal | None) -> Response | None:
     return None
 
 
+async def posted_form(request: Request, who: Principal | None) -> FormData | Response:
+    """A POST's form once it is known to come from this console's own page for ``who``: sent
+    from its origin, read within bounds, carrying the right CSRF token; else the refusing page."""
+    if (refused := cross_site(request, who)) is not None:
+        return refused
+    try:
+        form = await read_form(request)
+    except BadRequest as exc:
+        return refuse(request, who, 400, str(exc))
+    if not csrf_ok(request, form.get("csrf"), who):
+        return refuse(request, who, 403, EXPIRED_FORM)
+    return form
+
+
 def render(
     request: Request, who: Principal | None, template: str, status: int = 200, **context: Any
 ) -> Response:
@@ -183,15 +197,11 @@ async def _checked(request: Request, operator: bool) -> tuple[Principal, FormDat
         return to_login(request)
     request.state.user_name = who.name
     form = None
-    if (refused := cross_site(request, who)) is not None:
-        return refused
     if request.method == "POST":
-        try:
-            form = await read_form(request)
-        except BadRequest as exc:
-            return refuse(request, who, 400, str(exc))
-        if not csrf_ok(request, form.get("csrf"), who):
-            return refuse(request, who, 403, EXPIRED_FORM)
+        posted = await posted_form(request, who)
+        if isinstance(posted, Response):
+            return posted
+        form = posted
     if operator and not who.operator:
         return refuse(request, who, 403, "only an operator may do this; you are signed in as a viewer")
     return who, form

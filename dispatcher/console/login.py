@@ -18,9 +18,8 @@ from starlette.responses import RedirectResponse, Response
 
 from ..config.console_settings import ConsoleUser
 from . import throttle
-from .auth import Principal, csrf_ok, forget_session, password_matches, sign_in, sign_out
-from .guard import EXPIRED_FORM, REDIS_AWAY, cross_site, identify, read_form, refuse, render, to_login
-from .web import BadRequest
+from .auth import Principal, forget_session, password_matches, sign_in, sign_out
+from .guard import REDIS_AWAY, identify, posted_form, refuse, render, to_login
 
 MAX_NAME = 255
 
@@ -48,17 +47,12 @@ def _signed_in(request: Request, user: ConsoleUser) -> Response:
 
 async def login(request: Request) -> Response:
     request.state.session = None  # a sign-in form's token is the form cookie's, never a session's
-    if (refused := cross_site(request, None)) is not None:
-        return refused
-    try:
-        form = await read_form(request)
-    except BadRequest as exc:
-        return refuse(request, None, 400, str(exc))
+    form = await posted_form(request, None)
+    if isinstance(form, Response):
+        return form
     name, password = form.get("name", ""), form.get("password", "")
     assert isinstance(name, str) and isinstance(password, str)  # read_form takes no file
     name = name[:MAX_NAME].strip()
-    if not csrf_ok(request, form.get("csrf"), None):
-        return refuse(request, None, 403, EXPIRED_FORM)
     try:
         wait = await run_in_threadpool(_admit, request, name)
     except redis.RedisError:
@@ -87,14 +81,9 @@ async def logout(request: Request) -> Response:
         return who
     if getattr(request.state, "session", None) is None:
         return to_login(request)  # no session to end (it ended already, or the proxy signs in)
-    if (refused := cross_site(request, None)) is not None:
-        return refused
-    try:
-        form = await read_form(request)
-    except BadRequest as exc:
-        return refuse(request, None, 400, str(exc))
-    if not csrf_ok(request, form.get("csrf"), None):
-        return refuse(request, None, 403, EXPIRED_FORM)
+    form = await posted_form(request, None)
+    if isinstance(form, Response):
+        return form
     try:
         await run_in_threadpool(sign_out, request)
     except redis.RedisError:
