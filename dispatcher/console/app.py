@@ -24,7 +24,7 @@ from starlette.templating import Jinja2Templates
 
 from ..runtime import Runtime
 from ..times import format_utc
-from . import actions, endpoint_actions, login, pages
+from . import actions, endpoint_actions, login, pages, replay_action
 from .sessions import COOKIE
 from .web import SecureHeaders, short_page
 
@@ -47,7 +47,7 @@ ROUTES = [
     Route("/deliveries/{request_id}/reveal", pages.reveal, methods=["POST"]),
     Route("/deliveries/{request_id}/retry", actions.retry_one, methods=["GET", "POST"]),
     Route("/actions/retry-failed", actions.retry_failed, methods=["GET", "POST"]),
-    Route("/actions/replay", endpoint_actions.replay_range, methods=["GET", "POST"]),
+    Route("/actions/replay", replay_action.replay_range, methods=["GET", "POST"]),
     Route("/endpoints", pages.endpoint_list),
     Route("/endpoints/{name}/disable", endpoint_actions.disable, methods=["GET", "POST"]),
     Route("/endpoints/{name}/enable", endpoint_actions.enable, methods=["GET", "POST"]),
