@@ -107,3 +107,19 @@ class ExportRows(StrEnum):
 
     ATTEMPTS = "attempts"
     DELIVERIES = "deliveries"
+
+
+class AuditAction(StrEnum):
+    """Every operator action that writes an audit row (``webhook_audit.action``), as stored."""
+
+    RETRY = "retry"
+    REPLAY = "replay"
+    PRUNE = "prune"
+    RETENTION_RUN = "retention run"
+    LOG_ERASE = "log erase"
+    LOG_EXPORT = "log export"
+    ENDPOINTS_DISABLE = "endpoints disable"
+    ENDPOINTS_ENABLE = "endpoints enable"
+    STORAGE_ENCRYPT = "storage encrypt"
+    STORAGE_ROTATE = "storage rotate"
+    DELIVERY_REVEAL = "delivery reveal"

@@ -18,21 +18,10 @@ from sqlalchemy.engine import Engine
 
 from .. import store
 from ..store import audit
+from ..vocabulary import AuditAction
 
-ACTIONS = (
-    "retry",
-    "replay",
-    "prune",
-    "retention run",
-    "log erase",
-    "log export",
-    "endpoints disable",
-    "endpoints enable",
-    "storage encrypt",
-    "storage rotate",
-    "delivery reveal",
-)
-"""Every action that writes an audit row."""
+ACTIONS: tuple[str, ...] = tuple(a.value for a in AuditAction)
+"""Every action that writes an audit row (:class:`~dispatcher.vocabulary.AuditAction`)."""
 
 
 def os_actor() -> str:
@@ -45,14 +34,13 @@ def os_actor() -> str:
 
 def record(
     engine: Engine,
-    action: str,
+    action: AuditAction,
     selection: Mapping[str, Any],
     counts: Mapping[str, Any],
     actor: str | None = None,
 ) -> None:
-    if action not in ACTIONS:
-        raise ValueError(f"unknown audit action {action!r}")
-    audit.record(engine, actor or os_actor(), action, selection, counts)
+    """Writes one audit row (doors call this through :func:`dispatcher.ops.door.record`)."""
+    audit.record(engine, actor or os_actor(), AuditAction(action), selection, counts)
 
 
 def described(selection: store.Selection, **more: Any) -> dict[str, Any]:
