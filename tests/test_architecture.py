@@ -7,6 +7,7 @@ pyproject.toml) and the types by mypy, both run by ``scripts/test``.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from tests.conftest import ROOT
 
 PACKAGE = ROOT / "dispatcher"
 MAX_MODULE_LINES = 400
-MAX_FUNCTION_LINES = 60
+MAX_FUNCTION_LINES = 50
 ROOMS = ("contract", "config", "policy", "store", "queue", "sending", "intake", "worker", "ops", "cli")
 
 
@@ -32,9 +33,11 @@ def test_no_module_is_over_400_lines() -> None:
     assert long == {}
 
 
-def test_no_function_is_over_60_lines() -> None:
+def test_no_function_is_over_50_lines() -> None:
     long = {}
     for path in modules():
+        if "versions" in path.parts:  # migrations are frozen in time: never edited once released
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 length = (node.end_lineno or node.lineno) - node.lineno + 1
@@ -57,3 +60,13 @@ def test_architecture_md_describes_every_room(room: str) -> None:
 def test_every_module_has_a_docstring() -> None:
     missing = [str(p.relative_to(ROOT)) for p in modules() if not ast.get_docstring(ast.parse(p.read_text()))]
     assert missing == []
+
+
+def test_every_blind_except_kept_says_why() -> None:
+    """ruff's BLE rule refuses ``except Exception`` that swallows; each one kept says why."""
+    unexplained = []
+    for path in modules():
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if "noqa: BLE001" in line and not re.search(r"noqa: BLE001 - \S", line):
+                unexplained.append(f"{path.relative_to(ROOT)}:{number}")
+    assert unexplained == []

@@ -96,6 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError):
             self._answer(400, {"error": "not a webhook payload"})
             return
+        received = ReceivedEvent(request_id, event, retry, body)
         with state.lock:
             if request_id in state.seen:
                 state.duplicates += 1
@@ -106,7 +107,6 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             else:
                 duplicate = False
-                received = ReceivedEvent(request_id, event, retry, body)
                 state.seen[request_id] = received
         if duplicate:
             self._answer(200, {"status": "duplicate", "request_id": request_id})
