@@ -1,7 +1,9 @@
 """The audit trail: who did what to the log, when, on which selection, with what counts.
 
-One row per operator action that changes or reveals the log (``retry``, ``replay``, ``prune``,
-``retention run``, ``log erase``, ``endpoints disable|enable``, ``storage encrypt|rotate``). The
+One row per operator action that changes or reveals the log (each an
+:class:`~dispatcher.vocabulary.AuditAction`: ``retry``, ``replay``, ``prune``, ``retention run``,
+``log erase``, ``log export``, ``endpoints disable|enable``, ``storage encrypt|rotate``,
+``delivery reveal``). The
 selection and counts are JSON written by the action; neither holds PHI (a patient is named by
 its stored key, never its id), and both are shown to operators as they are.
 """
@@ -18,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ..times import utcnow
+from ..vocabulary import AuditAction
 from .engine import reading
 from .schema import AUDIT
 
@@ -45,7 +48,7 @@ class AuditEntry:
 def record(
     engine: Engine,
     actor: str,
-    action: str,
+    action: AuditAction,
     selection: Mapping[str, Any],
     counts: Mapping[str, Any],
     at: datetime | None = None,
@@ -56,7 +59,7 @@ def record(
             AUDIT.insert().values(
                 at=at or utcnow(),
                 actor=actor[:255],
-                action=action,
+                action=action.value,
                 selection=json.dumps(selection, default=str, sort_keys=True),
                 counts=json.dumps(counts, default=str, sort_keys=True),
             )
