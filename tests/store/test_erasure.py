@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from dispatcher import store
 from dispatcher.store import audit, erasure
 from dispatcher.store.sealing import NO_PATIENT, Keyring, new_key
+from dispatcher.vocabulary import AuditAction
 from tests.store.rows import T0, attempt_record, new_delivery
 
 
@@ -144,9 +145,9 @@ def test_rows_without_keys_are_indexed_from_their_payload(database_url: str) -> 
 
 def test_the_audit_trail_reads_back_in_order(database_url: str) -> None:
     engine = store.create_store_engine(database_url)
-    audit.record(engine, "ada", "prune", {"older_than": "30d"}, {"deleted": 3}, at=T0)
+    audit.record(engine, "ada", AuditAction.PRUNE, {"older_than": "30d"}, {"deleted": 3}, at=T0)
     audit.record(
-        engine, "grace", "log erase", {"patient_key": "ab12"}, {"erased": 2}, at=T0 + timedelta(hours=1)
+        engine, "grace", AuditAction.LOG_ERASE, {"patient_key": "ab12"}, {"erased": 2}, at=T0 + timedelta(hours=1)
     )
     entries = audit.entries(engine)
     assert [(e.actor, e.action, e.selection, e.counts) for e in entries] == [
