@@ -17,7 +17,6 @@ from pydantic import (
     AllowInfNan,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
-    PlainValidator,
     Strict,
     ValidatorFunctionWrapHandler,
     WithJsonSchema,
@@ -44,6 +43,8 @@ MAX_CONCURRENCY = 10_000
 MAX_RATE_PER_SECOND = 10_000
 MAX_FAILED_DELIVERIES = 1_000_000
 MAX_WINDOW_SECONDS = 365 * 86400
+MAX_IDEMPOTENCY_SECONDS = 30 * 86400
+"""``idempotency_ttl``: 30 days."""
 MAX_RETENTION_DAYS = 36500
 """A hundred years of process log files (further back than a date can go, every line failed)."""
 MAX_PORT = 65535
@@ -108,6 +109,35 @@ class NotEmpty:
         if not value:
             raise Problem(self.problem)
         return value
+
+
+_DURATION_PATTERN = r"^\s*(\d+(\.\d+)?|(\d+(\.\d+)?\s*[smhdw]\s*)+)\s*$"
+"""A duration written as text (:func:`dispatcher.times.parse_duration` reads it)."""
+
+
+@dataclass(frozen=True)
+class Lasting:
+    """A length of time of at most ``longest`` seconds, written as seconds or as ``45s``, ``30m``,
+    ``12h``, ``5d``, ``2w`` and combinations (:func:`.checks.duration_seconds`): checked, and the
+    JSON Schema's two forms with their ``examples``."""
+
+    longest: int
+    examples: tuple[str, ...]
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_plain_validator_function(self.check)
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> Any:
+        return {
+            "anyOf": [
+                {"type": "string", "pattern": _DURATION_PATTERN},
+                {"type": "integer", "minimum": 1, "maximum": self.longest},
+            ],
+            "examples": list(self.examples),
+        }
+
+    def check(self, value: object) -> int:
+        return checks.duration_seconds(value, self.longest)
 
 
 class Hint:
@@ -201,44 +231,7 @@ Threads = Annotated[_Integer, Range(1, MAX_WORKER_THREADS, meaning=f"between 1 a
 PortRange = Annotated[_Integer, Range(1, MAX_PORT, meaning=f"at least 1 and end at port {MAX_PORT} or below")]
 
 
-def _window(value: object) -> int:
-    return checks.duration_seconds(value, MAX_WINDOW_SECONDS)
-
-
-MAX_IDEMPOTENCY_SECONDS = 30 * 86400
-
-
-def _ttl(value: object) -> int:
-    return checks.duration_seconds(value, MAX_IDEMPOTENCY_SECONDS)
-
-
-Ttl = Annotated[
-    int,
-    PlainValidator(_ttl),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?|(\d+(\.\d+)?\s*[smhdw]\s*)+)\s*$"},
-                {"type": "integer", "minimum": 1, "maximum": MAX_IDEMPOTENCY_SECONDS},
-            ],
-            "examples": ["24h", "7d"],
-        }
-    ),
-]
+Ttl = Annotated[int, Lasting(MAX_IDEMPOTENCY_SECONDS, ("24h", "7d"))]
 """How long an idempotency key is remembered: at most 30 days."""
-
-
-Duration = Annotated[
-    int,
-    PlainValidator(_window),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?|(\d+(\.\d+)?\s*[smhdw]\s*)+)\s*$"},
-                {"type": "integer", "minimum": 1, "maximum": MAX_WINDOW_SECONDS},
-            ],
-            "examples": ["5d", "12h", "1h 30m"],
-        }
-    ),
-]
+Duration = Annotated[int, Lasting(MAX_WINDOW_SECONDS, ("5d", "12h", "1h 30m"))]
 """A length of time: seconds, or ``45s``, ``30m``, ``12h``, ``5d``, ``2w`` and combinations."""

@@ -78,6 +78,12 @@ class Medication(BaseModel):
 
 
 Medications = Annotated[list[Medication], Strict()]
+PatientId = Annotated[StrictStr, Field(description="Unique identifier for the patient")]
+"""The patient an event is about."""
+EncounterId = Annotated[StrictStr, Field(description="Unique identifier for the encounter")]
+"""The encounter an event is about."""
+PrescriptionOrderNumber = Annotated[StrictStr | None, Field(description="Order number if applicable")]
+"""A prescription's order number: ``null`` while it has none."""
 
 
 class EventData(BaseModel):
@@ -132,9 +138,9 @@ class PrescriptionSubmitted(EventData):
         "special_necessities": "optional notes",
     }
 
-    patient_id: StrictStr = Field(description="Unique identifier for the patient")
-    encounter_id: StrictStr = Field(description="Unique identifier for the encounter")
-    order_number: StrictStr | None = Field(None, description="Order number if applicable")
+    patient_id: PatientId
+    encounter_id: EncounterId
+    order_number: PrescriptionOrderNumber = None
     medication: Medications = Field(description="List of prescribed medications")
     created_at: Timestamp = Field(description="Timestamp when the prescription was created")
     special_necessities: StrictStr | None = Field(None, description="Optional notes or special requirements")
@@ -154,9 +160,9 @@ class PrescriptionDosageChanged(EventData):
         "created_at": _TIME,
     }
 
-    patient_id: StrictStr = Field(description="Unique identifier for the patient")
-    encounter_id: StrictStr = Field(description="Unique identifier for the encounter")
-    order_number: StrictStr | None = Field(None, description="Order number if applicable")
+    patient_id: PatientId
+    encounter_id: EncounterId
+    order_number: PrescriptionOrderNumber = None
     medication: Medications = Field(description="List of medications with updated dosages")
     dosage_change: StrictBool = Field(description="Flag indicating this is a dosage change event")
     created_at: Timestamp = Field(description="Timestamp when the change was made")
@@ -176,8 +182,8 @@ class EncounterCancelled(EventData):
         "created_at": _TIME,
     }
 
-    patient_id: StrictStr = Field(description="Unique identifier for the patient")
-    encounter_id: StrictStr = Field(description="Unique identifier for the encounter")
+    patient_id: PatientId
+    encounter_id: EncounterId
     reason: StrictStr = Field(description="Reason for the cancellation")
     cancel_by_name: StrictStr = Field(description="Name of the person who cancelled")
     cancel_by_id: StrictStr = Field(description="ID of the person who cancelled")
@@ -201,8 +207,8 @@ class MessageCreated(EventData):
         "created_at": _TIME,
     }
 
-    patient_id: StrictStr = Field(description="Unique identifier for the patient")
-    encounter_id: StrictStr = Field(description="Unique identifier for the encounter")
+    patient_id: PatientId
+    encounter_id: EncounterId
     author_id: StrictStr = Field(description="ID of the message author")
     is_doctor: StrictBool = Field(description="Whether the author is a doctor")
     reply_message_id: StrictStr | None = Field(
@@ -238,8 +244,8 @@ class CaseAssignedToClinician(EventData):
         "assigned_at": _TIME,
     }
 
-    encounter_id: StrictStr = Field(description="Unique identifier for the encounter")
-    patient_id: StrictStr = Field(description="Unique identifier for the patient")
+    encounter_id: EncounterId
+    patient_id: PatientId
     clinician_id: StrictStr = Field(description="ID of the assigned clinician")
     assigned_at: Timestamp = Field(description="Timestamp when the assignment was made")
 

@@ -193,6 +193,48 @@ def _entries(
         yield member(path, key), item
 
 
+class _Walk:
+    """One walk over a value with an explicit stack of the arrays and objects open on the current
+    path, each with the iterator of its members, so no value can exhaust Python's stack."""
+
+    def __init__(self, max_depth: int, exact_integers: bool) -> None:
+        self.max_depth = max_depth
+        self.exact_integers = exact_integers
+        self.problems: list[str] = []
+        # The containers on the current path (a cycle comes back to one).
+        self.open_ids: set[int] = set()
+        # The deepest level each container was checked at: a shared one needs no check at a shallower one.
+        self.walked: dict[int, int] = {}
+        self.stack: list[tuple[int, int, Iterator[tuple[str, Any]]]] = []
+
+    def visit(self, where: str, item: Any, level: int) -> None:
+        """Checks a scalar at once; opens an array or an object (its members are visited next)."""
+        if not isinstance(item, dict | list):
+            problem = _scalar_problem(item, self.exact_integers)
+            if problem is not None:
+                self.problems.append(f"{where}: {problem}")
+            return
+        ident = id(item)
+        if ident in self.open_ids:
+            self.problems.append(f"{where}: contains itself (a reference cycle)")
+        elif level > self.max_depth:
+            self.problems.append(f"{where}: arrays and objects nested more than {self.max_depth} levels deep")
+        elif self.walked.get(ident, 0) < level:
+            self.open_ids.add(ident)
+            self.stack.append((ident, level, _entries(item, where, self.problems)))
+
+    def step(self) -> None:
+        """Visits the next member of the innermost open container, or closes it when it has none left."""
+        ident, level, members = self.stack[-1]
+        entry = next(members, None)
+        if entry is not None:
+            self.visit(entry[0], entry[1], level + 1)
+            return
+        self.stack.pop()
+        self.open_ids.discard(ident)
+        self.walked[ident] = max(self.walked.get(ident, 0), level)
+
+
 def json_problems(
     value: Any,
     path: str,
@@ -215,36 +257,11 @@ def json_problems(
     Returns:
         The problems, in the order found; empty when ``value`` can be sent as it is.
     """
-    problems: list[str] = []
-    open_ids: set[int] = set()  # the containers on the current path (a cycle comes back to one)
-    walked: dict[int, int] = {}  # a shared container checked at a level needs no check at a shallower one
-    stack: list[tuple[int, int, Iterator[tuple[str, Any]]]] = []
-
-    def visit(where: str, item: Any, level: int) -> None:
-        if not isinstance(item, dict | list):
-            problem = _scalar_problem(item, exact_integers)
-            if problem is not None:
-                problems.append(f"{where}: {problem}")
-            return
-        ident = id(item)
-        if ident in open_ids:
-            problems.append(f"{where}: contains itself (a reference cycle)")
-        elif level > max_depth:
-            problems.append(f"{where}: arrays and objects nested more than {max_depth} levels deep")
-        elif walked.get(ident, 0) < level:
-            open_ids.add(ident)
-            stack.append((ident, level, _entries(item, where, problems)))
-
-    visit(path, value, depth)
-    while stack and len(problems) <= limit:
-        ident, level, members = stack[-1]
-        entry = next(members, None)
-        if entry is None:
-            stack.pop()
-            open_ids.discard(ident)
-            walked[ident] = max(walked.get(ident, 0), level)
-            continue
-        visit(entry[0], entry[1], level + 1)
+    walk = _Walk(max_depth, exact_integers)
+    walk.visit(path, value, depth)
+    while walk.stack and len(walk.problems) <= limit:
+        walk.step()
+    problems = walk.problems
     if len(problems) > limit:
         problems[limit:] = [f"{path or 'data'}: more problems not listed (the first {limit} are)"]
     return problems

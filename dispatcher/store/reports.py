@@ -231,9 +231,6 @@ def delivery_stats(engine: Engine, since: datetime | None = None, until: datetim
 
 # --- export ----------------------------------------------------------------------------------
 
-
-# --- export ----------------------------------------------------------------------------------
-
 ROW_ORDER: dict[str, tuple[str, ...]] = {
     ExportRows.ATTEMPTS: ("id",),
     ExportRows.DELIVERIES: ("created_at", "request_id"),
