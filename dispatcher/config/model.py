@@ -22,19 +22,7 @@ from pydantic_core import core_schema
 from . import fields as f
 from .checks import Problem, UnknownSetting, shown, shown_url
 from .console import ConsoleFile
-from .settings import (
-    DEFAULT_KEY,
-    DEFAULT_ORDERING_FIELDS,
-    Backoff,
-    DeliverySettings,
-    DisableAfter,
-    Endpoint,
-    ExponentialBackoff,
-    ListBackoff,
-    MetricsSettings,
-    RetentionSettings,
-    Settings,
-)
+from . import settings as frozen
 
 
 def setting(default: Any, meaning: str, **more: Any) -> Any:
@@ -42,11 +30,11 @@ def setting(default: Any, meaning: str, **more: Any) -> Any:
     return Field(default=default, description=meaning, **more)
 
 
-_SETTINGS = Settings()
+_SETTINGS = frozen.Settings()
 _DELIVERY = _SETTINGS.delivery
-_BACKOFF = ExponentialBackoff()
-_METRICS = MetricsSettings()
-_RETENTION = RetentionSettings()
+_BACKOFF = frozen.ExponentialBackoff()
+_METRICS = frozen.MetricsSettings()
+_RETENTION = frozen.RetentionSettings()
 OVERRIDES = ("timeout", "connect_timeout", "max_attempts", "backoff")
 """The delivery settings an endpoint may set for itself."""
 
@@ -121,11 +109,11 @@ SigningSecrets = Annotated[
 ]
 
 
-def backoff_value(form: str | list[int] | BackoffMapping) -> Backoff:
+def backoff_value(form: str | list[int] | BackoffMapping) -> frozen.Backoff:
     """The backoff a form written in the file stands for."""
     if isinstance(form, BackoffMapping):
-        return ExponentialBackoff(form.base, form.multiplier, form.cap, form.jitter)
-    return ListBackoff(tuple(form)) if isinstance(form, list) else ExponentialBackoff()
+        return frozen.ExponentialBackoff(form.base, form.multiplier, form.cap, form.jitter)
+    return frozen.ListBackoff(tuple(form)) if isinstance(form, list) else frozen.ExponentialBackoff()
 
 
 class DeliveryFile(Section):
@@ -151,8 +139,8 @@ class DeliveryFile(Section):
         None, "A PEM CA bundle to verify partners' certificates with."
     )
 
-    def to_settings(self) -> DeliverySettings:
-        return DeliverySettings(
+    def to_settings(self) -> frozen.DeliverySettings:
+        return frozen.DeliverySettings(
             timeout=self.timeout,
             connect_timeout=self.connect_timeout,
             max_attempts=self.max_attempts,
@@ -206,22 +194,22 @@ class EndpointFile(Section):
         False, "Deliveries of one ordering key are attempted in dispatch order, one at a time."
     )
     ordering_fields: list[f.EventField] = setting(
-        list(DEFAULT_ORDERING_FIELDS),
+        list(frozen.DEFAULT_ORDERING_FIELDS),
         "With ordered: the event data fields the ordering key comes from (the first present), "
         "unless dispatch() is given ordering_key.",
     )
 
-    def to_endpoint(self, delivery: DeliverySettings) -> Endpoint:
+    def to_endpoint(self, delivery: frozen.DeliverySettings) -> frozen.Endpoint:
         """The endpoint, its ``delivery`` the global ``delivery`` with its overrides (None without)."""
         overrides: dict[str, Any] = {k: getattr(self, k) for k in OVERRIDES if getattr(self, k) is not None}
         if "backoff" in overrides:
             overrides["backoff"] = backoff_value(overrides["backoff"])
         secrets = [self.signing_secret] if isinstance(self.signing_secret, str) else self.signing_secret
         rule = self.disable_after
-        return Endpoint(
+        return frozen.Endpoint(
             name=self.name,
             url=self.url,
-            key=DEFAULT_KEY if self.key is None else self.key,
+            key=frozen.DEFAULT_KEY if self.key is None else self.key,
             events=tuple(self.events),
             include_key_in_body=self.include_key_in_body,
             key_configured=self.key is not None,
@@ -229,7 +217,9 @@ class EndpointFile(Section):
             delivery=replace(delivery, **overrides) if overrides else None,
             max_concurrency=self.max_concurrency,
             rate_per_second=self.rate_per_second,
-            disable_after=DisableAfter(rule.failed_deliveries, rule.window) if rule is not None else None,
+            disable_after=frozen.DisableAfter(rule.failed_deliveries, rule.window)
+            if rule is not None
+            else None,
             ordered=self.ordered,
             ordering_fields=tuple(self.ordering_fields),
         )
@@ -342,10 +332,10 @@ class ConfigFile(Section):
                     at=("endpoints", i, "url"),
                 )
 
-    def to_settings(self) -> Settings:
+    def to_settings(self) -> frozen.Settings:
         delivery = self.delivery.to_settings()
         metrics = self.metrics
-        return Settings(
+        return frozen.Settings(
             source=self.source,
             environment=self.environment,
             redis_url=self.redis_url,
@@ -356,9 +346,11 @@ class ConfigFile(Section):
             delivery=delivery,
             endpoints=tuple(endpoint.to_endpoint(delivery) for endpoint in self.endpoints),
             allow_networks=tuple(self.allow_networks),
-            metrics=MetricsSettings(metrics.port, metrics.host, metrics.port_range) if metrics else None,
+            metrics=frozen.MetricsSettings(metrics.port, metrics.host, metrics.port_range)
+            if metrics
+            else None,
             worker_threads=self.worker.threads,
-            retention=RetentionSettings(self.retention.payload_days, self.retention.rows_days),
+            retention=frozen.RetentionSettings(self.retention.payload_days, self.retention.rows_days),
             storage_keys=tuple(self.storage_keys),
             idempotency_ttl_seconds=self.idempotency_ttl,
             console=self.console.to_settings(),
