@@ -97,33 +97,23 @@ def log_show(request_id: str, as_json: bool) -> None:
     _print_delivery(document)
 
 
-SUMMARY_FIELDS = (
-    "request_id",
-    "event",
-    "endpoint",
-    "status",
-    "attempts",
-    "last_http_status",
-    "next_attempt_at",
-    "reason",
-    "replay_of",
-    "created_at",
-    "updated_at",
-    "payload_erased_at",
-)
+SUMMARY_MORE = ("next_attempt_at", "reason", "replay_of", "created_at", "updated_at", "payload_erased_at")
+"""What ``log show`` prints of a delivery after its state (``store.DELIVERY_STATE``)."""
 
 
 def _print_delivery(document: dict[str, Any]) -> None:
     """The delivery for a terminal: every stored text with its control characters made visible
     (:func:`visible`: a partner's answer must not move or recolour the operator's terminal), and
     never read as rich markup."""
+    from ..store import DELIVERY_STATE
+
     out = console()
     values = {
         **document,
         "endpoint": f"{document['endpoint']} ({document['url']})",
         "attempts": document["attempt_count"],
     }
-    for name in SUMMARY_FIELDS:
+    for name in (*DELIVERY_STATE, *SUMMARY_MORE):
         if values[name] is not None:
             out.print(f"[bold]{name:>17}[/bold]  ", end="", highlight=False)
             out.print(cell(values[name]), highlight=False, markup=False)

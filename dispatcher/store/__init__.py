@@ -66,7 +66,9 @@ from .schema import (
 )
 from .selection import (
     ATTEMPT_FIELDS,
+    ATTEMPT_RESULT,
     DELIVERY_FIELDS,
+    DELIVERY_STATE,
     PAGE_SIZE,
     Selection,
     count,
@@ -85,9 +87,11 @@ __all__ = [
     "AUDIT",
     "IDEMPOTENCY",
     "ATTEMPT_FIELDS",
+    "ATTEMPT_RESULT",
     "CACHE_SECONDS",
     "DELIVERIES",
     "DELIVERY_FIELDS",
+    "DELIVERY_STATE",
     "ENDPOINT_STATE",
     "STATUS_COUNTS",
     "METADATA",

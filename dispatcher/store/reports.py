@@ -37,7 +37,7 @@ from sqlalchemy.engine import Engine
 from ..vocabulary import PENDING_STATUSES, AttemptOutcome, DeliveryStatus, ExportRows
 from .engine import reading
 from .schema import ATTEMPTS, DELIVERIES
-from .selection import PAGE_SIZE, Selection, count, rows
+from .selection import ATTEMPT_RESULT, PAGE_SIZE, Selection, count, rows
 
 PERCENTILES = (50, 95)
 
@@ -47,12 +47,7 @@ ATTEMPT_COLUMNS = (
     "event",
     "endpoint",
     "url",
-    "attempt",
-    "retry",
-    "outcome",
-    "http_status",
-    "error",
-    "duration_ms",
+    *ATTEMPT_RESULT,
     "next_attempt_at",
     "created_at",
     "response_body",

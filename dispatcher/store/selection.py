@@ -23,28 +23,13 @@ from .schema import ATTEMPTS, DELIVERIES
 PAGE_SIZE = 1000
 """Rows per page of a bulk read."""
 
-DELIVERY_FIELDS = (
-    "request_id",
-    "event",
-    "endpoint",
-    "status",
-    "attempts",
-    "last_http_status",
-    "created_at",
-    "updated_at",
-)
+DELIVERY_STATE = ("request_id", "event", "endpoint", "status", "attempts", "last_http_status")
+"""A delivery, named and where it stands: the first columns wherever deliveries are listed."""
+DELIVERY_FIELDS = (*DELIVERY_STATE, "created_at", "updated_at")
 """The columns of a delivery in a listing (``log list``)."""
-ATTEMPT_FIELDS = (
-    "attempt",
-    "retry",
-    "outcome",
-    "http_status",
-    "error",
-    "duration_ms",
-    "response_body",
-    "next_attempt_at",
-    "created_at",
-)
+ATTEMPT_RESULT = ("attempt", "retry", "outcome", "http_status", "error", "duration_ms")
+"""One attempt and what came of it: the first columns wherever attempts are listed."""
+ATTEMPT_FIELDS = (*ATTEMPT_RESULT, "response_body", "next_attempt_at", "created_at")
 """The columns of an attempt in ``log show``."""
 
 
