@@ -9,20 +9,25 @@ and changes nothing.
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import click
 
-from ..times import format_utc
-from ..vocabulary import DeliveryStatus
 from .output import confirm, deliveries, print_table, progress, say, to_json
 from .params import EVENT, MOMENT, check_range
 
 if TYPE_CHECKING:
     from .. import store
+    from ..ops.bulk_door import BulkDoor, BulkReport
+    from ..ops.door import Plan
     from ..ops.replay import ReplayReport
+    from ..ops.resend import RetryReport, Verdict
+    from ..runtime import Runtime
+
+F = TypeVar("F", bound=Callable[..., Any])
+R = TypeVar("R", bound="BulkReport")
 
 SHOWN = 50
 """Rows a dry run's table shows (``--json`` lists up to ops.bulk.ID_CAP ids)."""
@@ -32,17 +37,11 @@ def _match(n: int) -> str:
     return "matches" if n == 1 else "match"
 
 
-def _describe(selection: store.Selection) -> str:
-    parts = []
-    if selection.event:
-        parts.append(f"event {selection.event}")
-    if selection.endpoint:
-        parts.append(f"endpoint {selection.endpoint}")
-    if selection.since is not None:
-        parts.append(f"created since {format_utc(selection.since)}")
-    if selection.until is not None:
-        parts.append(f"created before {format_utc(selection.until)}")
-    return f" ({', '.join(parts)})" if parts else ""
+def _matching(n: int, kind: str, selection: store.Selection) -> str:
+    """``3 failed deliveries match (event order_changed)``."""
+    from ..ops.bulk import where
+
+    return f"{deliveries(n, kind)} {_match(n)}{where(selection)}"
 
 
 def _show_rows(rows: list[dict[str, Any]], matched: int) -> None:
@@ -68,6 +67,27 @@ def _show_rows(rows: list[dict[str, Any]], matched: int) -> None:
         click.echo(f"… and {matched - len(shown):,} more (dispatcher log list shows them all)")
 
 
+def _asking(when: str, dry_run: str) -> Callable[[F], F]:
+    """The options of a command that asks first: ``--dry-run`` (``dry_run`` its help), ``--yes``
+    and ``--json``; ``when`` begins each help (``"With --failed: "``)."""
+
+    def helped(text: str) -> str:
+        return f"{when}{text}" if when else text[0].upper() + text[1:]
+
+    def options(command: F) -> F:
+        for option in reversed(
+            (
+                click.option("--dry-run", is_flag=True, help=helped(dry_run)),
+                click.option("--yes", "-y", is_flag=True, help=helped("do not ask for confirmation.")),
+                click.option("--json", "as_json", is_flag=True, help=helped("print a JSON report.")),
+            )
+        ):
+            command = option(command)
+        return command
+
+    return options
+
+
 @click.command("retry")
 @click.argument("request_ids", nargs=-1, metavar="[REQUEST_ID]...")
 @click.option(
@@ -77,9 +97,7 @@ def _show_rows(rows: list[dict[str, Any]], matched: int) -> None:
 @click.option("--endpoint", help="With --failed: only deliveries to this endpoint.")
 @click.option("--since", type=MOMENT, help="With --failed: created at or after (ISO 8601 or 30m, 2h, 7d).")
 @click.option("--until", type=MOMENT, help="With --failed: created before (ISO 8601 or an age).")
-@click.option("--dry-run", is_flag=True, help="With --failed: count and list, change nothing.")
-@click.option("--yes", "-y", is_flag=True, help="With --failed: do not ask for confirmation.")
-@click.option("--json", "as_json", is_flag=True, help="With --failed: print a JSON report.")
+@_asking("With --failed: ", "count and list, change nothing.")
 def retry_command(
     request_ids: tuple[str, ...],
     all_failed: bool,
@@ -103,143 +121,144 @@ def retry_command(
             "give one or more REQUEST_IDs, or --failed to re-queue every matching failed delivery"
         )
     if request_ids:
-        used = [
-            name
-            for name, value in (
-                ("--event", event),
-                ("--endpoint", endpoint),
-                ("--since", since),
-                ("--until", until),
-                ("--dry-run", dry_run),
-                ("--yes", yes),
-                ("--json", as_json),
-            )
-            if value
-        ]
-        if used:
-            raise click.UsageError(f"{', '.join(used)} only apply with --failed, not with REQUEST_IDs")
+        _only_with_failed(
+            event=event, endpoint=endpoint, since=since, until=until, dry_run=dry_run, yes=yes, json=as_json
+        )
         _retry_ids(request_ids)
         return
     check_range(since, until)
     from .. import store
 
-    _retry_failed(
-        store.Selection(
-            statuses=(DeliveryStatus.FAILED,),
-            event=event,
-            endpoint=endpoint,
-            since=since,
-            until=until,
-            with_payload=True,
-        ),
-        dry_run=dry_run,
-        yes=yes,
-        as_json=as_json,
-    )
+    selection = store.Selection(event=event, endpoint=endpoint, since=since, until=until)
+    _retry_failed(selection, dry_run=dry_run, yes=yes, as_json=as_json)
+
+
+def _only_with_failed(**given: object) -> None:
+    """A usage error naming the options given that only apply with ``--failed``."""
+    used = [f"--{name.replace('_', '-')}" for name, value in given.items() if value]
+    if used:
+        raise click.UsageError(f"{', '.join(used)} only apply with --failed, not with REQUEST_IDs")
 
 
 def _retry_ids(request_ids: tuple[str, ...]) -> None:
-    from .. import store
-    from ..ops import audit, resend
+    from ..ops import resend
+    from ..ops.door import Actor
     from ..runtime import get_runtime
 
-    rt = get_runtime()
-    problems = 0
-    for request_id in request_ids:
-        result, status = resend.retry_one(rt, request_id)
-        if result == resend.MISSING:
-            click.echo(f"{request_id}: no such delivery", err=True)
-            problems += 1
-        elif result == resend.ERASED:
-            click.echo(
-                f"{request_id}: cannot be re-sent, its payload was erased (retention or log erase)", err=True
-            )
-            problems += 1
-        elif result == resend.ENDPOINT_DISABLED:
-            endpoint = (store.get_delivery(rt.engine, request_id) or {}).get("endpoint")
-            click.echo(
-                f"{request_id}: not re-queued, endpoint {endpoint} is disabled "
-                f"(`dispatcher endpoints enable {endpoint}` re-sends what it held back)",
-                err=True,
-            )
-            problems += 1
-        elif result == resend.NOT_FAILED:
-            click.echo(
-                f"{request_id}: left alone, its status is {status} (only failed deliveries are re-queued)",
-                err=True,
-            )
-            problems += 1
+    outcome = resend.Retry(request_ids).carry_out(get_runtime(), Actor.cli())
+    for verdict in outcome.verdicts:
+        if verdict.result == resend.REQUEUED:
+            click.echo(f"{verdict.request_id}: re-queued")
         else:
-            click.echo(f"{request_id}: re-queued")
-    audit.record(
-        rt.engine,
-        "retry",
-        {"request_ids": list(request_ids)[:1000]},
-        {"requeued": len(request_ids) - problems, "left_alone": problems},
-    )
-    if problems:
+            click.echo(f"{verdict.request_id}: {_left_alone(verdict)}", err=True)
+    if outcome.left_alone:
         sys.exit(1)
 
 
+def _left_alone(verdict: Verdict) -> str:
+    """Why ``retry ID`` left a delivery alone, and what to do about it."""
+    from ..ops import resend
+
+    endpoint = verdict.endpoint
+    return {
+        resend.MISSING: "no such delivery",
+        resend.ERASED: "cannot be re-sent, its payload was erased (retention or log erase)",
+        resend.ENDPOINT_DISABLED: f"not re-queued, endpoint {endpoint} is disabled "
+        f"(`dispatcher endpoints enable {endpoint}` re-sends what it held back)",
+        resend.NOT_FAILED: f"left alone, its status is {verdict.status} (only failed deliveries are re-queued)",
+    }[verdict.result]
+
+
 def _retry_failed(selection: store.Selection, *, dry_run: bool, yes: bool, as_json: bool) -> None:
-    from .. import store
-    from ..ops import audit, resend
+    from ..ops import resend
     from ..runtime import get_runtime
 
     rt = get_runtime()
-    matched = store.count(rt.engine, selection)
-    erased = store.count(rt.engine, replace(selection, with_payload=False)) - matched
-    if erased and not as_json:
-        click.echo(
-            f"{deliveries(erased, 'failed')} whose payload was erased cannot be re-sent; left alone", err=True
-        )
-    what = deliveries(matched, "failed")
-    if matched == 0 or dry_run:
-        if as_json:
-            report = resend.retry_failed(rt, selection, matched=matched, dry_run=True)
-            click.echo(to_json({**report.as_dict(), "dry_run": dry_run}))
-        elif matched == 0:
-            click.echo(f"no failed deliveries match{_describe(selection)}; nothing to re-queue")
-        else:
-            click.echo(f"{what} {_match(matched)}{_describe(selection)}; dry run, nothing was re-queued")
-            _show_rows(store.first_rows(rt.engine, selection, SHOWN), matched)
-        return
-    say(f"{what} {_match(matched)}{_describe(selection)}", as_json)
-    if not yes:
-        confirm(
-            f"Re-queue {deliveries(matched)} "
-            "(same request ids, each with a fresh attempt budget: its endpoint's max_attempts)?"
-        )
-    with progress("re-queuing", matched) as advance:
-        report = resend.retry_failed(rt, selection, matched=matched, progress=advance)
-    audit.record(
-        rt.engine,
-        "retry",
-        audit.described(selection),
-        {
-            "matched": matched,
-            "requeued": report.requeued,
-            "awaiting_reconcile": report.awaiting_reconcile,
-            "skipped_endpoint_disabled": report.skipped_endpoint_disabled,
-        },
-    )
+    door = resend.RetryFailed(selection)
+    plan = door.plan(rt)
+    for note in plan.notes if not as_json else ():
+        click.echo(note, err=True)
+    report = _carry_out(rt, door, plan, Asked(dry_run, yes, as_json), "failed", RETRY_WORDS)
+    if report is not None:
+        _say_retried(report, as_json)
+
+
+def _say_retried(report: RetryReport, as_json: bool) -> None:
+    """What ``retry --failed`` did: the report (or a line), then what it left and why (on stderr)."""
     if as_json:
         click.echo(to_json(report.as_dict()))
     else:
-        click.echo(f"re-queued {report.requeued:,} of {matched:,}")
+        click.echo(f"re-queued {report.requeued:,} of {report.matched:,}")
+    warnings = []
     if report.skipped_endpoint_disabled:
-        names = ", ".join(sorted(report.disabled_endpoints))
-        click.echo(
-            f"{deliveries(report.skipped_endpoint_disabled)} left failed: endpoint disabled ({names}); "
-            "`dispatcher endpoints enable NAME` re-sends what it held back",
-            err=True,
+        warnings.append(
+            f"{deliveries(report.skipped_endpoint_disabled)} left failed: endpoint disabled "
+            f"({', '.join(sorted(report.disabled_endpoints))}); "
+            "`dispatcher endpoints enable NAME` re-sends what it held back"
         )
     if report.redis_error:
-        click.echo(
+        warnings.append(
             f"warning: Redis refused ({report.redis_error}); {report.awaiting_reconcile:,} re-opened "
-            "deliveries are stored as queued and reconcile will queue them",
-            err=True,
+            "deliveries are stored as queued and reconcile will queue them"
         )
+    for warning in warnings:
+        click.echo(warning, err=True)
+
+
+class Asked(NamedTuple):
+    """The options of a command that asks first."""
+
+    dry_run: bool
+    yes: bool
+    as_json: bool
+
+
+class Words(NamedTuple):
+    """What a bulk command says it does: ``re-queue`` (nothing to), ``re-queued`` (nothing was),
+    ``re-queuing`` (its progress bar)."""
+
+    do: str
+    done: str
+    doing: str
+
+
+RETRY_WORDS = Words("re-queue", "re-queued", "re-queuing")
+REPLAY_WORDS = Words("replay", "sent", "replaying")
+
+
+def _carry_out(rt: Runtime, door: BulkDoor[R], plan: Plan, asked: Asked, kind: str, words: Words) -> R | None:
+    """The rest of a bulk command once planned: a dry run (or nothing to do) previews and returns
+    None; otherwise it shows what matches, asks unless ``--yes``, and carries the door out under
+    a progress bar (the door writes the audit row)."""
+    from ..ops.door import Actor
+
+    count = plan.count or 0
+    if count == 0 or asked.dry_run:
+        _preview(rt, door, plan, asked, kind, words)
+        return None
+    say(_matching(count, kind, door.selection), asked.as_json)
+    if not asked.yes:
+        confirm(f"{plan.description}?")
+    with progress(words.doing, count) as advance:
+        return door.carry_out(rt, Actor.cli(), plan, advance)
+
+
+def _preview(rt: Runtime, door: BulkDoor[R], plan: Plan, asked: Asked, kind: str, words: Words) -> None:
+    """A dry run, or nothing to do: the report of what matches (``--json``), or a line and the
+    first rows. Nothing is written, nor audited."""
+    from .. import store
+    from ..ops.bulk import where
+
+    count = plan.count or 0
+    if asked.as_json:
+        click.echo(to_json({**door.preview(rt, plan).as_dict(), "dry_run": asked.dry_run}))
+    elif count == 0:
+        click.echo(
+            f"no {kind + ' ' if kind else ''}deliveries match{where(door.selection)}; nothing to {words.do}"
+        )
+    else:
+        click.echo(f"{_matching(count, kind, door.selection)}; dry run, nothing was {words.done}")
+        _show_rows(store.first_rows(rt.engine, door.selection, SHOWN), count)
 
 
 # --- replay ----------------------------------------------------------------------------------
@@ -252,9 +271,7 @@ def _retry_failed(selection: store.Selection, *, dry_run: bool, yes: bool, as_js
 @click.option("--until", type=MOMENT, help="Created before: ISO 8601 or an age (default: now).")
 @click.option("--event", type=EVENT, help="Only this event.")
 @click.option("--endpoint", required=True, help="Replay the deliveries made to this endpoint, to it.")
-@click.option("--dry-run", is_flag=True, help="Count and list, send nothing.")
-@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON report.")
+@_asking("", "count and list, send nothing.")
 def replay_command(
     since: datetime,
     until: datetime | None,
@@ -270,55 +287,27 @@ def replay_command(
     data and dispatched_by, and `replay_of` naming the original.
     """
     from .. import store
-    from ..ops import audit, replay
+    from ..ops import replay
     from ..runtime import get_runtime
 
     rt = get_runtime()
-    rt.settings.require_endpoint(endpoint)
-    started = datetime.now(UTC)
-    until = min(until, started) if until is not None else started
-    check_range(since, until)
-    selection = store.Selection(event=event, endpoint=endpoint, since=since, until=until)
-    matched = store.count(rt.engine, selection)
-    what = deliveries(matched)
-    if matched == 0 or dry_run:
-        if as_json:
-            report = replay.replay(rt, selection, endpoint, matched=matched, dry_run=True)
-            click.echo(to_json({**report.as_dict(), "dry_run": dry_run}))
-        elif matched == 0:
-            click.echo(f"no deliveries match{_describe(selection)}; nothing to replay")
-        else:
-            click.echo(f"{what} {_match(matched)}{_describe(selection)}; dry run, nothing was sent")
-            _show_rows(store.first_rows(rt.engine, selection, SHOWN), matched)
-        return
-    say(f"{what} {_match(matched)}{_describe(selection)}", as_json)
-    if not yes:
-        confirm(f"Send {what} again to {endpoint}, as new deliveries with new request ids?")
-    with progress("replaying", matched) as advance:
-        report = replay.replay(rt, selection, endpoint, matched=matched, progress=advance)
-    audit.record(
-        rt.engine,
-        "replay",
-        audit.described(selection),
-        {
-            "matched": matched,
-            "replayed": report.replayed,
-            "skipped": report.skipped,
-            "held_back": report.held_back,
-        },
-    )
-    _say_replayed(report, matched, endpoint, as_json)
-    if report.skipped:
-        sys.exit(1)
+    door = replay.Replay(store.Selection(event=event, since=since, until=until), endpoint)
+    plan = door.plan(rt)  # an unknown endpoint is refused first
+    check_range(since, door.until)
+    report = _carry_out(rt, door, plan, Asked(dry_run, yes, as_json), "", REPLAY_WORDS)
+    if report is not None:
+        _say_replayed(report, endpoint, as_json)
+        if report.skipped:
+            sys.exit(1)
 
 
-def _say_replayed(report: ReplayReport, matched: int, endpoint: str, as_json: bool) -> None:
+def _say_replayed(report: ReplayReport, endpoint: str, as_json: bool) -> None:
     """What a replay did: the report (or a line), the replays held back for a disabled endpoint,
     and the originals that could not be replayed (on stderr)."""
     if as_json:
         click.echo(to_json(report.as_dict()))
     else:
-        click.echo(f"replayed {report.replayed:,} of {matched:,} to {endpoint} as new deliveries")
+        click.echo(f"replayed {report.replayed:,} of {report.matched:,} to {endpoint} as new deliveries")
     if report.held_back:
         click.echo(
             f"{deliveries(report.held_back)} held back, stored failed (endpoint_disabled): endpoint "

@@ -1,18 +1,21 @@
-"""Replaying a time range to an endpoint: ``dispatcher replay`` (no click here).
+"""Replaying a time range to an endpoint, as a door (:class:`Replay`, :mod:`dispatcher.ops.door`):
+``dispatcher replay`` and the console's replay page (no click here).
 
 Each selected delivery becomes a new delivery to the same endpoint, with a new request id,
-the same event, data and dispatched_by, and ``replay_of`` naming the original. While the
-endpoint is disabled the new deliveries are stored ``failed`` with reason ``endpoint_disabled``
-and not queued, as ``dispatch()`` stores them (:mod:`dispatcher.intake.disabled`); the report
-counts them as ``held_back``.
+the same event, data and dispatched_by, and ``replay_of`` naming the original. The range ends
+when the replay is asked for, at the latest, so the replays it creates never fall into it.
+While the endpoint is disabled the new deliveries are stored ``failed`` with reason
+``endpoint_disabled`` and not queued, as ``dispatch()`` stores them
+(:mod:`dispatcher.intake.disabled`); the report counts them as ``held_back``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Container, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from datetime import datetime
+from typing import Any, ClassVar
 
 from sqlalchemy.engine import Row
 
@@ -23,8 +26,11 @@ from ..intake.dispatch import store_and_queue
 from ..intake.prepare import prepare
 from ..runtime import Runtime
 from ..store.sealing import Unreadable
-from ..vocabulary import Reason
-from .bulk import BATCH_SIZE, ID_CAP, IdList, Progress
+from ..times import utcnow
+from ..vocabulary import AuditAction, Reason
+from .bulk import BATCH_SIZE, IdList, Progress, deliveries
+from .bulk_door import BulkDoor
+from .door import Plan
 
 REPLAY_ERRORS = (InvalidEventData, UnknownEvent, PayloadTooLarge)
 
@@ -53,6 +59,12 @@ class ReplayReport:
             "held_back": self.held_back,
         }
 
+    counted: ClassVar[tuple[str, ...]] = ("matched", "replayed", "skipped", "held_back")
+    """What the audit row counts."""
+
+    def counts(self) -> Mapping[str, Any]:
+        return {key: getattr(self, key) for key in self.counted}
+
 
 class NotReplayable(ValueError):
     """An original whose payload is gone or cannot be read; the message says which."""
@@ -70,6 +82,27 @@ def _replay_source(row: Row[Any]) -> tuple[dict[str, Any], str]:
         raise ValueError("the stored payload's data is not an object")
     dispatched_by = (stored.get("metadata") or {}).get("dispatched_by") or "SYSTEM"
     return data, dispatched_by
+
+
+def _prepared(
+    runtime: Runtime,
+    event: str,
+    dispatched_by: str,
+    items: list[tuple[str, dict[str, Any]]],
+    endpoint: str,
+    disabled: Container[str],
+) -> list[store.NewDelivery]:
+    """New deliveries to ``endpoint`` of one event and dispatcher, one per (original, data)."""
+    return prepare(
+        runtime.settings,
+        event,
+        [data for _rid, data in items],
+        dispatched_by=dispatched_by,
+        endpoints=[endpoint],
+        disabled=disabled,
+        replay_of=[rid for rid, _data in items],
+        keyring=runtime.keyring,
+    )
 
 
 def prepare_replays(
@@ -92,27 +125,14 @@ def prepare_replays(
             continue
         groups.setdefault((row.event, dispatched_by), []).append((row.request_id, data))
     new: list[store.NewDelivery] = []
-
-    def build(event: str, by: str, items: list[tuple[str, dict[str, Any]]]) -> list[store.NewDelivery]:
-        return prepare(
-            runtime.settings,
-            event,
-            [data for _rid, data in items],
-            dispatched_by=by,
-            endpoints=[endpoint],
-            disabled=disabled,
-            replay_of=[rid for rid, _data in items],
-            keyring=runtime.keyring,
-        )
-
     for (event, by), items in groups.items():
         try:
-            new.extend(build(event, by, items))
+            new.extend(_prepared(runtime, event, by, items, endpoint, disabled))
         except REPLAY_ERRORS:
             # One bad original must not hold back the others: retry them one by one.
             for item in items:
                 try:
-                    new.extend(build(event, by, [item]))
+                    new.extend(_prepared(runtime, event, by, [item], endpoint, disabled))
                 except REPLAY_ERRORS as exc:
                     skipped.append({"request_id": item[0], "reason": str(exc)})
     return new, skipped
@@ -124,7 +144,6 @@ def replay(
     endpoint: str,
     *,
     matched: int,
-    dry_run: bool = False,
     progress: Progress | None = None,
     batch: int = BATCH_SIZE,
 ) -> ReplayReport:
@@ -136,11 +155,7 @@ def replay(
     if selection.until is None:
         raise ValueError("replay needs an upper bound on created_at")
     selection = replace(selection, endpoint=endpoint)
-    report = ReplayReport(matched=matched, dry_run=dry_run)
-    if dry_run:
-        report.ids.extend([row["request_id"] for row in store.first_rows(runtime.engine, selection, ID_CAP)])
-        report.ids.truncated = matched > len(report.ids.items)
-        return report
+    report = ReplayReport(matched=matched, dry_run=False)
     for page in store.pages(runtime.engine, selection, ("request_id", "event", "payload"), batch=batch):
         new, skipped = prepare_replays(runtime, page, endpoint)
         store_and_queue(runtime, new)
@@ -153,3 +168,47 @@ def replay(
         if progress:
             progress(len(page))
     return report
+
+
+class Replay(BulkDoor[ReplayReport]):
+    """Send the deliveries made to ``endpoint`` in a range to it again, as new deliveries
+    (``selection.endpoint`` is set to it). The range ends at ``now`` at the latest (the time the
+    door is made, unless given), so the replays, stamped later, never fall into it."""
+
+    action = AuditAction.REPLAY
+
+    def __init__(
+        self,
+        selection: store.Selection,
+        endpoint: str,
+        *,
+        now: datetime | None = None,
+        batch: int = BATCH_SIZE,
+    ) -> None:
+        now = now if now is not None else utcnow()
+        self.until = now if selection.until is None else min(selection.until, now)
+        self.endpoint = endpoint
+        self.selection = replace(selection, endpoint=endpoint, until=self.until)
+        self.batch = batch
+
+    def plan(self, runtime: Runtime) -> Plan:
+        """Raises :class:`~dispatcher.errors.UnknownEndpoint` for an endpoint not configured."""
+        runtime.settings.require_endpoint(self.endpoint)
+        matched = store.count(runtime.engine, self.selection)
+        return self.planned(
+            matched,
+            f"Send {deliveries(matched)} again to {self.endpoint}, as new deliveries with new request ids",
+        )
+
+    def report(self, matched: int, ids: IdList) -> ReplayReport:
+        return ReplayReport(matched=matched, dry_run=True, ids=ids)
+
+    def run(self, runtime: Runtime, plan: Plan, progress: Progress | None = None) -> ReplayReport:
+        return replay(
+            runtime,
+            self.selection,
+            self.endpoint,
+            matched=plan.count or 0,
+            progress=progress,
+            batch=self.batch,
+        )

@@ -1,5 +1,6 @@
 """``retry`` (ids and ``--failed``), ``replay`` and ``prune`` in-process (click's runner) against
-the real Redis, on SQLite and PostgreSQL, including 100,000 seeded rows."""
+the real Redis, on SQLite and PostgreSQL, including 100,000 seeded rows; and the retry doors
+themselves (their plans write nothing, carrying one out writes one audit row)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from dispatcher.cli import cli
 from dispatcher.contract import catalogue as events
 from dispatcher.contract import wrapper as payload
 from dispatcher.contract.validation import validate
+from dispatcher.ops import audit, resend
 from dispatcher.ops.bulk import ID_CAP
+from dispatcher.ops.door import Actor
 from dispatcher.times import utcnow
 from dispatcher.vocabulary import DeliveryStatus
 
@@ -559,3 +562,82 @@ def test_bulk_commands_on_100k_rows_keep_memory_flat(make_runtime):
     assert pruned["matched"] == pruned["deleted"] == BIG and pruned["attempts_deleted"] == BIG
     assert statuses(runtime) == {rid(n): "queued" for n in range(BIG, BIG + 10)}
     assert len(_attempt_counts(runtime)) == 10
+
+
+# --- the doors (ops.resend.Retry, ops.resend.RetryFailed) -------------------------------------
+
+
+def _erase(runtime, request_ids: list[str]) -> None:
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            store.DELIVERIES.update()
+            .where(store.DELIVERIES.c.request_id.in_(request_ids))
+            .values(payload=None, payload_erased_at=NOW)
+        )
+
+
+def test_retry_failed_door_plans_without_writing_and_audits_once(make_runtime, database_url):
+    runtime = make_runtime(database_url=database_url, endpoints=endpoints("http://127.0.0.1:9/"))
+    failed = seed(runtime.engine, 1, 3, status=DeliveryStatus.FAILED, created_at=NOW - HOURS)
+    erased = seed(runtime.engine, 10, 1, status=DeliveryStatus.FAILED, created_at=NOW - HOURS)
+    seed(runtime.engine, 20, 1, status=DeliveryStatus.DELIVERED, created_at=NOW - HOURS)
+    seed(runtime.engine, 30, 1, status=DeliveryStatus.FAILED, created_at=NOW - HOURS, endpoint=EP_B)
+    _erase(runtime, erased)
+    before = snapshot(runtime)
+
+    door = resend.RetryFailed(store.Selection(endpoint=EP_A))
+    plan = door.plan(runtime)
+    assert (plan.action, plan.count, plan.details) == ("retry", 3, {"erased": 1})
+    assert plan.description.startswith("Re-queue 3 deliveries (same request ids")
+    assert plan.notes == ("1 failed delivery whose payload was erased cannot be re-sent; left alone",)
+    assert door.preview(runtime, plan).as_dict()["request_ids"] == failed
+    assert snapshot(runtime) == before and audit.entries(runtime.engine) == []
+
+    report = door.carry_out(runtime, Actor.console("olivia"), plan)
+    assert report.requeued == 3 and queued_job_ids(runtime) == set(failed)
+    [entry] = audit.entries(runtime.engine)
+    assert (entry.actor, entry.action) == ("olivia", "retry")
+    assert entry.selection == {
+        "endpoint": EP_A,
+        "statuses": ["failed"],
+        "with_payload": True,
+        "via": "console",
+    }
+    assert entry.counts == {
+        "matched": 3,
+        "requeued": 3,
+        "awaiting_reconcile": 0,
+        "skipped_endpoint_disabled": 0,
+    }
+
+
+def test_retry_door_judges_each_id_in_its_plan_and_audits_once(make_runtime):
+    runtime = make_runtime(endpoints=endpoints("http://127.0.0.1:9/"))
+    (failed,) = seed(runtime.engine, 1, 1, status=DeliveryStatus.FAILED, created_at=NOW)
+    (delivered,) = seed(runtime.engine, 2, 1, status=DeliveryStatus.DELIVERED, created_at=NOW)
+    (erased,) = seed(runtime.engine, 3, 1, status=DeliveryStatus.FAILED, created_at=NOW)
+    _erase(runtime, [erased])
+    before = snapshot(runtime)
+
+    door = resend.Retry([failed, delivered, erased, rid(99)])
+    plan = door.plan(runtime)
+    assert [v.result for v in plan.verdicts] == ["requeued", "not_failed", "erased", "missing"]
+    assert plan.count == 1 and plan.selection == {"request_ids": [failed, delivered, erased, rid(99)]}
+    assert plan.notes == (
+        f"{delivered} is left alone: its status is delivered",
+        f"{erased} is left alone: its payload was erased",
+        f"{rid(99)} is left alone: no such delivery",
+    )
+    assert snapshot(runtime) == before and audit.entries(runtime.engine) == []
+    one = resend.Retry([failed]).plan(runtime)
+    assert (
+        one.description
+        == f"Re-queue {failed} to {EP_A}: same request id, retry: true, a fresh attempt budget"
+    )
+
+    outcome = door.carry_out(runtime, Actor.cli())
+    assert [v.result for v in outcome.verdicts] == ["requeued", "not_failed", "erased", "missing"]
+    [entry] = audit.entries(runtime.engine)
+    assert (entry.actor, entry.action) == (audit.os_actor(), "retry")
+    assert entry.selection == {"request_ids": [failed, delivered, erased, rid(99)]}  # no via: the CLI
+    assert entry.counts == {"requeued": 1, "left_alone": 3}
