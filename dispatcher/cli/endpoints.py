@@ -1,15 +1,26 @@
-"""``dispatcher endpoints list|disable|enable``: endpoint health, shared by every worker."""
+"""``dispatcher endpoints list|disable|enable``: endpoint health, shared by every worker. The
+actions are the doors of :mod:`dispatcher.ops.endpoints`; this module parses, asks and prints."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
 import click
 
-from .output import print_table, progress, to_json
+from .output import Progress, print_table, progress, to_json
+
+COLUMNS = ("name", "state", "reason", "since (UTC)", "held back", "url")
 
 
 @click.group()
 def endpoints() -> None:
     """List, disable and enable partner endpoints."""
+
+
+def _table_row(row: dict[str, Any]) -> list[Any]:
+    state = "disabled" if row["disabled"] else "enabled"
+    return [row["name"], state, row["reason"], row["disabled_at"], row["held_back"], row["url"]]
 
 
 @endpoints.command("list")
@@ -22,21 +33,8 @@ def list_endpoints(as_json: bool) -> None:
     rows = endpoint_rows(get_runtime())
     if as_json:
         click.echo(to_json(rows))
-        return
-    print_table(
-        ("name", "state", "reason", "since (UTC)", "held back", "url"),
-        [
-            [
-                r["name"],
-                "disabled" if r["disabled"] else "enabled",
-                r["reason"],
-                r["disabled_at"],
-                r["held_back"],
-                r["url"],
-            ]
-            for r in rows
-        ],
-    )
+    else:
+        print_table(COLUMNS, [_table_row(row) for row in rows])
 
 
 @endpoints.command()
@@ -44,20 +42,12 @@ def list_endpoints(as_json: bool) -> None:
 @click.option("--reason", default="disabled by an operator", show_default=True)
 def disable(name: str, reason: str) -> None:
     """Stop sending to NAME: new deliveries are recorded failed (endpoint_disabled), not sent."""
-    from .. import store
-    from ..ops import audit
+    from ..ops.door import Actor
+    from ..ops.endpoints import Disable
     from ..runtime import get_runtime
 
-    runtime = get_runtime()
-    endpoint = runtime.settings.require_endpoint(name)
-    changed = store.disable(runtime.engine, endpoint.name, reason)
-    audit.record(
-        runtime.engine,
-        "endpoints disable",
-        {"endpoint": endpoint.name, "reason": reason},
-        {"changed": int(changed)},
-    )
-    click.echo(f"{name}: {'disabled' if changed else 'already disabled'}")
+    done = Disable(name, reason).carry_out(get_runtime(), Actor.cli())
+    click.echo(f"{name}: {'disabled' if done.changed else 'already disabled'}")
 
 
 @endpoints.command()
@@ -69,29 +59,29 @@ def disable(name: str, reason: str) -> None:
 )
 def enable(name: str, resend: bool | None) -> None:
     """Send to NAME again, and offer to re-send the deliveries held back while it was disabled."""
-    from .. import store
-    from ..ops import audit
-    from ..ops.endpoints import resend_held_back
+    from ..ops.door import Actor
+    from ..ops.endpoints import Enable
     from ..runtime import get_runtime
 
     runtime = get_runtime()
-    endpoint = runtime.settings.require_endpoint(name)
-    changed = store.enable(runtime.engine, endpoint.name)
-    click.echo(f"{name}: {'enabled' if changed else 'already enabled'}")
-    held = len(store.held_back(runtime.engine, endpoint.name))
-    counts = {"changed": int(changed), "held_back": held, "requeued": 0}
-    if not held:
-        audit.record(runtime.engine, "endpoints enable", {"endpoint": endpoint.name}, counts)
+    door = Enable(name, resend=bool(resend))
+    plan = door.plan(runtime)
+    held = plan.count or 0
+    if held and resend is None:
+        question = f"re-send the {held} deliveries held back while {name} was disabled?"
+        door = Enable(name, resend=click.confirm(question, default=True))
+        plan = door.plan(runtime)
+    bar: AbstractContextManager[Progress | None] = (
+        progress("re-queueing", held) if door.resend and held else nullcontext()
+    )
+    with bar as advance:
+        done = door.carry_out(runtime, Actor.cli(), plan, advance)
+    click.echo(f"{name}: {'enabled' if done.changed else 'already enabled'}")
+    if not done.held_back:
         return
-    if resend is None:
-        resend = click.confirm(
-            f"re-send the {held} deliveries held back while {name} was disabled?", default=True
+    if done.resent:
+        click.echo(f"{done.requeued} held-back deliveries re-queued")
+    else:
+        click.echo(
+            f"{done.held_back} held-back deliveries left failed; `dispatcher retry ID...` re-sends any of them"
         )
-    if not resend:
-        audit.record(runtime.engine, "endpoints enable", {"endpoint": endpoint.name}, counts)
-        click.echo(f"{held} held-back deliveries left failed; `dispatcher retry ID...` re-sends any of them")
-        return
-    with progress("re-queueing", held) as advance:
-        counts["requeued"] = resend_held_back(runtime, endpoint.name, advance)
-    audit.record(runtime.engine, "endpoints enable", {"endpoint": endpoint.name, "resend": True}, counts)
-    click.echo(f"{counts['requeued']} held-back deliveries re-queued")

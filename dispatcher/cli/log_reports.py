@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..times import format_utc, utcnow
 from ..vocabulary import ExportRows
-from .output import print_table, to_json
+from .output import Progress, print_table, to_json
 from .params import EVENT, MOMENT
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
-    from ..redaction import Masker
+    from ..runtime import Runtime
     from ..store import GroupStats, Selection, Stats
 
 STATS_COLUMNS = (
@@ -133,74 +133,55 @@ def log_export(
     Times are UTC, YYYY-MM-DDTHH:MM:SSZ.
     """
     from .. import store
-    from ..ops import audit
+    from ..ops.door import Actor
+    from ..ops.export import Export
     from ..runtime import get_runtime
 
     runtime = get_runtime()
     selection = store.Selection(event=event, endpoint=endpoint, since=since, until=until)
-    if output is None:
-        written, reader_left = _export_to_stdout(runtime.engine, rows, fmt, selection, runtime.masker)
-    else:
-        written, reader_left = (
-            _export_to_file(runtime.engine, rows, fmt, selection, output, runtime.masker),
-            False,
-        )
-    audit.record(
-        runtime.engine, "log export", audit.described(selection, rows=rows, format=fmt), {"rows": written}
-    )
-    if reader_left:
+    if output is not None:
+        _export_to_file(runtime, selection, rows, fmt, output)
+        return
+    done = Export(selection, rows, fmt, sys.stdout).carry_out(runtime, Actor.cli())
+    if done.reader_left:
+        # The reader went away (`| head`): stop quietly, and keep Python from complaining at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
         sys.exit(0)
 
 
-def _export_to_file(
-    engine: Engine, rows: str, fmt: str, selection: Selection, output: Path, masker: Masker
-) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from .. import store
-    from ..ops.export import RowWriter
-    from .output import console
+def _export_to_file(runtime: Runtime, selection: Selection, rows: str, fmt: str, output: Path) -> None:
+    """Writes FILE.part, counted first for a progress bar on stderr, then puts it in place of FILE."""
+    from ..ops.door import Actor
+    from ..ops.export import Export
 
     part = output.with_name(output.name + ".part")
     try:
-        stream = open(part, "w", encoding="utf-8", newline="")  # noqa: SIM115 - closed below
+        stream = open(part, "w", encoding="utf-8", newline="")  # closed by the with below
     except OSError as exc:
         raise click.FileError(str(part), exc.strerror) from None
-    columns = (TextColumn(f"exporting {rows}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    door = Export(selection, rows, fmt, stream, counted=True)
     try:
-        total = store.count_rows(engine, rows, selection)
-        with stream, Progress(*columns, console=console(stderr=True), transient=True) as progress:
-            task = progress.add_task("export", total=total)
-            writer = RowWriter(stream, fmt, store.ROW_KINDS[rows], masker, for_terminal=stream.isatty())
-            for row in store.export_rows(engine, rows, selection):
-                writer.write(row)
-                if writer.count % store.PAGE_SIZE == 0:
-                    progress.update(task, completed=writer.count)
-            progress.update(task, completed=writer.count)
+        with stream:
+            plan = door.plan(runtime)
+            with _bar(rows, plan.count) as advance:
+                done = door.carry_out(runtime, Actor.cli(), plan, advance)
         os.replace(part, output)
     except BaseException:
         part.unlink(missing_ok=True)
         raise
-    click.echo(f"exported {writer.count} {rows} rows to {output}", err=True)
-    return writer.count
+    click.echo(f"exported {done.rows} {rows} rows to {output}", err=True)
 
 
-def _export_to_stdout(
-    engine: Engine, rows: str, fmt: str, selection: Selection, masker: Masker
-) -> tuple[int, bool]:
-    """Rows written, and whether the reader went away first."""
-    from .. import store
-    from ..ops.export import RowWriter
+@contextmanager
+def _bar(rows: str, total: int | None) -> Iterator[Progress]:
+    """The export's progress bar on stderr, gone when done."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
 
-    stream: IO[str] = sys.stdout
-    writer = RowWriter(stream, fmt, store.ROW_KINDS[rows], masker, for_terminal=stream.isatty())
-    try:
-        for row in store.export_rows(engine, rows, selection):
-            writer.write(row)
-        stream.flush()
-    except BrokenPipeError:
-        # The reader went away (`| head`): stop quietly, and keep Python from complaining at exit.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return writer.count, True
-    return writer.count, False
+    from .output import console
+
+    columns = (TextColumn(f"exporting {rows}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Bar(*columns, console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task("export", total=total)
+        yield lambda n: bar.advance(task, n)

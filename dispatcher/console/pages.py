@@ -15,6 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from .. import store
 from ..errors import DeliveryNotFound
 from ..ops import audit, documents, endpoints, info
+from ..ops.door import Actor
 from ..store import browsing
 from ..vocabulary import EVENT_NAMES
 from . import chart, filters, views
@@ -72,18 +73,21 @@ def find_patient(request: Request, who: Principal, form: FormData | None) -> Res
     return RedirectResponse(f"/deliveries?{urlencode(params)}", status_code=303)
 
 
-def _delivery_page(request: Request, who: Principal, reveal: bool, status: int = 200) -> Response:
+def _delivery_page(request: Request, who: Principal, reveal: bool) -> Response:
+    """The delivery page; revealed (its PHI shown), it is read through the audited reveal."""
     runtime = request.app.state.runtime
     request_id = request.path_params["request_id"]
     try:
-        document = documents.delivery_document(runtime.engine, request_id, runtime.masker)
+        if reveal:
+            document = documents.reveal(runtime, request_id, Actor.console(who.name))
+        else:
+            document = documents.delivery_document(runtime.engine, request_id, runtime.masker)
     except DeliveryNotFound:
         return refuse(request, who, 404, "no delivery has this request id")
     return render(
         request,
         who,
         "delivery.html",
-        status=status,
         d=document,
         revealed=reveal,
         has_phi=views.has_phi(document),
@@ -100,14 +104,7 @@ def delivery(request: Request, who: Principal, form: FormData | None) -> Respons
 
 @page(operator=True)
 def reveal(request: Request, who: Principal, form: FormData | None) -> Response:
-    """Shows the event data and the answers' bodies, and writes the audit row first."""
-    runtime = request.app.state.runtime
-    request_id = request.path_params["request_id"]
-    if store.get_delivery(runtime.engine, request_id) is None:
-        return refuse(request, who, 404, "no delivery has this request id")
-    audit.record(
-        runtime.engine, "delivery reveal", {"request_id": request_id, "via": "console"}, {}, actor=who.name
-    )
+    """Shows the event data and the answers' bodies, once the audit row is written."""
     return _delivery_page(request, who, reveal=True)
 
 

@@ -1,5 +1,6 @@
 """The documents operators read: one delivery with every attempt (``log show``, the console's
-delivery page). No click here.
+delivery page), and its reveal -- the same document for a person who asked to see its PHI,
+audited (:func:`reveal`). No click here.
 
 A stored payload is shown parsed when it reads back as portable JSON: it parses, holds no NaN,
 Infinity or lone surrogate, and nests at most :data:`READABLE_DEPTH` levels within the document
@@ -19,7 +20,10 @@ from .. import store
 from ..contract.json_safety import json_problems
 from ..errors import DeliveryNotFound
 from ..redaction import Masker, mask_url
+from ..runtime import Runtime
 from ..store.sealing import Unreadable
+from ..vocabulary import AuditAction
+from .door import Actor, record
 
 READABLE_DEPTH = 64
 """Levels of arrays and objects a document may hold (the document itself is level 1), the
@@ -92,4 +96,16 @@ def delivery_document(engine: Engine, request_id: str, masker: Masker | None = N
         for attempt in store.list_attempts(engine, request_id)
     ]
     document["attempt_count"] = delivery["attempts"]
+    return document
+
+
+def reveal(runtime: Runtime, request_id: str, actor: Actor) -> dict[str, Any]:
+    """The delivery's document for ``actor``, who asked to see its PHI (event data, the partner's
+    answers): the ``delivery reveal`` audit row is written before the document is returned.
+
+    Raises:
+        DeliveryNotFound: no delivery has that request_id (nothing is audited).
+    """
+    document = delivery_document(runtime.engine, request_id, runtime.masker)
+    record(runtime, actor, AuditAction.DELIVERY_REVEAL, {"request_id": request_id}, {})
     return document

@@ -1,18 +1,26 @@
-"""Writing exported log rows: JSON Lines or CSV, streamed (``dispatcher log export``; no click
-here). The rows come from :func:`dispatcher.store.export_rows`."""
+"""Exporting the log: the :class:`Export` door (``dispatcher log export``, audited) and the
+:class:`RowWriter` it streams rows through, as JSON Lines or CSV. No click here. The rows come
+from :func:`dispatcher.store.export_rows`."""
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
-from typing import IO, Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import IO, Any, ClassVar
 
+from .. import store
 from ..logs import visible
 from ..redaction import Masker, mask_url
+from ..runtime import Runtime
 from ..store import TIME_COLUMNS
 from ..times import format_utc
+from ..vocabulary import AuditAction
+from . import audit
+from .bulk import Progress
 from .documents import MASKED_COLUMNS
+from .door import Door, Plan
 
 
 class RowWriter:
@@ -77,3 +85,63 @@ def _csv_value(value: Any) -> Any:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value
+
+
+@dataclass(frozen=True)
+class Exported:
+    """What :class:`Export` wrote: how many rows, and whether the reader went away first (a
+    pipe closed early, as ``| head`` does: the rows it took are counted)."""
+
+    rows: int
+    reader_left: bool = False
+
+    def counts(self) -> Mapping[str, Any]:
+        return {"rows": self.rows}
+
+
+@dataclass(frozen=True)
+class Export(Door[Exported]):
+    """The ``rows`` (:class:`~dispatcher.vocabulary.ExportRows`) of ``selection``, oldest first,
+    written to ``stream`` as ``fmt`` (``jsonl`` or ``csv``), however large the log.
+
+    ``counted``: the plan counts the rows first (for a progress bar); without, its count is
+    None and the rows start flowing at once. A ``stream`` that is a terminal gets CSV with
+    control characters shown as escapes (:class:`RowWriter`).
+    """
+
+    action: ClassVar[AuditAction] = AuditAction.LOG_EXPORT
+    selection: store.Selection
+    rows: str
+    fmt: str
+    stream: IO[str]
+    counted: bool = False
+
+    def plan(self, runtime: Runtime) -> Plan:
+        count = store.count_rows(runtime.engine, self.rows, self.selection) if self.counted else None
+        how_many = "the" if count is None else f"{count:,}"
+        return Plan(
+            self.action,
+            count,
+            f"Export {how_many} {self.rows} rows of the log as {self.fmt}.",
+            audit.described(self.selection, rows=self.rows, format=self.fmt),
+        )
+
+    def run(self, runtime: Runtime, plan: Plan, progress: Progress | None = None) -> Exported:
+        writer = RowWriter(
+            self.stream,
+            self.fmt,
+            store.ROW_KINDS[self.rows],
+            runtime.masker,
+            for_terminal=self.stream.isatty(),
+        )
+        try:
+            for row in store.export_rows(runtime.engine, self.rows, self.selection):
+                writer.write(row)
+                if progress and writer.count % store.PAGE_SIZE == 0:
+                    progress(store.PAGE_SIZE)
+            self.stream.flush()
+        except BrokenPipeError:
+            return Exported(writer.count, reader_left=True)
+        if progress:
+            progress(writer.count % store.PAGE_SIZE)
+        return Exported(writer.count)
