@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from .output import confirm, deliveries, plural, progress, say, to_json
+from .output import deliveries, plural, to_json
 
 if TYPE_CHECKING:
     from ..ops.erase import EraseReport
@@ -38,40 +38,22 @@ def log_erase(
         raise click.UsageError("give REQUEST_IDs or --patient-id, not both and not neither")
     if encounter_id is not None and not patient_id:
         raise click.UsageError("--encounter-id needs --patient-id")
-    from ..ops import audit
-    from ..ops import erase as erasing
+    from ..ops.door import Actor
+    from ..ops.erase import Erase
     from ..runtime import get_runtime
+    from .prune import carry_out
 
+    door = Erase(request_ids, patient_id, encounter_id)
     rt = get_runtime()
-    if patient_id:
-        found = erasing.by_patient(rt.engine, rt.keyring, patient_id, encounter_id)
-        missing: list[str] = []
-        selection: dict[str, Any] = {"patient_key": rt.keyring.index(patient_id)}
-        if encounter_id is not None:
-            selection["encounter_key"] = rt.keyring.index(encounter_id)
-    else:
-        found, missing = erasing.by_request_ids(rt.engine, request_ids)
-        selection = {"request_ids": list(request_ids)[:1000]}
-    planned = erasing.erase(rt.engine, found, dry_run=True, not_found=missing)
-    todo = len(planned.to_erase.items)
-    what = f"{deliveries(planned.matched)} found; {deliveries(todo)} to erase"
-    if dry_run or not todo:
-        audit.record(rt.engine, "log erase", {**selection, "dry_run": True}, planned.counts())
-        _report(
-            planned, as_json, what + ("; dry run, nothing was erased" if dry_run else "; nothing to erase")
-        )
+    plan = door.plan(rt)
+    if dry_run or not plan.count:
+        suffix = "; dry run, nothing was erased" if dry_run else "; nothing to erase"
+        _report(door.preview(rt, Actor.cli(), plan), as_json, plan.description + suffix)
         return
-    say(what, as_json)
-    if not yes:
-        confirm(f"Erase the PHI of {deliveries(todo)}? This cannot be undone.")
-    with progress("erasing", todo) as advance:
-        report = erasing.erase(rt.engine, found, not_found=missing, progress=advance)
-    audit.record(rt.engine, "log erase", selection, report.counts())
-    _report(
-        report,
-        as_json,
-        f"erased the PHI of {deliveries(report.erased)} ({plural(report.attempts_erased, 'attempt')})",
-    )
+    question = f"Erase the PHI of {deliveries(plan.count)}? This cannot be undone."
+    report = carry_out(door, rt, plan, "erasing", as_json, None if yes else question)
+    done = f"erased the PHI of {deliveries(report.erased)} ({plural(report.attempts_erased, 'attempt')})"
+    _report(report, as_json, done)
 
 
 def _report(report: EraseReport, as_json: bool, summary: str) -> None:

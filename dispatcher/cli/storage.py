@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
-from .output import plural, progress, say, to_json
+from .output import plural
+
+if TYPE_CHECKING:
+    from ..ops.storage import Storage
 
 
 @click.group("storage")
@@ -14,36 +18,26 @@ def storage() -> None:
     """Encryption at rest of payloads and response bodies (the config's ``storage_keys``)."""
 
 
-def _run(mode: str, dry_run: bool, as_json: bool) -> None:
-    from ..ops import audit
-    from ..ops import storage as sealing
+def _run(door: Storage, dry_run: bool, as_json: bool) -> None:
+    from ..ops.door import Actor
     from ..runtime import get_runtime
+    from .prune import carry_out, show
 
     rt = get_runtime()
     try:
-        planned = sealing.plan(rt.engine, rt.keyring, mode)
+        plan = door.plan(rt)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    total = sum(planned.to_do.values())
-    what = (
-        f"{plural(total, 'value')} to {'seal' if mode == 'encrypt' else 're-seal'} under storage key "
-        f"{planned.key_id} ({', '.join(f'{column}: {n:,}' for column, n in planned.to_do.items())})"
-    )
-    if dry_run or not total:
-        planned.dry_run = dry_run
-        if as_json:
-            click.echo(to_json(planned.as_dict()))
-        else:
-            click.echo(what + ("; dry run, nothing was changed" if dry_run else "; nothing to do"))
+    if dry_run or not plan.count:
+        said = "; dry run, nothing was changed" if dry_run else "; nothing to do"
+        show(door.preview(rt, Actor.cli(), plan, dry_run=dry_run), as_json, plan.description + said)
         return
-    say(what, as_json)
-    with progress(f"storage {mode}", total) as advance:
-        report = sealing.run(rt.engine, rt.keyring, mode, advance)
-    audit.record(rt.engine, f"storage {mode}", {"key_id": report.key_id}, report.counts())
-    if as_json:
-        click.echo(to_json(report.as_dict()))
-    else:
-        click.echo(f"sealed {plural(sum(report.sealed.values()), 'value')} under storage key {report.key_id}")
+    report = carry_out(door, rt, plan, f"storage {door.mode}", as_json)
+    show(
+        report,
+        as_json,
+        f"sealed {plural(sum(report.sealed.values()), 'value')} under storage key {report.key_id}",
+    )
     for line in report.unreadable[:50]:
         click.echo(f"unreadable: {line}", err=True)
     if len(report.unreadable) > 50:
@@ -58,7 +52,9 @@ def _run(mode: str, dry_run: bool, as_json: bool) -> None:
 def encrypt(dry_run: bool, as_json: bool) -> None:
     """Seal every value written before storage keys were set, under the first key. Resumable,
     and safe while workers run."""
-    _run("encrypt", dry_run, as_json)
+    from ..ops.storage import Encrypt
+
+    _run(Encrypt(), dry_run, as_json)
 
 
 @storage.command("rotate")
@@ -67,4 +63,6 @@ def encrypt(dry_run: bool, as_json: bool) -> None:
 def rotate(dry_run: bool, as_json: bool) -> None:
     """Re-seal every value sealed under a key other than the first. Once it reports nothing left,
     the older keys can leave storage_keys."""
-    _run("rotate", dry_run, as_json)
+    from ..ops.storage import Rotate
+
+    _run(Rotate(), dry_run, as_json)

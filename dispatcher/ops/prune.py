@@ -1,74 +1,99 @@
 """Pruning: deleting old final deliveries and their attempt rows (``dispatcher prune``; no
-click here). Queued, retrying and in-flight deliveries are never touched, however old."""
+click here), as the door :class:`Prune`. Queued, retrying and in-flight deliveries are never
+touched, however old."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.engine import Engine
-
 from .. import store
-from ..vocabulary import FINAL_STATUSES
-from .bulk import BATCH_SIZE, Progress
+from ..runtime import Runtime
+from ..times import format_utc
+from ..vocabulary import FINAL_STATUSES, AuditAction
+from .audit import described
+from .bulk import BATCH_SIZE, Progress, deliveries
+from .door import Actor, Door, Plan
 
 
 @dataclass
 class PruneReport:
     matched: int
     matched_by_status: dict[str, int]
+    deleted: int
+    attempts_deleted: int
+    dry_run: bool
     cutoff: datetime
     statuses: tuple[str, ...]
-    dry_run: bool
-    deleted: int = 0
-    attempts_deleted: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "matched": self.matched,
-            "matched_by_status": self.matched_by_status,
-            "deleted": self.deleted,
-            "attempts_deleted": self.attempts_deleted,
-            "dry_run": self.dry_run,
-            "cutoff": self.cutoff,
-            "statuses": list(self.statuses),
-        }
+        """The ``--json`` document: every field, in their order."""
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "statuses": list(self.statuses)}
+
+    def counts(self) -> dict[str, int]:
+        """The audit row's counts."""
+        return {"matched": self.matched, "deleted": self.deleted, "attempts_deleted": self.attempts_deleted}
 
 
-def prune_selection(statuses: Sequence[str], cutoff: datetime) -> store.Selection:
-    chosen = tuple(s for s in statuses if s in FINAL_STATUSES) or FINAL_STATUSES
-    return store.Selection(statuses=chosen, updated_before=cutoff)
+class Prune(Door[PruneReport]):
+    """Deletes the deliveries in one of ``statuses`` (its final ones; none: every final status)
+    last updated before ``cutoff``, with their attempts."""
 
+    action = AuditAction.PRUNE
 
-def prune(
-    engine: Engine,
-    selection: store.Selection,
-    *,
-    matched_by_status: dict[str, int],
-    dry_run: bool = False,
-    progress: Progress | None = None,
-    batch: int = BATCH_SIZE,
-) -> PruneReport:
-    """Deletes the selected final deliveries (see :func:`prune_selection`) and their attempts."""
-    if selection.updated_before is None or not set(selection.statuses) <= set(FINAL_STATUSES):
-        raise ValueError("prune takes only final statuses and needs a cutoff")
-    report = PruneReport(
-        matched=sum(matched_by_status.values()),
-        matched_by_status=matched_by_status,
-        cutoff=selection.updated_before,
-        statuses=selection.statuses,
-        dry_run=dry_run,
-    )
-    if dry_run:
-        return report
-    for page in store.pages(engine, selection, order_by=("updated_at", "request_id"), batch=batch):
-        deleted, attempts = store.delete_final(
-            engine, [row.request_id for row in page], selection.statuses, selection.updated_before
+    def __init__(self, statuses: Sequence[str], cutoff: datetime, batch: int = BATCH_SIZE) -> None:
+        chosen = tuple(s for s in statuses if s in FINAL_STATUSES) or FINAL_STATUSES
+        self.selection = store.Selection(statuses=chosen, updated_before=cutoff)
+        self.cutoff = cutoff
+        self.batch = batch
+
+    def plan(self, runtime: Runtime) -> Plan:
+        """Counts the deliveries, per status (the plan's ``details``)."""
+        counted = store.count_by_status(runtime.engine, self.selection)
+        by_status = {s: counted.get(s, 0) for s in self.selection.statuses}
+        matched = sum(by_status.values())
+        when = f"last updated before {format_utc(self.cutoff)}"
+        detail = ", ".join(f"{s}: {n:,}" for s, n in by_status.items())
+        return Plan(
+            action=self.action,
+            count=matched,
+            description=f"{deliveries(matched)} ({detail}) {when}"
+            if matched
+            else f"no deliveries ({', '.join(self.selection.statuses)}) {when}",
+            selection=described(self.selection),
+            details=by_status,
         )
-        report.deleted += deleted
-        report.attempts_deleted += attempts
-        if progress:
-            progress(len(page))
-    return report
+
+    def run(self, runtime: Runtime, plan: Plan, progress: Progress | None = None) -> PruneReport:
+        """Deletes a keyset page of deliveries (and their attempts) per transaction, oldest first."""
+        report = self._report(plan, dry_run=False)
+        statuses, cutoff = self.selection.statuses, self.cutoff
+        for page in store.pages(
+            runtime.engine, self.selection, order_by=("updated_at", "request_id"), batch=self.batch
+        ):
+            deleted, attempts = store.delete_final(
+                runtime.engine, [row.request_id for row in page], statuses, cutoff
+            )
+            report.deleted += deleted
+            report.attempts_deleted += attempts
+            if progress:
+                progress(len(page))
+        return report
+
+    def preview(self, runtime: Runtime, actor: Actor, plan: Plan, *, dry_run: bool = True) -> PruneReport:
+        """The plan as a report, deleting nothing (a dry run, or nothing to delete); not audited."""
+        return self._report(plan, dry_run=dry_run)
+
+    def _report(self, plan: Plan, *, dry_run: bool) -> PruneReport:
+        by_status = {status: int(n) for status, n in plan.details.items()}
+        return PruneReport(
+            matched=sum(by_status.values()),
+            matched_by_status=by_status,
+            deleted=0,
+            attempts_deleted=0,
+            dry_run=dry_run,
+            cutoff=self.cutoff,
+            statuses=self.selection.statuses,
+        )

@@ -1,6 +1,7 @@
 """Retention: what the log keeps, and for how long (``retention`` in the config). Workers apply
 it on their own (:func:`apply_if_due`: about once an hour, one worker at a time across hosts, a
-few seconds of work per housekeeping round); ``dispatcher retention run`` applies it now.
+few seconds of work per housekeeping round); ``dispatcher retention run`` applies it now
+(through the door :class:`dispatcher.ops.retention.RetentionRun`).
 
 A final delivery (delivered or failed) last updated more than ``payload_days`` ago has its PHI
 erased: its payload and its attempts' request payloads, response bodies and errors (a
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +28,7 @@ from .. import store
 from ..runtime import Runtime
 from ..store import audit, erasure, idempotency
 from ..times import utcnow
-from ..vocabulary import FINAL_STATUSES, PENDING_STATUSES
+from ..vocabulary import FINAL_STATUSES, PENDING_STATUSES, AuditAction
 
 BATCH_SIZE = 1000
 """Rows per transaction."""
@@ -39,6 +40,9 @@ DUE_KEY = "dispatcher:retention:due"
 """Set (with a TTL of :data:`EVERY_SECONDS`) by the worker that applies the policy."""
 
 Progress = Callable[[int], None]
+"""Called after each batch with the number of deliveries it handled."""
+Stop = Callable[[], bool]
+"""Says whether the time budget is spent (checked after each batch)."""
 
 
 @dataclass
@@ -62,26 +66,16 @@ class RetentionReport:
     idempotency_keys_deleted: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "payload_days": self.payload_days,
-            "rows_days": self.rows_days,
-            "payload_cutoff": self.payload_cutoff,
-            "rows_cutoff": self.rows_cutoff,
-            "dry_run": self.dry_run,
-            "to_delete": self.to_delete,
-            "to_erase": self.to_erase,
-            "deleted": self.deleted,
-            "attempts_deleted": self.attempts_deleted,
-            "erased": self.erased,
-            "attempts_erased": self.attempts_erased,
-            "finished": self.finished,
-            "idempotency_keys_cutoff": self.idempotency_keys_cutoff,
-            "idempotency_keys_to_delete": self.idempotency_keys_to_delete,
-            "idempotency_keys_deleted": self.idempotency_keys_deleted,
-        }
+        """The ``--json`` document: every field, in their order."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def counts(self) -> dict[str, int]:
+        """The audit row's counts: the numbers of :meth:`as_dict`."""
         return {k: v for k, v in self.as_dict().items() if isinstance(v, int) and not isinstance(v, bool)}
+
+    def rules(self) -> dict[str, Any]:
+        """The audit row's selection: the policy applied."""
+        return {"payload_days": self.payload_days, "rows_days": self.rows_days}
 
 
 def plan(
@@ -139,45 +133,74 @@ def apply(
     if dry_run:
         return report
     deadline = time.monotonic() + budget_seconds if budget_seconds is not None else None
-    if report.idempotency_keys_cutoff is not None:
-        report.idempotency_keys_deleted = idempotency.delete_expired(
-            engine, report.idempotency_keys_cutoff, batch, stop=lambda: _past(deadline)
-        )
-        if report.idempotency_keys_deleted < report.idempotency_keys_to_delete and _past(deadline):
-            report.finished = False
-            return report
-    if report.rows_cutoff is not None:
-        by_age = ("updated_at", "request_id")
-        for page in store.pages(
-            engine, _old_rows(report.rows_cutoff), ("request_id", "status"), order_by=by_age, batch=batch
-        ):
-            final = [row.request_id for row in page if row.status in FINAL_STATUSES]
-            deleted, attempts = store.delete_final(engine, final, FINAL_STATUSES, report.rows_cutoff)
-            report.deleted += deleted
-            report.attempts_deleted += attempts
-            if progress:
-                progress(len(final))
-            if _past(deadline):
-                report.finished = False
-                return report
-    if report.payload_cutoff is not None:
-        stamp = now or utcnow()
-        for ids in erasure.erasable(engine, report.payload_cutoff, batch):
-            erased = erasure.erase(engine, ids, stamp)
-            report.erased += erased.deliveries
-            report.attempts_erased += erased.attempts
-            if progress:
-                progress(len(ids))
-            if _past(deadline):
-                report.finished = False
-                break
+
+    def out_of_time() -> bool:
+        return deadline is not None and time.monotonic() >= deadline
+
+    if not (
+        _delete_expired_keys(engine, report, batch, out_of_time)
+        and _delete_old_rows(engine, report, batch, out_of_time, progress)
+    ):
+        report.finished = False
+        return report
+    report.finished = _erase_old_payloads(engine, report, batch, out_of_time, progress, now or utcnow())
     if report.erased or report.deleted:
         erasure.compact(engine)
     return report
 
 
-def _past(deadline: float | None) -> bool:
-    return deadline is not None and time.monotonic() >= deadline
+def _delete_expired_keys(engine: Engine, report: RetentionReport, batch: int, stop: Stop) -> bool:
+    """Deletes the idempotency keys past their TTL; False when time ran out with keys left."""
+    if report.idempotency_keys_cutoff is None:
+        return True
+    report.idempotency_keys_deleted = idempotency.delete_expired(
+        engine, report.idempotency_keys_cutoff, batch, stop=stop
+    )
+    return report.idempotency_keys_deleted >= report.idempotency_keys_to_delete or not stop()
+
+
+def _delete_old_rows(
+    engine: Engine, report: RetentionReport, batch: int, stop: Stop, progress: Progress | None
+) -> bool:
+    """Deletes the final deliveries past ``rows_days`` with their attempts, oldest first;
+    False when time ran out (after a batch)."""
+    if report.rows_cutoff is None:
+        return True
+    by_age = ("updated_at", "request_id")
+    old = _old_rows(report.rows_cutoff)
+    for page in store.pages(engine, old, ("request_id", "status"), order_by=by_age, batch=batch):
+        final = [row.request_id for row in page if row.status in FINAL_STATUSES]
+        deleted, attempts = store.delete_final(engine, final, FINAL_STATUSES, report.rows_cutoff)
+        report.deleted += deleted
+        report.attempts_deleted += attempts
+        if progress:
+            progress(len(final))
+        if stop():
+            return False
+    return True
+
+
+def _erase_old_payloads(
+    engine: Engine,
+    report: RetentionReport,
+    batch: int,
+    stop: Stop,
+    progress: Progress | None,
+    stamp: datetime,
+) -> bool:
+    """Erases the PHI of the final deliveries past ``payload_days``, oldest first; False when
+    time ran out (after a batch)."""
+    if report.payload_cutoff is None:
+        return True
+    for ids in erasure.erasable(engine, report.payload_cutoff, batch):
+        erased = erasure.erase(engine, ids, stamp)
+        report.erased += erased.deliveries
+        report.attempts_erased += erased.attempts
+        if progress:
+            progress(len(ids))
+        if stop():
+            return False
+    return True
 
 
 def apply_if_due(runtime: Runtime) -> RetentionReport | None:
@@ -203,8 +226,6 @@ def apply_if_due(runtime: Runtime) -> RetentionReport | None:
     if not report.finished:
         runtime.redis.delete(DUE_KEY)
     if report.erased or report.deleted:
-        selection = {"payload_days": rules.payload_days, "rows_days": rules.rows_days}
-        audit.record(
-            runtime.engine, f"worker {runtime.worker_name}", "retention run", selection, report.counts()
-        )
+        actor = f"worker {runtime.worker_name}"
+        audit.record(runtime.engine, actor, AuditAction.RETENTION_RUN, report.rules(), report.counts())
     return report

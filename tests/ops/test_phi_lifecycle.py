@@ -16,6 +16,7 @@ from dispatcher.cli import cli
 from dispatcher.store import audit, erasure, resealing
 from dispatcher.store.sealing import PREFIX, Keyring, check_key, new_key
 from dispatcher.times import utcnow
+from dispatcher.vocabulary import AuditAction
 from dispatcher.worker import retention
 
 ENDPOINT = {"name": "pharmacy", "url": "http://127.0.0.1:9/hook", "key": "pharmacy-key-1"}
@@ -69,6 +70,17 @@ def aged(engine, request_id: str, days_ago: float) -> None:
             .where(store.DELIVERIES.c.request_id == request_id)
             .values(updated_at=utcnow() - timedelta(days=days_ago))
         )
+
+
+def snapshot(engine) -> list[list[tuple]]:
+    """Every row of every table: what a plan must leave as it found it."""
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        return [
+            [tuple(row) for row in conn.execute(sa.select(table).order_by(*table.primary_key.columns))]
+            for table in store.METADATA.sorted_tables
+        ]
 
 
 @pytest.fixture
@@ -279,7 +291,8 @@ def test_the_worker_applies_retention_once_an_hour_one_worker_at_a_time(runtime,
     assert redis_client.ttl(retention.DUE_KEY) > 3500
     assert retention.apply_if_due(runtime) is None  # done this hour, by this worker or another
     (entry,) = audit.entries(engine)
-    assert entry.actor == "worker test-worker"
+    assert (entry.actor, entry.action) == ("worker test-worker", AuditAction.RETENTION_RUN)
+    assert entry.selection == {"payload_days": 30, "rows_days": 90}
 
     redis_client.delete(retention.DUE_KEY)
     more = [dispatch("message_created", message())[0] for _ in range(3)]
@@ -288,3 +301,15 @@ def test_the_worker_applies_retention_once_an_hour_one_worker_at_a_time(runtime,
     cut = retention.apply(engine, 30, None, budget_seconds=0, batch=1)  # a round out of time
     assert cut.erased == 1 and not cut.finished
     assert retention.apply_if_due(runtime).erased == 2
+
+
+def test_a_round_out_of_time_stops_after_a_batch_of_old_rows(runtime) -> None:
+    engine = runtime.engine
+    ids = [dispatch("message_created", message(f"PAT-{n}"))[0] for n in range(3)]
+    for request_id in ids:
+        finished(engine, request_id, days_ago=100)
+    cut = retention.apply(engine, 30, 90, budget_seconds=0, batch=1)
+    assert (cut.deleted, cut.erased, cut.finished) == (1, 0, False)  # rows first; payloads wait
+    rest = retention.apply(engine, 30, 90)
+    assert (rest.deleted, rest.finished) == (2, True)
+    assert [store.get_delivery(engine, request_id) for request_id in ids] == [None, None, None]
