@@ -28,9 +28,9 @@ from .redaction import Masker
 if TYPE_CHECKING:
     import redis
     import requests
-    from rq import Queue
     from sqlalchemy.engine import Engine
 
+    from .queue import JobQueue
     from .store import DisabledCache
     from .store.sealing import Keyring
 
@@ -82,7 +82,7 @@ class Runtime:
         return connect(self.settings.redis_url, self.redis_socket_timeout)
 
     @cached_property
-    def queue(self) -> Queue:
+    def queue(self) -> JobQueue:
         from .queue import make_queue
 
         return make_queue(self.settings, self.redis)

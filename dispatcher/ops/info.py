@@ -10,48 +10,33 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from rq import Queue, Worker
-
 from .. import queue as queue_room
 from .. import store
 from ..runtime import Runtime
-from ..worker.liveness import REGISTRY_KEY, alive_workers
+from ..worker.liveness import alive_workers, registered
 
 
-def live_workers(queue: Queue) -> list[dict[str, Any]]:
-    """The workers on this queue, with the dispatcher's own liveness flag: RQ's registered ones,
+def live_workers(runtime: Runtime) -> list[dict[str, Any]]:
+    """The workers on the queue, with the dispatcher's own liveness flag: RQ's registered ones,
     and those beating in the dispatcher's registry that RQ's set lost (Redis flushed under
     running workers: RQ adds a worker to its set only at birth). A worker whose RQ record is
     gone too is listed by name alone until RQ's heartbeat writes it again."""
-    members: list[Any] = queue.connection.zrange(REGISTRY_KEY, 0, -1)
-    beating = {n.decode() if isinstance(n, bytes) else str(n) for n in members}
-    workers: list[Worker] = queue_room.registered_workers(queue, also=beating)
-    names = sorted(beating | {w.name for w in workers})
-    alive = alive_workers(queue.connection, names)
-    rows = {
-        w.name: {
-            "name": w.name,
-            "hostname": w.hostname,
-            "pid": w.pid,
-            "state": w.get_state(),
-            "current_job": w.get_current_job_id(),
-            "last_heartbeat": w.last_heartbeat,
-        }
-        for w in workers
-    }
-    unknown = dict.fromkeys(("hostname", "pid", "state", "current_job", "last_heartbeat"))
+    beating = registered(runtime.redis)
+    rows = queue_room.worker_records(runtime.queue, also=beating)
+    names = sorted(beating | rows.keys())
+    alive = alive_workers(runtime.redis, names)
+    unknown = dict.fromkeys(queue_room.WORKER_COLUMNS)
     return [{**rows.get(name, {"name": name, **unknown}), "alive": name in alive} for name in names]
 
 
 def collect(runtime: Runtime, now: datetime | None = None) -> dict[str, Any]:
     """The ``info --json`` document. Redis is read first, so an unreachable Redis fails fast."""
-    queue = runtime.queue
-    snapshot = queue_room.queue_snapshot(queue, now)
-    workers = live_workers(queue)
+    snapshot = queue_room.queue_snapshot(runtime.queue, now)
+    workers = live_workers(runtime)
     ordered = [e.name for e in runtime.settings.endpoints if e.ordered]
     waiting = store.ordering.waiting_keys(runtime.engine, ordered, now or datetime.now(UTC))
     return {
-        "queue": queue.name,
+        "queue": runtime.settings.queue_name,
         **snapshot,
         "workers": workers,
         "deliveries_by_status": store.status_counts(runtime.engine),

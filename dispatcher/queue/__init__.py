@@ -2,7 +2,9 @@
 
 Owns: the Redis connection (:mod:`.connection`), one RQ job per delivery whose job id is the
 request_id -- enqueue, take a batch, schedule, re-queue, remove (:mod:`.jobs`) -- and the
-read-only numbers of the queue (:mod:`.snapshot`). Its Lua scripts are ``.lua`` files beside it.
+read-only numbers of the queue and RQ's workers (:mod:`.snapshot`). Its Lua scripts are ``.lua``
+files beside it. RQ's private layout in Redis (keys, record fields, status words) is named in
+:mod:`.rq_edge` alone, and listed in ``docs/rq-edge.md``; the scripts get those names from it.
 
 May import: ``config`` and the shared kernel. Knows nothing of HTTP or the database.
 
@@ -16,6 +18,7 @@ from .jobs import (
     FAILURE_TTL,
     JOB_FUNCTION,
     SENDS_PER_THREAD,
+    JobQueue,
     enqueue_new,
     ensure_queued,
     is_waiting,
@@ -36,13 +39,15 @@ from .jobs import (
     take,
     wake,
 )
-from .snapshot import oldest_queued_age, queue_snapshot, registered_workers
+from .snapshot import WORKER_COLUMNS, oldest_queued_age, queue_snapshot, registered_workers, worker_records
 
 __all__ = [
     "ACTIVE_STATUSES",
     "FAILURE_TTL",
     "JOB_FUNCTION",
     "SENDS_PER_THREAD",
+    "WORKER_COLUMNS",
+    "JobQueue",
     "connect",
     "enqueue_new",
     "ensure_queued",
@@ -66,4 +71,5 @@ __all__ = [
     "stranded_in_transit",
     "take",
     "wake",
+    "worker_records",
 ]

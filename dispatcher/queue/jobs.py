@@ -11,17 +11,22 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 import redis
 from rq import Queue
 from rq.exceptions import DuplicateJobError, InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
-from rq.scheduler import SCHEDULER_KEY_TEMPLATE, SCHEDULER_LOCKING_KEY_TEMPLATE
 from rq.utils import now, utcformat, utcparse
 
 from .. import lua
 from ..config import Settings
+from . import rq_edge
+from .rq_edge import JobField
+
+JobQueue: TypeAlias = Queue
+"""RQ's queue, as the rooms above hold it (``Runtime.queue``): they hand it back to this room's
+functions and never reach inside it, so none of them imports rq to name its type."""
 
 JOB_FUNCTION = "dispatcher.jobs.deliver"
 FAILURE_TTL = 7 * 24 * 3600
@@ -46,7 +51,8 @@ def job_timeout(settings: Settings) -> int:
     return int(SENDS_PER_THREAD * slowest_attempt(settings)) + 120
 
 
-def make_queue(settings: Settings, connection: redis.Redis) -> Queue:
+def make_queue(settings: Settings, connection: redis.Redis) -> JobQueue:
+    """The delivery queue (``queue_name``) on ``connection``, with RQ's hard limit per job."""
     return Queue(settings.queue_name, connection=connection, default_timeout=job_timeout(settings))
 
 
@@ -71,7 +77,7 @@ def enqueue_new(queue: Queue, request_ids: Iterable[str]) -> list[str]:
         return []
     version = queue.get_redis_server_version()
     with queue.connection.pipeline() as pipe:
-        pipe.sadd(Queue.redis_queues_keys, queue.key)
+        pipe.sadd(rq_edge.QUEUES, queue.key)
         for request_id in ids:
             job = queue.create_job(JOB_FUNCTION, **_job_options(request_id))
             job.origin, job.enqueued_at, job.redis_server_version = queue.name, now(), version
@@ -88,15 +94,15 @@ def schedule_new(queue: Queue, request_ids: Iterable[str], after: timedelta) -> 
         return []
     at = datetime.now(UTC) + after
     score = calendar.timegm(at.utctimetuple())
-    registry = queue.scheduled_job_registry.key
+    registry = rq_edge.scheduled_key(queue.name)
     version = queue.get_redis_server_version()
     with queue.connection.pipeline() as pipe:
-        pipe.sadd(Queue.redis_queues_keys, queue.key)
+        pipe.sadd(rq_edge.QUEUES, queue.key)
         for request_id in ids:
             job = queue.create_job(JOB_FUNCTION, **_job_options(request_id))
             job.origin, job.redis_server_version = queue.name, version
-            job._status = JobStatus.SCHEDULED
-            _SCHEDULE_SCRIPT(keys=[job.key, registry], args=[job.id, score, *_fields(job)], client=pipe)
+            fields = _fields(job, status=rq_edge.SCHEDULED)
+            _SCHEDULE_SCRIPT(keys=[job.key, registry], args=[job.id, score, *fields], client=pipe)
         results = pipe.execute()[1:]
     return [request_id for request_id, created in zip(ids, results, strict=True) if created]
 
@@ -109,11 +115,13 @@ def wake(queue: Queue, request_ids: Iterable[str]) -> list[str]:
     if not ids:
         return []
     stamp = utcformat(datetime.now(UTC))
-    registry = queue.scheduled_job_registry.key
+    registry = rq_edge.scheduled_key(queue.name)
     with queue.connection.pipeline() as pipe:
         for request_id in ids:
             _WAKE_SCRIPT(
-                keys=[Job.key_for(request_id), registry, queue.key], args=[request_id, stamp], client=pipe
+                keys=[rq_edge.job_key(request_id), registry, queue.key],
+                args=[request_id, stamp],
+                client=pipe,
             )
         moved = pipe.execute()
     woken = [rid for rid, was_moved in zip(ids, moved, strict=True) if was_moved]
@@ -124,10 +132,14 @@ def wake(queue: Queue, request_ids: Iterable[str]) -> list[str]:
     return woken
 
 
-def _fields(job: Job) -> list[Any]:
-    """The job's record as RQ writes it (``Job.to_dict``), as field, value pairs."""
+def _fields(job: Job, status: str | None = None) -> list[Any]:
+    """The job's record as RQ writes it (``Job.to_dict``), as field, value pairs; with
+    ``status`` as its status word when given."""
+    record = job.to_dict()
+    if status is not None:
+        record[JobField.STATUS] = status
     pairs: list[Any] = []
-    for field, value in job.to_dict().items():
+    for field, value in record.items():
         if value is not None:
             pairs += [field, value if isinstance(value, bytes | str) else str(value)]
     return pairs
@@ -135,7 +147,9 @@ def _fields(job: Job) -> list[Any]:
 
 def job_state(queue: Queue, request_id: str) -> tuple[str | None, str | None]:
     """(RQ status, worker name) of the delivery's job, or (None, None) when there is none."""
-    status, worker = queue.connection.hmget(Job.key_for(request_id), "status", "worker_name")
+    status, worker = queue.connection.hmget(
+        rq_edge.job_key(request_id), JobField.STATUS, JobField.WORKER_NAME
+    )
     return (_text(status), _text(worker))
 
 
@@ -145,12 +159,18 @@ def _text(raw: bytes | str | None) -> str | None:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
-_TAKE_SCRIPT = redis.Redis().register_script(lua.load(__package__, "take.lua"))
-_ENQUEUE_SCRIPT = redis.Redis().register_script(lua.load(__package__, "enqueue.lua"))
-_SCHEDULE_SCRIPT = redis.Redis().register_script(lua.load(__package__, "schedule.lua"))
-_WAKE_SCRIPT = redis.Redis().register_script(lua.load(__package__, "wake.lua"))
-_RESCHEDULE_SCRIPT = redis.Redis().register_script(lua.load(__package__, "reschedule.lua"))
-_STAND_IN_SCRIPT = redis.Redis().register_script(lua.load(__package__, "stand_in.lua"))
+def script_text(name: str) -> str:
+    """The Lua script ``name`` of this room as Redis runs it: RQ's names (:data:`rq_edge.LUA_NAMES`)
+    on its first line, then the ``.lua`` file."""
+    return rq_edge.LUA_NAMES + lua.load(__package__, name)
+
+
+_TAKE_SCRIPT = redis.Redis().register_script(script_text("take.lua"))
+_ENQUEUE_SCRIPT = redis.Redis().register_script(script_text("enqueue.lua"))
+_SCHEDULE_SCRIPT = redis.Redis().register_script(script_text("schedule.lua"))
+_WAKE_SCRIPT = redis.Redis().register_script(script_text("wake.lua"))
+_RESCHEDULE_SCRIPT = redis.Redis().register_script(script_text("reschedule.lua"))
+_STAND_IN_SCRIPT = redis.Redis().register_script(script_text("stand_in.lua"))
 """Run with EVALSHA (each script is sent once per Redis server); no connection is made here."""
 
 
@@ -160,7 +180,7 @@ def take(queue: Queue, worker: str, count: int, finished: Iterable[str] = ()) ->
     keep) that are still its own, in one round trip. ``count`` may be 0 to drop records only."""
     taken = _TAKE_SCRIPT(
         keys=[queue.key],
-        args=[Job.redis_job_namespace_prefix, worker, count, utcformat(datetime.now(UTC)), *finished],
+        args=[rq_edge.JOB_PREFIX, worker, count, utcformat(datetime.now(UTC)), *finished],
         client=queue.connection,
     )
     return [t.decode() if isinstance(t, bytes) else t for t in taken or []]
@@ -169,7 +189,9 @@ def take(queue: Queue, worker: str, count: int, finished: Iterable[str] = ()) ->
 def put_back(queue: Queue, request_id: str) -> None:
     """Returns a taken job to the head of the queue."""
     with queue.connection.pipeline() as pipe:
-        pipe.hset(Job.key_for(request_id), mapping={"status": JobStatus.QUEUED.value, "worker_name": ""})
+        pipe.hset(
+            rq_edge.job_key(request_id), mapping={JobField.STATUS: rq_edge.QUEUED, JobField.WORKER_NAME: ""}
+        )
         pipe.lpush(queue.key, request_id)
         pipe.execute()
 
@@ -184,7 +206,7 @@ def schedule_taken(queue: Queue, request_id: str, worker: str, delay_seconds: in
     left the job alone."""
     at = datetime.now(UTC) + timedelta(seconds=delay_seconds)
     done = _RESCHEDULE_SCRIPT(
-        keys=[Job.key_for(request_id), queue.scheduled_job_registry.key, Queue.redis_queues_keys],
+        keys=[rq_edge.job_key(request_id), rq_edge.scheduled_key(queue.name), rq_edge.QUEUES],
         args=[request_id, worker, calendar.timegm(at.utctimetuple()), queue.key, "1" if claimed else "0"],
         client=queue.connection,
     )
@@ -205,7 +227,9 @@ def job_states_started(
     delivery's job, in one round trip."""
     with queue.connection.pipeline(transaction=False) as pipe:
         for request_id in request_ids:
-            pipe.hmget(Job.key_for(request_id), "status", "worker_name", "started_at")
+            pipe.hmget(
+                rq_edge.job_key(request_id), JobField.STATUS, JobField.WORKER_NAME, JobField.STARTED_AT
+            )
         replies = pipe.execute()
     return [(s.decode() if s else None, w.decode() if w else None, _parsed_time(at)) for s, w, at in replies]
 
@@ -245,7 +269,7 @@ def stranded_in_transit(queue: Queue, request_ids: list[str]) -> set[str]:
     with queue.connection.pipeline(transaction=False) as pipe:
         for request_id in request_ids:
             pipe.lpos(queue.key, request_id)
-            pipe.lpos(queue.intermediate_queue_key, request_id)
+            pipe.lpos(rq_edge.intermediate_key(queue.name), request_id)
         replies = pipe.execute()
     places = zip(replies[0::2], replies[1::2], strict=True)
     return {
@@ -255,9 +279,10 @@ def stranded_in_transit(queue: Queue, request_ids: list[str]) -> set[str]:
     }
 
 
-def leave_transit(queue: Queue, request_id: str) -> None:
-    """Takes a job out of RQ's intermediate list (RQ would fail it there after a minute or two)."""
-    queue.connection.lrem(queue.intermediate_queue_key, 0, request_id)
+def leave_transit(queue: Queue, request_id: str, copies: int = 0) -> None:
+    """Takes a job out of RQ's intermediate list (RQ would fail it there after a minute or two):
+    every copy of its id, or the first ``copies`` (a worker giving back its own take: one)."""
+    queue.connection.lrem(rq_edge.intermediate_key(queue.name), copies, request_id)
 
 
 def is_waiting(queue: Queue, request_id: str) -> bool:
@@ -277,7 +302,7 @@ def remove_job(queue: Queue, request_id: str) -> None:
         # Changed meanwhile (a batch dropped its record, a worker finished its execution): RQ's
         # delete stopped half way. Without its record the job is gone for ensure_queued, and RQ
         # drops registry entries whose job is gone.
-        queue.connection.delete(Job.key_for(request_id))
+        queue.connection.delete(rq_edge.job_key(request_id))
 
 
 SCHEDULER_STALE_SECONDS = 10
@@ -292,17 +317,17 @@ def stand_in_for_scheduler(queue: Queue) -> int | None:
     every minute). Atomic per chunk, and a no-op while a scheduler beats. Returns None when a
     scheduler runs, else how many jobs it moved."""
     stale = utcformat(datetime.now(UTC) - timedelta(seconds=SCHEDULER_STALE_SECONDS))
-    keys = [SCHEDULER_LOCKING_KEY_TEMPLATE % queue.name, queue.scheduled_job_registry.key, queue.key]
+    keys = [rq_edge.scheduler_lock_key(queue.name), rq_edge.scheduled_key(queue.name), queue.key]
     moved = 0
     while True:
         result: int = _STAND_IN_SCRIPT(
             keys=keys,
             args=[
                 calendar.timegm(datetime.now(UTC).utctimetuple()),
-                Job.redis_job_namespace_prefix,
+                rq_edge.JOB_PREFIX,
                 utcformat(datetime.now(UTC)),
                 STAND_IN_CHUNK,
-                SCHEDULER_KEY_TEMPLATE % "",
+                rq_edge.SCHEDULER_PREFIX,
                 stale,
             ],
             client=queue.connection,
@@ -318,7 +343,7 @@ def move_overdue_to_queue(queue: Queue, request_id: str) -> bool:
     """Enqueues a scheduled job now (used when the scheduler is late); False if it was not scheduled."""
     stamp = utcformat(datetime.now(UTC))
     moved = _WAKE_SCRIPT(
-        keys=[Job.key_for(request_id), queue.scheduled_job_registry.key, queue.key],
+        keys=[rq_edge.job_key(request_id), rq_edge.scheduled_key(queue.name), queue.key],
         args=[request_id, stamp],
         client=queue.connection,
     )

@@ -8,10 +8,11 @@
 -- scheduled registry, KEYS[3] = RQ's set of queues; ARGV[1] = the job id, ARGV[2] = this
 -- worker, ARGV[3] = when (the registry's score), ARGV[4] = the queue's key. Returns 1 when
 -- scheduled, 0 when the job is another's, -1 when its record is gone.
-local fields = redis.call('HMGET', KEYS[1], 'status', 'worker_name')
+-- FIELD, SCHEDULER_FIELD, STATUS: RQ's record fields and status words, from rq_edge.LUA_NAMES.
+local fields = redis.call('HMGET', KEYS[1], FIELD.STATUS, FIELD.WORKER_NAME)
 if not fields[1] then return -1 end
-if ARGV[5] ~= '1' and (fields[1] ~= 'started' or fields[2] ~= ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], 'status', 'scheduled', 'worker_name', ARGV[2])
+if ARGV[5] ~= '1' and (fields[1] ~= STATUS.STARTED or fields[2] ~= ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], FIELD.STATUS, STATUS.SCHEDULED, FIELD.WORKER_NAME, ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 redis.call('SADD', KEYS[3], ARGV[4])
 return 1

@@ -8,8 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rq import Queue, Worker
-from rq.job import Job
 from rq.utils import utcparse
+from rq.worker import BaseWorker
+
+from . import rq_edge
+from .rq_edge import JobField
 
 HEAD_PROBE = 10
 """Queue entries looked at to find the head job's ``enqueued_at`` (an id whose job record is gone
@@ -24,7 +27,10 @@ def oldest_queued_age(queue: Queue, now: datetime | None = None) -> float | None
         return None
     with connection.pipeline(transaction=False) as pipe:
         for job_id in job_ids:
-            pipe.hget(Job.key_for(job_id.decode() if isinstance(job_id, bytes) else job_id), "enqueued_at")
+            pipe.hget(
+                rq_edge.job_key(job_id.decode() if isinstance(job_id, bytes) else job_id),
+                JobField.ENQUEUED_AT,
+            )
         stamps = pipe.execute()
     for stamp in stamps:
         if not stamp:
@@ -43,9 +49,9 @@ def queue_snapshot(queue: Queue, now: datetime | None = None) -> dict[str, Any]:
     connection = queue.connection
     with connection.pipeline(transaction=False) as pipe:
         pipe.llen(queue.key)
-        pipe.zcard(queue.scheduled_job_registry.key)
-        pipe.zcard(queue.started_job_registry.key)
-        pipe.zcard(queue.failed_job_registry.key)
+        pipe.zcard(rq_edge.scheduled_key(queue.name))
+        pipe.zcard(rq_edge.started_key(queue.name))
+        pipe.zcard(rq_edge.failed_key(queue.name))
         queued, scheduled, started, failed = pipe.execute()
     return {
         "queued": int(queued),
@@ -56,13 +62,33 @@ def queue_snapshot(queue: Queue, now: datetime | None = None) -> dict[str, Any]:
     }
 
 
-def registered_workers(queue: Queue, also: set[str] | frozenset[str] = frozenset()) -> list[Any]:
+def registered_workers(queue: Queue, also: set[str] | frozenset[str] = frozenset()) -> list[BaseWorker]:
     """RQ's workers on this queue, and those of ``also`` whose worker record RQ still keeps
     though its set of workers lost them (Redis flushed under running workers: each rewrites its
     record with its heartbeat, but RQ adds it to the set only at birth), by name."""
     workers = {w.name: w for w in Worker.all(queue=queue)}
     for name in sorted(also - workers.keys()):
-        found = Worker.find_by_key(Worker.redis_worker_namespace_prefix + name, connection=queue.connection)
+        found = Worker.find_by_key(rq_edge.worker_key(name), connection=queue.connection)
         if found is not None:
             workers[name] = found
     return [workers[name] for name in sorted(workers)]
+
+
+WORKER_COLUMNS = ("hostname", "pid", "state", "current_job", "last_heartbeat")
+"""What :func:`worker_records` tells of each worker besides its name (``dispatcher info``'s columns)."""
+
+
+def worker_records(queue: Queue, also: set[str] | frozenset[str] = frozenset()) -> dict[str, dict[str, Any]]:
+    """What RQ keeps of each worker :func:`registered_workers` finds, by name: its name and
+    :data:`WORKER_COLUMNS` (``last_heartbeat`` as RQ's ``datetime``), read-only."""
+    return {
+        w.name: {
+            "name": w.name,
+            "hostname": w.hostname,
+            "pid": w.pid,
+            "state": w.get_state(),
+            "current_job": w.get_current_job_id(),
+            "last_heartbeat": w.last_heartbeat,
+        }
+        for w in registered_workers(queue, also)
+    }

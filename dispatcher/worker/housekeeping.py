@@ -205,7 +205,7 @@ class Housekeeping(threading.Thread):
     def flush(self) -> None:
         try:
             flush_spool(self.runtime)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - the disk or the database away: the next round tries again
             log_line(logging.WARNING, "spool flush failed", error=f"{type(exc).__name__}: {exc}")
 
     def maybe_reconcile(self, reasons: list[str] | None = None, dead: set[str] | None = None) -> None:

@@ -50,6 +50,12 @@ def mark_dead(client: redis.Redis, worker: str) -> None:
         pipe.execute()
 
 
+def registered(client: redis.Redis) -> set[str]:
+    """Every worker in the registry of heartbeats (alive or not), by name."""
+    members = client.zrange(REGISTRY_KEY, 0, -1)
+    return {n.decode() if isinstance(n, bytes) else str(n) for n in members}
+
+
 def alive_workers(client: redis.Redis, workers: Iterable[str]) -> set[str]:
     """Those of ``workers`` whose liveness key is present, in one round trip."""
     names = sorted(set(workers))

@@ -111,7 +111,7 @@ def record_attempt(event: str, endpoint: str, outcome: str, duration_seconds: fl
         DELIVERIES.labels(event, endpoint, outcome).inc()
         if duration_seconds is not None:
             ATTEMPT_DURATION.labels(event, endpoint).observe(max(0.0, float(duration_seconds)))
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - metrics must never break a delivery
         pass
 
 

@@ -66,6 +66,10 @@ class WebhookWorker(SimpleWorker):
     worker logs one line, asks for a reconcile (which re-queues a job Redis lost or that was
     taken and not run: the delivery's truth is in the database) and goes back to the dequeue,
     which waits for Redis. A failover or a partition then needs no restart.
+
+    The methods overridden here and the attributes read (``_stop_requested``, ``pubsub_thread``)
+    are RQ's, not its public API: ``docs/rq-edge.md`` lists them, and
+    ``tests/queue/test_rq_edge.py`` fails by name when an rq upgrade renames one.
     """
 
     runtime: Runtime | None = None
@@ -189,7 +193,7 @@ def _stop_before_rq_listens(worker: WebhookWorker, runtime: Runtime):  # type: i
     without deregistering it. This asks RQ's loop to stop before its first job instead."""
 
     def stop(_signum, _frame):  # type: ignore[no-untyped-def]
-        worker._stop_requested = True  # checked at the top of RQ's work loop (rq 3.x)
+        worker._stop_requested = True  # checked at the top of RQ's work loop (docs/rq-edge.md)
         runtime.stop_requested = True
 
     return stop
@@ -233,11 +237,7 @@ def run_worker(
         maintenance_interval=60,
     )
     worker.runtime = runtime
-    if settings.metrics is not None:
-        port = metrics.start_metrics_server(
-            settings.metrics.port, runtime, host=settings.metrics.host, search=settings.metrics.port_range
-        )
-        log_line(logging.INFO, "metrics served", worker=runtime.worker_name, port=port)
+    _serve_metrics(settings, runtime)
     urgency = Urgency()
     worker.urgency = urgency
     heartbeat = Heartbeat(runtime, urgency)
@@ -259,6 +259,15 @@ def run_worker(
         return worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
     finally:
         _shut_down(runtime, heartbeat, lease, housekeeping)
+
+
+def _serve_metrics(settings: Settings, runtime: Runtime) -> None:
+    """Serves the Prometheus metrics when ``metrics`` is configured."""
+    if settings.metrics is not None:
+        port = metrics.start_metrics_server(
+            settings.metrics.port, runtime, host=settings.metrics.host, search=settings.metrics.port_range
+        )
+        log_line(logging.INFO, "metrics served", worker=runtime.worker_name, port=port)
 
 
 def _connected_runtime(settings: Settings, name: str) -> Runtime:

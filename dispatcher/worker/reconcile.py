@@ -157,7 +157,7 @@ def requeue_dropped(runtime: Runtime, request_ids: list[str], now: datetime | No
     now = now or datetime.now(UTC)
     requeued = []
     for request_id in request_ids:
-        runtime.queue.intermediate_queue.remove(request_id)
+        queue.leave_transit(runtime.queue, request_id, copies=1)  # this worker's own take
         delivery = store.get_delivery(runtime.engine, request_id)
         if delivery is None or delivery["status"] not in CLAIMABLE_STATUSES:
             continue

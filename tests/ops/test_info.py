@@ -14,6 +14,7 @@ from dispatcher import dispatch
 from dispatcher import queue as queue_mod
 from dispatcher.cli import cli, main
 from dispatcher.contract import catalogue as events
+from dispatcher.queue import rq_edge
 from tests.conftest import wait_for
 
 INFO_KEYS = {
@@ -63,7 +64,7 @@ def test_info_counts_queued_scheduled_and_failed_jobs(make_runtime, receiver, re
     # The head job has waited a while: its enqueued_at is 90 s in the past.
     head = redis_client.lindex(runtime.queue.key, 0).decode()
     past = (datetime.now(UTC) - timedelta(seconds=90)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    redis_client.hset(f"rq:job:{head}", "enqueued_at", past)
+    redis_client.hset(rq_edge.job_key(head), rq_edge.JobField.ENQUEUED_AT, past)
     # One retry scheduled for later.
     (scheduled_id,) = dispatch("order_changed", example, endpoints=["partner-a"])
     queue_mod.remove_job(runtime.queue, scheduled_id)
@@ -93,7 +94,13 @@ def test_info_shows_a_real_worker_and_what_it_delivered(make_runtime, receiver, 
     def registered() -> list[dict]:
         return [w for w in info_json()["workers"] if w["name"] == "info-worker-1"]
 
-    (shown,) = wait_for(registered, timeout=30, message="the worker in `info`")
+    # Listed by name alone while only its heartbeat has registered it, then with state '?' until
+    # RQ writes the state just after the worker's birth.
+    (shown,) = wait_for(
+        lambda: [w for w in registered() if w["pid"] and w["state"] != "?"],
+        timeout=30,
+        message="the worker in `info`",
+    )
     assert set(shown) == WORKER_KEYS
     assert shown["pid"] == worker.process.pid
     assert shown["hostname"] == os.uname().nodename

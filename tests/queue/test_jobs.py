@@ -9,7 +9,6 @@ from rq.job import Job, JobStatus
 from rq.scheduler import SCHEDULER_KEY_TEMPLATE, SCHEDULER_LOCKING_KEY_TEMPLATE
 from rq.utils import utcformat
 
-from dispatcher import queue as queue_room
 from dispatcher.queue.jobs import (
     JOB_FUNCTION,
     SCHEDULER_STALE_SECONDS,
@@ -47,16 +46,6 @@ def test_a_delivery_that_has_a_job_gets_no_second_one(redis_client) -> None:
     )
     assert enqueue_new(q, ["r-3"]) == []
     assert "r-3" not in q.job_ids
-
-
-def test_the_snapshot_counts_without_changing_anything(redis_client) -> None:
-    q = make_queue(redis_client)
-    enqueue_new(q, ["r-1", "r-2", "r-3"])
-    snapshot = queue_room.queue_snapshot(q)
-    assert (
-        snapshot["queued"] == 3 and snapshot["scheduled"] == 0 and snapshot["oldest_queued_age_seconds"] >= 0
-    )
-    assert q.job_ids == ["r-1", "r-2", "r-3"]
 
 
 def _scheduled(q: Queue, request_id: str, at: datetime) -> None:
