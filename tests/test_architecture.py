@@ -70,3 +70,46 @@ def test_every_blind_except_kept_says_why() -> None:
             if "noqa: BLE001" in line and not re.search(r"noqa: BLE001 - \S", line):
                 unexplained.append(f"{path.relative_to(ROOT)}:{number}")
     assert unexplained == []
+
+
+def has_logic(path: Path) -> bool:
+    """A module defines a function or a method (not only names, types and constants)."""
+    return any(
+        isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) for n in ast.walk(ast.parse(path.read_text()))
+    )
+
+
+def test_every_module_with_logic_has_its_test_module() -> None:
+    """Tests mirror the rooms: ``dispatcher/worker/reconcile.py`` is tested in
+    ``tests/worker/test_reconcile.py`` (or ``test_reconcile_*.py`` when it needs several)."""
+    missing = []
+    for path in modules():
+        relative = path.relative_to(PACKAGE)
+        if (
+            path.name in ("__init__.py", "__main__.py")
+            or "migrations" in relative.parts
+            or not has_logic(path)
+        ):
+            continue
+        folder = ROOT / "tests" / relative.parent
+        if not list(folder.glob(f"test_{path.stem}.py")) + list(folder.glob(f"test_{path.stem}_*.py")):
+            missing.append(str(relative))
+    assert missing == []
+
+
+def test_the_rq_wall_names_every_room_but_queue_worker_and_jobs() -> None:
+    """The import-linter contract that keeps ``rq`` behind the wall lists every other module, so a
+    new room is inside it from its first commit."""
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    (wall,) = [c for c in contracts if c.get("forbidden_modules") == ["rq"]]
+    everything = {
+        f"dispatcher.{p.stem}" for p in PACKAGE.iterdir() if p.suffix == ".py" and p.stem != "__init__"
+    }
+    everything |= {f"dispatcher.{p.name}" for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert set(wall["source_modules"]) == everything - {
+        "dispatcher.queue",
+        "dispatcher.worker",
+        "dispatcher.jobs",
+    }
