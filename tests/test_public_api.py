@@ -49,6 +49,14 @@ def test_the_readme_outbox_import_keeps_working() -> None:
     assert dispatch_in_transaction is in_the_room is dispatcher.dispatch_in_transaction
 
 
+def test_intake_takes_one_request_from_every_way_in() -> None:
+    import dispatcher.intake
+    from dispatcher.intake.request import DispatchRequest
+
+    assert dispatcher.intake.__all__ == ["DispatchRequest"]
+    assert dispatcher.intake.DispatchRequest is DispatchRequest
+
+
 def _fresh(code: str) -> str:
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False

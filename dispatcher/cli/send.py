@@ -39,17 +39,20 @@ def send(
     if sample == (data_text is not None):
         raise click.UsageError("give exactly one of --data JSON|@file.json or --sample")
     from ..contract.catalogue import get_event
-    from ..intake.dispatch import dispatch
+    from ..intake import DispatchRequest
+    from ..intake.dispatch import dispatch_request
+    from ..runtime import get_runtime
 
     data = get_event(event).example() if sample else read_data_option(data_text or "")
-    request_ids = dispatch(
+    request = DispatchRequest(
         event,
         data,
-        dispatched_by=dispatched_by,
         endpoints=list(endpoints) or None,
+        dispatched_by=dispatched_by,
         idempotency_key=idempotency_key,
         ordering_key=ordering_key,
     )
+    request_ids = dispatch_request(get_runtime(), request)
     if as_json:
         click.echo(json.dumps(request_ids))
     elif not request_ids:

@@ -7,8 +7,8 @@ failure :mod:`dispatcher.policy.health` judges enough):
   send``, ``dispatcher replay`` or the console's replay -- is stored ``failed`` with reason
   ``endpoint_disabled`` and never queued: the caller still gets its request id, so nothing
   silently vanishes, and ``dispatcher endpoints enable NAME`` offers to re-send it. Every one of
-  them builds its deliveries with :func:`dispatcher.intake.prepare.prepare`, which takes the
-  disabled endpoints (:func:`disabled_endpoints`) and applies :func:`held_back`.
+  them builds its deliveries with :func:`dispatcher.intake.prepare.prepare_request`, which takes
+  the disabled endpoints (:func:`disabled_endpoints`) and applies :func:`held_back`.
 - **An existing failed delivery** is not re-opened -- ``dispatcher retry ID``, ``retry
   --failed`` and the console's retries (:mod:`dispatcher.ops.resend`) -- while its endpoint is
   disabled: one is refused, naming the endpoint; in bulk it is skipped and counted. Enabling the

@@ -25,8 +25,8 @@ from ..runtime import Runtime, get_runtime
 from ..times import utcnow
 from ..vocabulary import DeliveryStatus
 from .disabled import disabled_endpoints
-from .keys import check_key, idempotency_for
-from .prepare import check_dispatched_by, event_and_data, prepare, targets, validated
+from .prepare import admit, build, check_call, one_per_item
+from .request import DEFAULT_DISPATCHED_BY, DispatchRequest
 
 
 def store_and_queue(
@@ -57,25 +57,11 @@ def store_and_queue(
 def log_stored(stored: store.Stored, queued: bool, **extra: str) -> None:
     """One process-log line per new delivery: dispatched (or only stored, when Redis refused),
     or held back for its disabled endpoint."""
+    said = "dispatched" if queued else "stored"
     for d in stored.rows:
-        if d.status != DeliveryStatus.QUEUED:
-            log_line(
-                logging.WARNING,
-                "held back: endpoint disabled",
-                request_id=d.request_id,
-                event=d.event,
-                endpoint=d.endpoint,
-                **extra,
-            )
-            continue
-        log_line(
-            logging.INFO,
-            "dispatched" if queued else "stored",
-            request_id=d.request_id,
-            event=d.event,
-            endpoint=d.endpoint,
-            **extra,
-        )
+        held = d.status != DeliveryStatus.QUEUED
+        level, message = (logging.WARNING, "held back: endpoint disabled") if held else (logging.INFO, said)
+        log_line(level, message, request_id=d.request_id, event=d.event, endpoint=d.endpoint, **extra)
 
 
 def queue_stored(runtime: Runtime, stored: store.Stored) -> bool:
@@ -126,20 +112,42 @@ def ids_by_item(
     return ids
 
 
-def _earlier(runtime: Runtime, event: str, item: Any, given: str, **scope: Any) -> list[str] | None:
-    """The request ids of a live first dispatch with this idempotency key, or None (a quick
-    read before anything is built; the insert decides a race). ``scope``: the rest of what the
-    key's fingerprint covers (:func:`~dispatcher.intake.keys.idempotency_for`)."""
-    key = check_key("idempotency_key", given)
-    data = validated(event, [item])[0]
-    check_dispatched_by(event, scope["dispatched_by"])
-    targets(runtime.settings, event, scope["endpoints"])
+def prepare_for(runtime: Runtime, requests: Sequence[DispatchRequest]) -> list[store.NewDelivery]:
+    """The requests' deliveries (:func:`~dispatcher.intake.prepare.prepare_request`: every
+    gate); nothing is stored. What the caller gave is checked before the endpoints' state is
+    read (through the process's cache)."""
+    admitted = admit(runtime.settings, requests, runtime.keyring)
+    return build(runtime.settings, admitted, disabled_endpoints(runtime), runtime.keyring)
+
+
+def dispatch_requests(runtime: Runtime, requests: Sequence[DispatchRequest]) -> list[str]:
+    """Stores the requests' deliveries in one transaction, then queues them in one Redis
+    pipeline; all or nothing. Returns the request ids request by request, endpoint by endpoint
+    (a request repeating an idempotency key: the first dispatch's)."""
+    return store_and_queue(runtime, prepare_for(runtime, requests), [r.idempotency_key for r in requests])
+
+
+def dispatch_request(runtime: Runtime, request: DispatchRequest) -> list[str]:
+    """One request, from ``dispatch()``, ``dispatcher send`` or the HTTP API: a repeat of a live
+    idempotency key returns the first dispatch's request ids (a read before anything is built;
+    the insert decides a race), else :func:`dispatch_requests`. Raises as :func:`dispatch`."""
+    earlier = _earlier(runtime, request)
+    if earlier is not None:
+        log_line(logging.INFO, "idempotent repeat: nothing dispatched", request_ids=",".join(earlier))
+        return earlier
+    return dispatch_requests(runtime, [request])
+
+
+def _earlier(runtime: Runtime, request: DispatchRequest) -> list[str] | None:
+    """The request ids of a live first dispatch with the request's idempotency key, or None
+    (none given, none recorded, or recorded too long ago)."""
+    if request.idempotency_key is None:
+        return None
+    (admitted,) = admit(runtime.settings, [request], runtime.keyring)
+    assert admitted.idempotency is not None  # a request with a key has its stored form
     try:
         return store.idempotency.repeated(
-            runtime.engine,
-            idempotency_for(runtime.keyring, event, data, key, **scope),
-            utcnow(),
-            runtime.settings.idempotency_ttl_seconds,
+            runtime.engine, admitted.idempotency, utcnow(), runtime.settings.idempotency_ttl_seconds
         )
     except SQLAlchemyError as exc:
         raise StoreUnavailable(
@@ -152,7 +160,7 @@ def dispatch(
     event: str | EventData,
     data: Mapping[str, Any] | None = None,
     *,
-    dispatched_by: str = "SYSTEM",
+    dispatched_by: str = DEFAULT_DISPATCHED_BY,
     endpoints: Sequence[str] | None = None,
     idempotency_key: str | None = None,
     ordering_key: str | None = None,
@@ -184,34 +192,15 @@ def dispatch(
         StoreUnavailable: the database refused; nothing was stored or queued.
     """
     runtime = get_runtime()
-    name, item = event_and_data(event, data)
-    if ordering_key is not None:
-        check_key("ordering_key", ordering_key)
-    if idempotency_key is not None:
-        scope = {"endpoints": endpoints, "ordering_key": ordering_key, "dispatched_by": dispatched_by}
-        earlier = _earlier(runtime, name, item, idempotency_key, **scope)
-        if earlier is not None:
-            log_line(logging.INFO, "idempotent repeat: nothing dispatched", request_ids=",".join(earlier))
-            return earlier
-    deliveries = prepare(
-        runtime.settings,
-        name,
-        [item],
-        dispatched_by=dispatched_by,
-        endpoints=endpoints,
-        disabled=disabled_endpoints(runtime),
-        keyring=runtime.keyring,
-        ordering_keys=None if ordering_key is None else [ordering_key],
-        idempotency_keys=None if idempotency_key is None else [idempotency_key],
-    )
-    return store_and_queue(runtime, deliveries, [idempotency_key])
+    request = DispatchRequest.of(event, data, endpoints, dispatched_by, idempotency_key, ordering_key)
+    return dispatch_request(runtime, request)
 
 
 def dispatch_many(
     event: str,
     items: Sequence[Mapping[str, Any] | EventData],
     *,
-    dispatched_by: str = "SYSTEM",
+    dispatched_by: str = DEFAULT_DISPATCHED_BY,
     endpoints: Sequence[str] | None = None,
     idempotency_keys: Sequence[str | None] | None = None,
     ordering_keys: Sequence[str | None] | None = None,
@@ -226,16 +215,14 @@ def dispatch_many(
         dispatch's).
     """
     runtime = get_runtime()
-    items = list(items)
-    deliveries = prepare(
-        runtime.settings,
+    requests = one_per_item(
         event,
-        items,
+        list(items),
         dispatched_by=dispatched_by,
         endpoints=endpoints,
-        disabled=disabled_endpoints(runtime),
-        keyring=runtime.keyring,
         ordering_keys=ordering_keys,
         idempotency_keys=idempotency_keys,
     )
-    return store_and_queue(runtime, deliveries, list(idempotency_keys or [None] * len(items)))
+    if not requests:  # nothing to send, but a wrong event, endpoint or dispatched_by is named
+        check_call(runtime.settings, event, endpoints, dispatched_by)
+    return dispatch_requests(runtime, requests)

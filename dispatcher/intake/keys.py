@@ -13,10 +13,9 @@ from ..errors import IdempotencyConflict, InvalidDispatchArgument
 from ..store.idempotency import IdempotencyKey
 from ..store.ordering import lock_id
 from ..store.sealing import Keyring
+from .request import DEFAULT_DISPATCHED_BY
 
 MAX_KEY_CHARS = 255
-DEFAULT_DISPATCHED_BY = "SYSTEM"
-"""``metadata.dispatched_by`` when a caller names no one."""
 
 
 def check_key(name: str, value: object) -> str:

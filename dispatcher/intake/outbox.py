@@ -22,10 +22,8 @@ from sqlalchemy.orm import Session
 from .. import store
 from ..contract.events import EventData
 from ..runtime import get_runtime
-from .disabled import disabled_endpoints
-from .dispatch import ids_by_item, log_stored, queue_stored
-from .keys import check_key
-from .prepare import event_and_data, prepare
+from .dispatch import ids_by_item, log_stored, prepare_for, queue_stored
+from .request import DEFAULT_DISPATCHED_BY, DispatchRequest
 
 _PENDING = "dispatcher_outbox_pending"
 
@@ -49,7 +47,7 @@ def dispatch_in_transaction(
     event: str | EventData,
     data: Mapping[str, Any] | None = None,
     *,
-    dispatched_by: str = "SYSTEM",
+    dispatched_by: str = DEFAULT_DISPATCHED_BY,
     endpoints: Sequence[str] | None = None,
     idempotency_key: str | None = None,
     ordering_key: str | None = None,
@@ -63,21 +61,8 @@ def dispatch_in_transaction(
     The session must be bound to the transaction-log database.
     """
     runtime = get_runtime()
-    name, item = event_and_data(event, data)
-    for argument, value in (("ordering_key", ordering_key), ("idempotency_key", idempotency_key)):
-        if value is not None:
-            check_key(argument, value)
-    deliveries = prepare(
-        runtime.settings,
-        name,
-        [item],
-        dispatched_by=dispatched_by,
-        endpoints=endpoints,
-        disabled=disabled_endpoints(runtime),
-        keyring=runtime.keyring,
-        ordering_keys=None if ordering_key is None else [ordering_key],
-        idempotency_keys=None if idempotency_key is None else [idempotency_key],
-    )
+    request = DispatchRequest.of(event, data, endpoints, dispatched_by, idempotency_key, ordering_key)
+    deliveries = prepare_for(runtime, [request])
     if not deliveries:
         return []
     runtime.engine  # noqa: B018 - the log tables exist, at this version's schema, before the caller writes

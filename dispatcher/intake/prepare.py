@@ -1,7 +1,14 @@
-"""From a caller's event to the deliveries to store: validate, choose the endpoints, wrap.
+"""From requests to the deliveries to store: every gate a way in passes, then the wrapper.
 
-Nothing here touches the database or Redis: :func:`prepare` returns the rows to insert, or
-raises before anything is stored.
+Every way in -- ``dispatch()``, ``dispatch_many()``, the outbox, ``dispatcher send``, replay,
+the HTTP API -- hands intake a :class:`~dispatcher.intake.request.DispatchRequest` per event,
+and :func:`prepare_request` is the one place their gates run: the caller's keys (:mod:`.keys`), who
+dispatched, the data against the contract, the endpoints (each named one configured, else every
+subscriber) and the idempotency key's fingerprint (:func:`admit`: what the caller gave), then
+for each delivery the disabled rule (:mod:`.disabled`) and the payload's size (:func:`build`).
+
+Nothing here touches the database or Redis: :func:`prepare_request` returns the rows to insert,
+or raises before anything is stored.
 """
 
 from __future__ import annotations
@@ -20,11 +27,13 @@ from ..contract.validation import validate, validated_model
 from ..errors import InvalidEventData, PayloadTooLarge
 from ..store import NewDelivery
 from ..store.erasure import patient_keys
+from ..store.idempotency import IdempotencyKey
 from ..store.sealing import PLAIN, Keyring
 from ..times import format_utc, utcnow
 from ..vocabulary import DeliveryStatus, Reason
 from . import keys
 from .disabled import held_back
+from .request import DEFAULT_DISPATCHED_BY, DispatchRequest
 
 
 def targets(settings: Settings, event: str, names: Sequence[str] | None) -> list[Endpoint]:
@@ -44,23 +53,20 @@ def check_dispatched_by(event: str, dispatched_by: object) -> None:
         raise InvalidEventData(str(event), ["dispatched_by: expected a non-empty string"])
 
 
+def check_call(settings: Settings, event: str, endpoints: Sequence[str] | None, dispatched_by: str) -> None:
+    """The gates of a call with no items at all (``dispatch_many(event, [])``): who
+    dispatched, the event's name, the endpoints named."""
+    check_dispatched_by(event, dispatched_by)
+    get_event(event)
+    targets(settings, event, endpoints)
+
+
 def body_size(body: dict[str, Any], endpoint: Endpoint) -> int:
     """Bytes of the largest body an attempt to ``endpoint`` sends (its key counts, if in the body)."""
     size = len(wrapper.dumps(body).encode("utf-8"))
     if endpoint.include_key_in_body:
         size += len(wrapper.dumps({"webhook_key": endpoint.key}).encode("utf-8"))
     return size
-
-
-def event_and_data(event: str | EventData, data: Any = None) -> tuple[str, Any]:
-    """``dispatch``'s two ways in: an event name and its data, or an event's model."""
-    if isinstance(event, EventData):
-        if data is not None:
-            raise InvalidEventData(
-                event.event, ["data: give an event model, or an event name and its data, not both"]
-            )
-        return event.event, event
-    return event, data
 
 
 def validated(event: str, items: Sequence[Any]) -> list[dict[str, Any]]:
@@ -87,116 +93,211 @@ def validated(event: str, items: Sequence[Any]) -> list[dict[str, Any]]:
     return cleaned
 
 
-def prepare(
+@dataclass(frozen=True)
+class Admitted:
+    """A request past the gates that need no endpoint state (:func:`admit`)."""
+
+    request: DispatchRequest
+    data: dict[str, Any]
+    """Its data, validated and normalized."""
+    endpoints: list[Endpoint]
+    idempotency: IdempotencyKey | None
+    """Its idempotency key as the log stores it, with its fingerprint."""
+    repeat: bool
+    """It repeats an earlier request's idempotency key in the same call: it gets no deliveries."""
+
+
+def admit(
+    settings: Settings, requests: Sequence[DispatchRequest], keyring: Keyring = PLAIN
+) -> list[Admitted]:
+    """The gates every request passes before anything is built: its keys, who dispatched it,
+    its data (all the requests of one call are of one event, validated in one pass), its
+    endpoints, and its idempotency key against the others' in the call.
+
+    Raises:
+        UnknownEvent, InvalidEventData, UnknownEndpoint, InvalidDispatchArgument,
+        IdempotencyConflict: naming what is wrong.
+    """
+    if not requests:
+        return []
+    event = _one_event(requests)
+    for request in requests:
+        if request.ordering_key is not None:
+            keys.check_key("ordering_key", request.ordering_key)
+        if request.idempotency_key is not None:
+            keys.check_key("idempotency_key", request.idempotency_key)
+        check_dispatched_by(event, request.dispatched_by)
+    cleaned = validated(event, [r.data for r in requests])
+    chosen = [targets(settings, event, r.endpoints) for r in requests]
+    idempotent = [_idempotency(keyring, r, data) for r, data in zip(requests, cleaned, strict=True)]
+    repeats = keys.repeats_within(idempotent)
+    return [
+        Admitted(request, data, endpoints, key, index in repeats)
+        for index, (request, data, endpoints, key) in enumerate(
+            zip(requests, cleaned, chosen, idempotent, strict=True)
+        )
+    ]
+
+
+def prepare_request(
     settings: Settings,
-    event: str,
-    items: Sequence[Any],
+    requests: Sequence[DispatchRequest],
     *,
-    dispatched_by: str = "SYSTEM",
-    endpoints: Sequence[str] | None = None,
-    replay_of: Sequence[str | None] | None = None,
-    now: datetime | None = None,
     disabled: Container[str],
     keyring: Keyring = PLAIN,
-    ordering_keys: Sequence[str | None] | None = None,
-    idempotency_keys: Sequence[str | None] | None = None,
-    key_names: tuple[str, str] = ("ordering_keys", "idempotency_keys"),
+    now: datetime | None = None,
 ) -> list[NewDelivery]:
-    """Validates every item and builds its deliveries; nothing is stored. Deliveries to a
-    ``disabled`` endpoint (no default: every way in gives it) are built ``failed`` with reason
-    ``endpoint_disabled`` (:mod:`dispatcher.intake.disabled`). Each carries the keyed hashes of
-    its patient and encounter ids (``keyring``), by which erasure finds it, its item's ordering
-    key for an ordered endpoint and its item's idempotency key. An item repeating an earlier
-    item's idempotency key gets no deliveries (the earlier one's stand).
+    """Every request's deliveries, one per endpoint, after every gate; nothing is stored. All
+    or nothing: one request refused refuses the call. :func:`admit`, then :func:`build`.
 
     Raises:
         UnknownEvent, InvalidEventData, UnknownEndpoint, PayloadTooLarge, InvalidDispatchArgument,
         IdempotencyConflict: before anything is stored.
     """
-    check_dispatched_by(event, dispatched_by)
-    cleaned = validated(event, items)
-    chosen = targets(settings, event, endpoints)
-    ordering_given = keys.checked_keys(key_names[0], ordering_keys, len(cleaned))
-    given = keys.checked_keys(key_names[1], idempotency_keys, len(cleaned))
-    idempotent = [
-        None if k is None else keys.idempotency_for(keyring, event, d, k, **scope)
-        for k, d, scope in zip(given, cleaned, _scopes(endpoints, ordering_given, dispatched_by), strict=True)
-    ]
-    repeats = keys.repeats_within(idempotent)
-    stamp = _Stamp(format_utc(now or utcnow()), dispatched_by)
+    return build(settings, admit(settings, requests, keyring), disabled, keyring, now)
+
+
+def build(
+    settings: Settings,
+    admitted: Sequence[Admitted],
+    disabled: Container[str],
+    keyring: Keyring,
+    now: datetime | None = None,
+) -> list[NewDelivery]:
+    """The deliveries of admitted requests, one per endpoint, each wrapped and its size checked.
+    A delivery to a ``disabled`` endpoint (no default: every way in gives it) is built
+    ``failed`` with reason ``endpoint_disabled`` (:mod:`dispatcher.intake.disabled`). Each
+    carries the keyed hashes of its patient and encounter ids (``keyring``), by which erasure
+    finds it, its request's ordering key for an ordered endpoint, its idempotency key, and its
+    request's index (``item``). A request repeating an earlier one's idempotency key gets no
+    deliveries (the earlier one's stand).
+
+    Raises:
+        PayloadTooLarge: a body over ``delivery.max_payload_bytes``; nothing is stored.
+    """
+    timestamp = format_utc(now or utcnow())
     new: list[NewDelivery] = []
-    for index, data in enumerate(cleaned):
-        if index in repeats:
+    for index, one in enumerate(admitted):
+        if one.repeat:
             continue
-        patient_key, encounter_key = patient_keys(keyring, data)
-        for endpoint in chosen:
+        patient_key, encounter_key = patient_keys(keyring, one.data)
+        for endpoint in one.endpoints:
             new.append(
                 _delivery(
                     settings,
-                    event,
+                    one,
                     endpoint,
-                    data,
-                    stamp,
+                    timestamp,
                     held=held_back(endpoint.name, disabled),
-                    replay_of=replay_of[index] if replay_of else None,
                     patient_key=patient_key,
                     encounter_key=encounter_key,
-                    ordering=keys.ordering_for(keyring, endpoint, data, ordering_given[index]),
-                    idempotency=idempotent[index],
+                    ordering=keys.ordering_for(keyring, endpoint, one.data, one.request.ordering_key),
                     item=index,
                 )
             )
     return new
 
 
-def _scopes(
-    endpoints: Sequence[str] | None, ordering_keys: list[str | None], dispatched_by: str
-) -> list[dict[str, Any]]:
-    """Each item's part of its idempotency fingerprint besides its event and data."""
+def one_per_item(
+    event: str,
+    items: Sequence[Any],
+    *,
+    dispatched_by: str = DEFAULT_DISPATCHED_BY,
+    endpoints: Sequence[str] | None = None,
+    ordering_keys: Sequence[str | None] | None = None,
+    idempotency_keys: Sequence[str | None] | None = None,
+    replay_of: Sequence[str | None] | None = None,
+) -> list[DispatchRequest]:
+    """A request for each item of one event, all to the same endpoints and by the same
+    dispatcher; ``ordering_keys``, ``idempotency_keys`` and ``replay_of``: one per item, or None.
+
+    Raises:
+        InvalidDispatchArgument: a list of keys not one per item, or a bad key, named by its
+            list and index (``ordering_keys[2]``).
+    """
+    ordering = keys.checked_keys("ordering_keys", ordering_keys, len(items))
+    given = keys.checked_keys("idempotency_keys", idempotency_keys, len(items))
     return [
-        {"endpoints": endpoints, "ordering_key": key, "dispatched_by": dispatched_by} for key in ordering_keys
+        DispatchRequest(
+            event,
+            item,
+            endpoints=endpoints,
+            dispatched_by=dispatched_by,
+            idempotency_key=given[index],
+            ordering_key=ordering[index],
+            replay_of=replay_of[index] if replay_of else None,
+        )
+        for index, item in enumerate(items)
     ]
 
 
-@dataclass(frozen=True)
-class _Stamp:
-    """What every delivery of one call shares: its timestamp and who dispatched it."""
+def prepare(
+    settings: Settings,
+    event: str,
+    items: Sequence[Any],
+    *,
+    now: datetime | None = None,
+    disabled: Container[str],
+    keyring: Keyring = PLAIN,
+    **per_item: Any,
+) -> list[NewDelivery]:
+    """The former way in, kept while ``ops/replay.py`` still calls it: :func:`prepare_request`
+    for :func:`one_per_item`'s requests (``per_item``: its keyword arguments)."""
+    requests = one_per_item(event, items, **per_item)
+    return prepare_request(settings, requests, disabled=disabled, keyring=keyring, now=now)
 
-    timestamp: str
-    dispatched_by: str
+
+def _one_event(requests: Sequence[DispatchRequest]) -> str:
+    """The event every request of one call names (one validation pass, one error)."""
+    events = {request.event for request in requests}
+    if len(events) > 1:
+        raise ValueError(f"one event per call, got {len(events)}: prepare each event's requests apart")
+    return requests[0].event
+
+
+def _idempotency(keyring: Keyring, request: DispatchRequest, data: dict[str, Any]) -> IdempotencyKey | None:
+    """The stored form of a request's idempotency key, fingerprinting all it covers (or None)."""
+    if request.idempotency_key is None:
+        return None
+    return keys.idempotency_for(
+        keyring,
+        request.event,
+        data,
+        request.idempotency_key,
+        endpoints=request.endpoints,
+        ordering_key=request.ordering_key,
+        dispatched_by=request.dispatched_by,
+    )
 
 
 def _delivery(
-    settings: Settings,
-    event: str,
-    endpoint: Endpoint,
-    data: dict[str, Any],
-    stamp: _Stamp,
-    held: bool,
-    **marks: Any,
+    settings: Settings, admitted: Admitted, endpoint: Endpoint, timestamp: str, held: bool, **marks: Any
 ) -> NewDelivery:
-    """One item's delivery to one endpoint, its wrapper built and its size checked; ``marks``
-    are the rest of its fields (replay, patient keys, ordering, idempotency, item)."""
+    """One request's delivery to one endpoint, its wrapper built and its size checked;
+    ``marks`` are the rest of its fields (patient keys, ordering, item)."""
+    request = admitted.request
     request_id = str(uuid.uuid4())
     body = wrapper.build(
-        event=event,
-        timestamp=stamp.timestamp,
-        data=data,
+        event=request.event,
+        timestamp=timestamp,
+        data=admitted.data,
         source=settings.source,
         environment=settings.environment,
         request_id=request_id,
-        dispatched_by=stamp.dispatched_by,
+        dispatched_by=request.dispatched_by,
     )
-    _check_size(settings, event, body, endpoint)
+    _check_size(settings, request.event, body, endpoint)
     return NewDelivery(
         request_id=request_id,
-        event=event,
+        event=request.event,
         endpoint=endpoint.name,
         url=endpoint.url,
         payload=wrapper.dumps(body),
         attempt_limit=settings.delivery_for(endpoint).max_attempts,
         status=DeliveryStatus.FAILED if held else DeliveryStatus.QUEUED,
         reason=Reason.ENDPOINT_DISABLED if held else None,
+        replay_of=request.replay_of,
+        idempotency=admitted.idempotency,
         **marks,
     )
 

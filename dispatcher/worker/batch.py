@@ -24,7 +24,8 @@ from ..errors import PoisonJob
 from ..logs import log_line
 from ..runtime import Runtime, get_runtime
 from . import ordering
-from .flight import POISON, Flight, Result, retry_in
+from .flight import Flight
+from .results import POISON, Result, retry_in
 
 BATCH_MAX = 200
 """Most queued jobs one RQ job takes after its own (see :func:`deliver`)."""
@@ -36,29 +37,7 @@ partner holding some threads never keeps another partner's new deliveries waitin
 def _returned(request_id: str, result: Result) -> Retry | None:
     if result is POISON:
         raise PoisonJob(f"no delivery row for request_id {request_id}; the job cannot be delivered")
-    return result  # type: ignore[return-value]
-
-
-def deliver_one(runtime: Runtime, request_id: str) -> Retry | None:
-    """One delivery's attempt, without taking more from the queue. Returns a Retry to schedule,
-    or None.
-
-    Raises:
-        PoisonJob: no delivery row has this request_id.
-    """
-    flight = Flight(runtime)
-    try:
-        results = flight.start([request_id])
-        results.update(flight.drain())
-    finally:
-        flight.close()
-    result = results[request_id]
-    if isinstance(result, Retry):
-        waiting = [] if request_id in flight.claimed else [request_id]
-        ordering.hand_off(runtime, [], waiting)
-    else:
-        ordering.hand_off(runtime, [request_id])
-    return _returned(request_id, result)
+    return result
 
 
 def deliver(request_id: str) -> Retry | None:

@@ -3,8 +3,9 @@
 claim (a group in one statement) -> the gates (:mod:`dispatcher.policy.gates`) -> POST on the
 runtime's sender threads (:mod:`dispatcher.sending.attempt`) -> decide
 (:mod:`dispatcher.policy.retry`) -> record the group (:mod:`.recording`) -> the process log line,
-metrics and endpoint health. What follows for each delivery is its :data:`Result`: an
-``rq.Retry`` to schedule, None when it is done, or :data:`POISON`.
+metrics and endpoint health. What follows for each delivery is its
+:data:`~dispatcher.worker.results.Result`: an ``rq.Retry`` to schedule, None when it is done, or
+``POISON``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from rq import Retry
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import store
@@ -30,22 +30,13 @@ from ..runtime import Runtime
 from ..sending import attempt, limits
 from ..vocabulary import AttemptOutcome, FailureKind, Reason
 from . import metrics
+from .ordering import not_claimed
 from .recording import Entry, attempt_record, db_write, record
+from .results import Result, retry_in
 
 REDACTED_HEADER = "[redacted]"
 CLAIM_RETRY_SECONDS = 15
 """When the database refuses the claim, the job is rescheduled this long later."""
-RETRY_FOREVER = 10**9
-"""RQ's own retry counter is never the budget: the delivery table is."""
-
-POISON = object()
-"""The result of a job whose request_id has no delivery row."""
-Result = Retry | None | object
-"""What a delivery's job does next: ``rq.Retry`` (schedule it), None (done) or :data:`POISON`."""
-
-
-def retry_in(seconds: int) -> Retry:
-    return Retry(max=RETRY_FOREVER, interval=seconds)
 
 
 @dataclass
@@ -175,8 +166,6 @@ class Flight:
         try:
             unclaimed = [rid for rid in request_ids if rid not in claims]
             if unclaimed:
-                from .ordering import not_claimed  # it builds on this module's results
-
                 results.update(not_claimed(runtime, unclaimed))
             while held:
                 sending = self._prepare(held[0])
@@ -311,14 +300,11 @@ class Flight:
         sent_fine = (
             decision.outcome != AttemptOutcome.FAILED and outcome.http_status and outcome.http_status < 300
         )
-        log_line(
+        _log_attempt(
             logging.INFO if sent_fine else logging.WARNING,
             "attempt",
-            request_id=claim.request_id,
-            event=claim.event,
-            endpoint=claim.endpoint,
-            attempt=claim.attempt,
-            outcome=decision.outcome,
+            claim,
+            decision.outcome,
             http_status=outcome.http_status,
             duration_ms=outcome.duration_ms,
             next_attempt_in=decision.delay_seconds,
@@ -355,15 +341,23 @@ def _finish_without_sending(runtime: Runtime, claim: store.Claim, error: str) ->
     )
     record(runtime, [(failed, error)], runtime.worker_name)
     metrics.record_attempt(claim.event, claim.endpoint, AttemptOutcome.FAILED, None)
+    _log_attempt(logging.ERROR, "failed without sending", claim, AttemptOutcome.FAILED, error=error)
+
+
+def _log_attempt(
+    level: int, message: str, claim: store.Claim, outcome: AttemptOutcome, **fields: object
+) -> None:
+    """The process log line of one attempt (or of a failure without one): the delivery, its
+    attempt and outcome first, then ``fields``."""
     log_line(
-        logging.ERROR,
-        "failed without sending",
+        level,
+        message,
         request_id=claim.request_id,
         event=claim.event,
         endpoint=claim.endpoint,
         attempt=claim.attempt,
-        outcome=AttemptOutcome.FAILED,
-        error=error,
+        outcome=outcome,
+        **fields,
     )
 
 

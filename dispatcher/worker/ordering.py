@@ -20,7 +20,7 @@ from .. import queue, store
 from ..logs import log_line
 from ..policy.ordering import wake_in
 from ..runtime import Runtime
-from .flight import POISON, Result, retry_in
+from .results import POISON, Result, retry_in
 
 
 def any_ordered(runtime: Runtime) -> bool:

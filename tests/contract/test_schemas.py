@@ -92,8 +92,7 @@ def test_a_partner_can_check_what_the_sender_really_sends(make_runtime, receiver
     """Bodies a real worker POSTed, every event, with and without the key in the body, pass the
     schema with formats checked (a real uuid4, a real UTC timestamp)."""
     from dispatcher import dispatch
-    from dispatcher.runtime import get_runtime
-    from dispatcher.worker.batch import deliver_one
+    from tests.worker.test_flight import deliver
 
     make_runtime(
         endpoints=[
@@ -103,7 +102,7 @@ def test_a_partner_can_check_what_the_sender_really_sends(make_runtime, receiver
     )
     for event, model in CATALOGUE.items():
         for request_id in dispatch(event, model.example()):
-            deliver_one(get_runtime(), request_id)
+            deliver(request_id)
     bodies = [r.body for r in receiver.received]
     assert len(bodies) == 12 and sum("webhook_key" in b["metadata"] for b in bodies) == 6
     for body in bodies:

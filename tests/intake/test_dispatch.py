@@ -258,6 +258,20 @@ def test_dispatch_many_one_invalid_item_rejects_the_batch(make_runtime, redis_cl
     assert_nothing_done(runtime, redis_client)
 
 
+def test_dispatch_many_of_nothing_dispatches_nothing_but_names_a_wrong_argument(
+    make_runtime, redis_client
+) -> None:
+    runtime = make_runtime(endpoints=ENDPOINTS)
+    assert dispatch_many("order_changed", []) == []
+    with pytest.raises(UnknownEvent):
+        dispatch_many("order_shipped", [])
+    with pytest.raises(UnknownEndpoint):
+        dispatch_many("order_changed", [], endpoints=["nope"])
+    with pytest.raises(InvalidEventData, match="dispatched_by"):
+        dispatch_many("order_changed", [], dispatched_by="")
+    assert_nothing_done(runtime, redis_client)
+
+
 # --- Redis down, database down, reconcile ----------------------------------------------------
 
 

@@ -9,16 +9,8 @@ from click.testing import CliRunner
 from dispatcher import dispatch, store
 from dispatcher.cli import cli
 from dispatcher.contract import catalogue as events
-from dispatcher.runtime import get_runtime
-from dispatcher.worker.batch import deliver_one
 from tests.servers import Answer
-
-
-def deliver(request_id: str):
-    """One delivery's job body, without taking the rest of the queue as a batch (the tests call
-    it directly while the delivery's own job still sits in the queue)."""
-    return deliver_one(get_runtime(), request_id)
-
+from tests.worker.test_flight import deliver
 
 EXAMPLE = events.CATALOGUE["order_changed"].example()
 

@@ -16,14 +16,22 @@ from dispatcher.errors import PoisonJob
 from dispatcher.policy.gates import SCHEDULER_SLACK_SECONDS
 from dispatcher.runtime import get_runtime
 from dispatcher.vocabulary import DeliveryStatus
-from dispatcher.worker.batch import deliver_one
+from dispatcher.worker import batch as jobs
+from dispatcher.worker.flight import Flight
+from dispatcher.worker.results import POISON
 from tests.servers import Answer
 
 
 def deliver(request_id: str):
-    """One delivery's job body, without taking the rest of the queue as a batch (the tests call
-    it directly while the delivery's own job still sits in the queue)."""
-    return deliver_one(get_runtime(), request_id)
+    """One delivery's flight as its job flies it -- claim, POST, record -- without taking the
+    rest of the queue as a batch (the tests call it while other deliveries' jobs still sit in
+    the queue). Returns its result: an ``rq.Retry``, None, or ``POISON``."""
+    flight = Flight(get_runtime())
+    try:
+        results = {**flight.start([request_id]), **flight.drain()}
+    finally:
+        flight.close()
+    return results[request_id]
 
 
 SECRET = "k3y-that-must-never-be-logged"
@@ -186,8 +194,9 @@ def test_attempts_exhausted_fails(make_runtime, receiver) -> None:
 
 def test_unknown_request_id_is_a_poison_job(make_runtime, receiver) -> None:
     make_runtime(endpoints=[endpoint(receiver)])
+    assert deliver("0b4e7f3c-1111-4222-8333-444455556666") is POISON
     with pytest.raises(PoisonJob, match="0b4e7f3c-1111-4222-8333-444455556666"):
-        deliver("0b4e7f3c-1111-4222-8333-444455556666")
+        jobs.deliver("0b4e7f3c-1111-4222-8333-444455556666")  # the job RQ runs fails, never retried
     assert receiver.received == []
 
 
@@ -316,7 +325,7 @@ def test_a_stored_payload_nested_past_reading_fails_without_sending(make_runtime
             .where(store.DELIVERIES.c.request_id == request_id)
             .values(payload='{"data": ' + "[" * 100_000 + "]" * 100_000 + "}")
         )
-    assert deliver_one(runtime, request_id) is None
+    assert deliver(request_id) is None
     row = store.get_delivery(runtime.engine, request_id)
     assert row["status"] == "failed" and row["reason"] == "stored payload is unusable: RecursionError"
     assert receiver.received == []

@@ -10,10 +10,9 @@ from click.testing import CliRunner
 from dispatcher import dispatch, store
 from dispatcher.cli import cli
 from dispatcher.contract.catalogue import CATALOGUE
-from dispatcher.runtime import get_runtime
 from dispatcher.times import utcnow
-from dispatcher.worker.batch import deliver_one
 from tests.servers import Answer
+from tests.worker.test_flight import deliver
 
 KEY = "partner-key-0123456789abcdef"
 
@@ -23,7 +22,7 @@ def test_an_echoed_key_is_masked_wherever_it_is_stored(make_runtime, receiver, t
     echoed = json.dumps({"error": f"bad key {KEY}", "escaped": json.dumps(KEY + "\n")}).encode()
     receiver.script_all(Answer(status=400, body=echoed))
     (request_id,) = dispatch("order_changed", CATALOGUE["order_changed"].example())
-    assert deliver_one(get_runtime(), request_id) is None
+    assert deliver(request_id) is None
 
     (attempt,) = store.list_attempts(runtime.engine, request_id)
     assert KEY not in attempt["response_body"] and "****" in attempt["response_body"]
