@@ -1,6 +1,7 @@
 """The worker room: the process that runs RQ jobs, and everything a job does with a delivery.
 
-Owns: the RQ job and its batch (:mod:`.batch`), a flight of deliveries from claim to record
+Owns: the RQ job and its batch (:mod:`.batch`), what a delivery's job returns -- a retry, done
+or poison (:mod:`.results`) --, a flight of deliveries from claim to record
 (:mod:`.flight`), recording attempts and the local spool (:mod:`.recording`, :mod:`.spool`),
 reconcile's I/O (:mod:`.reconcile`; its verdicts are in ``policy``), liveness
 (:mod:`.liveness`: a key in Redis and a lease in the database), the heartbeat, lease and
@@ -9,7 +10,8 @@ process and its supervisor (:mod:`.process`, :mod:`.supervisor`), and Prometheus
 (:mod:`.metrics`).
 
 May import: ``intake``, ``runtime``, ``queue``, ``sending``, ``store``, ``policy``, ``config``,
-``contract`` and the shared kernel; never ``ops`` or ``cli``.
+``contract`` and the shared kernel; never ``ops`` or ``cli``. Of RQ, only its public names
+(``SimpleWorker``, ``Retry``, ``get_current_job``): RQ's Redis layout is ``queue``'s alone.
 
 Invariants: a backoff is a scheduled RQ job, never a sleep; a delivery is claimed before its
 POST and its attempt is recorded (or spooled) before its next step; a claim never outlives the
