@@ -77,7 +77,7 @@ class Receiver(asyncio.Protocol):
 
 async def serve(port: int, delay: float, record: str | None = None) -> None:
     Receiver.delay = delay
-    Receiver.record = open(record, "a", encoding="ascii") if record else None  # noqa: SIM115
+    Receiver.record = open(record, "a", encoding="ascii") if record else None
     loop = asyncio.get_running_loop()
     server = await loop.create_server(Receiver, "127.0.0.1", port, backlog=1024, reuse_address=True)
     stop = asyncio.Event()

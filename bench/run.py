@@ -47,12 +47,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/ of this checkout, before BENCH_CODE
 
-import redis  # noqa: E402
+import redis
 
-from bench.harness import FULL, QUICK, RESULTS, SCENARIOS, Sizes, say  # noqa: E402
-from bench.harness.processes import Processes, start_instant_receiver  # noqa: E402
-from bench.harness.services import create_database, flush_redis, machine  # noqa: E402
-from bench.report import chart, render, update_readme  # noqa: E402
+from bench.harness import FULL, QUICK, RESULTS, SCENARIOS, Sizes, say
+from bench.harness.processes import Processes, start_instant_receiver
+from bench.harness.services import create_database, flush_redis, machine
+from bench.report import chart, render, update_readme
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -129,7 +129,7 @@ class RedactingFilter(logging.Filter):
 class UTCFormatter(logging.Formatter):
     converter = staticmethod(lambda t: datetime.fromtimestamp(t, UTC).timetuple())
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         moment = datetime.fromtimestamp(record.created, UTC)
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 

@@ -182,7 +182,7 @@ class WorkerProcess:
         env.pop("DISPATCHER_DATABASE_URL", None)
         self.name = name
         self.log_path = log_path
-        self.log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.log = open(log_path, "wb")  # closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "worker.py"), "--name", name],
             cwd=ROOT,

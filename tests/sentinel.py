@@ -56,7 +56,7 @@ class SentinelSet:
         return f"redis+sentinel://{hosts}/{MASTER}/{self.db}"
 
     def _spawn(self, port: int, args: list[str], name: str) -> None:
-        log = open(self.directory / f"{name}-{port}.log", "ab")  # noqa: SIM115 - the child holds it
+        log = open(self.directory / f"{name}-{port}.log", "ab")  # the child holds it
         self.processes[port] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         log.close()
 

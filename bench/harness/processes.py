@@ -32,7 +32,7 @@ class Processes:
 
     def start(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         self.count += 1
-        log = open(self.logdir / f"{self.count:03d}-{name}.log", "wb")  # noqa: SIM115 - closed in stop()
+        log = open(self.logdir / f"{self.count:03d}-{name}.log", "wb")  # closed in stop()
         proc = subprocess.Popen(
             cmd,
             cwd=CODE,

@@ -20,9 +20,9 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from . import fields as f
+from . import settings as frozen
 from .checks import Problem, UnknownSetting, shown, shown_url
 from .console import ConsoleFile
-from . import settings as frozen
 
 
 def setting(default: Any, meaning: str, **more: Any) -> Any:

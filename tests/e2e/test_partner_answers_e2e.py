@@ -34,7 +34,7 @@ class _Pharmacy(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.send_response(422, REASON)
         self.send_header("Content-Length", str(len(BODY)))

@@ -66,7 +66,7 @@ class HoldingPartner:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 post = Post(body["metadata"]["request_id"], time.monotonic())
                 with partner.lock:

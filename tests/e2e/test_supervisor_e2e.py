@@ -32,7 +32,7 @@ def test_concurrency_runs_n_workers_replaces_a_dead_one_and_stops_cleanly(
     env = {**os.environ, "DISPATCHER_CONFIG": str(config)}
     env.pop("DISPATCHER_REDIS_URL", None)
     env.pop("DISPATCHER_DATABASE_URL", None)
-    log = open(tmp_path / "supervisor.out", "wb")  # noqa: SIM115
+    log = open(tmp_path / "supervisor.out", "wb")
     supervisor = subprocess.Popen(
         [sys.executable, "worker.py", "--concurrency", "3", "--threads", "2", "--name", "sup"],
         cwd=ROOT,
@@ -43,7 +43,7 @@ def test_concurrency_runs_n_workers_replaces_a_dead_one_and_stops_cleanly(
     try:
         wait_for(lambda: len(workers_named("sup.")) == 3, timeout=30, message="three workers registered")
         for w in workers_named("sup."):  # each child was given the supervisor's --threads
-            argv = open(f"/proc/{w.pid}/cmdline", "rb").read().split(b"\0")  # noqa: SIM115
+            argv = open(f"/proc/{w.pid}/cmdline", "rb").read().split(b"\0")
             assert argv[argv.index(b"--threads") + 1] == b"2"
         request_ids = dispatch_many("order_changed", [events.CATALOGUE["order_changed"].example()] * 30)
         wait_for(

@@ -24,7 +24,7 @@ class _Answer(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.send_response(self.status, self.reason)
         self.send_header("Content-Length", str(len(self.body)))
