@@ -258,15 +258,8 @@ class Housekeeping(threading.Thread):
         except Exception as exc:  # noqa: BLE001 - Redis or the database away: next round
             log_line(logging.WARNING, "retention failed", error=f"{type(exc).__name__}: {exc}")
             return
-        if report is not None and (report.erased or report.deleted or report.idempotency_keys_deleted):
-            log_line(
-                logging.INFO,
-                "retention",
-                erased=report.erased,
-                deleted=report.deleted,
-                idempotency_keys_deleted=report.idempotency_keys_deleted,
-                finished=report.finished,
-            )
+        if report is not None and report.done():
+            log_line(logging.INFO, "retention", **report.done())
 
     def recover_own(self) -> None:
         try:

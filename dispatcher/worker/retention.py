@@ -73,6 +73,15 @@ class RetentionReport:
         """The audit row's counts: the numbers of :meth:`as_dict`."""
         return {k: v for k, v in self.as_dict().items() if isinstance(v, int) and not isinstance(v, bool)}
 
+    def done(self) -> dict[str, Any]:
+        """What a run changed, for the process log; empty when it changed nothing."""
+        changed = {
+            "erased": self.erased,
+            "deleted": self.deleted,
+            "idempotency_keys_deleted": self.idempotency_keys_deleted,
+        }
+        return {**changed, "finished": self.finished} if any(changed.values()) else {}
+
     def rules(self) -> dict[str, Any]:
         """The audit row's selection: the policy applied."""
         return {"payload_days": self.payload_days, "rows_days": self.rows_days}
