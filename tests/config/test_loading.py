@@ -1,4 +1,7 @@
-"""Configuration: defaults, the YAML file, the environment overrides, and every rejection."""
+"""Loading the configuration (``dispatcher/config/loading.py``): the defaults, the YAML file, the
+environment overrides, production's rules, retention and storage keys, the endpoints and the
+backoff as a whole. The types' bounds are ``test_fields.py``, the checks ``test_checks.py``, an
+error's wording ``test_problems.py``, the values themselves ``test_settings.py``."""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ import pytest
 import yaml
 
 from dispatcher.config import (
-    DEFAULT_KEY,
     DEFAULT_PROCESS_LOG,
     DEFAULT_QUEUE_NAME,
     ExponentialBackoff,
@@ -20,30 +22,15 @@ from dispatcher.config import (
 )
 from dispatcher.errors import ConfigError
 
+from .conftest import ENDPOINT, assert_names, config_error, parse
+
 ROOT = Path(__file__).resolve().parents[2]
-
-ENDPOINT = {"name": "partner-a", "url": "https://partner.example.com/webhooks/baremeds"}
-
-
-def parse(raw: dict) -> Settings:
-    return parse_settings(raw, env={})
 
 
 def write_yaml(tmp_path: Path, raw: object, name: str = "config.yaml") -> Path:
     path = tmp_path / name
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     return path
-
-
-def config_error(raw: dict) -> ConfigError:
-    with pytest.raises(ConfigError) as caught:
-        parse(raw)
-    return caught.value
-
-
-def assert_names(error: ConfigError, setting: str) -> None:
-    assert error.setting == setting
-    assert str(error).startswith(f"config: {setting}: ")
 
 
 # --- defaults --------------------------------------------------------------------------------
@@ -83,10 +70,6 @@ def test_empty_mapping_and_none_give_the_defaults() -> None:
 def test_local_config_yaml_is_used_when_no_env_var(no_local_config: Path) -> None:
     write_yaml(no_local_config, {"environment": "local-dir"})
     assert load_settings(env={}).environment == "local-dir"
-
-
-def test_default_key_is_xxx() -> None:
-    assert DEFAULT_KEY == "xxx"
 
 
 # --- loading a file --------------------------------------------------------------------------
@@ -247,226 +230,7 @@ def test_os_environ_is_used_when_env_is_not_given(monkeypatch: pytest.MonkeyPatc
     assert parse_settings({}).redis_url == "redis://from-os-environ:6379/3"
 
 
-# --- ConfigError naming the setting ----------------------------------------------------------
-
-
-def test_config_error_is_a_value_error() -> None:
-    assert issubclass(ConfigError, ValueError)
-
-
-@pytest.mark.parametrize(
-    ("raw", "setting"),
-    [
-        ({"sources": "Baremeds"}, "sources"),
-        ({"delivery": {"timeouts": 30}}, "delivery.timeouts"),
-        ({"delivery": {"backoff": {"base": 10, "factor": 2}}}, "delivery.backoff.factor"),
-        ({"endpoints": [{**ENDPOINT, "secret": "k"}]}, "endpoints[0].secret"),
-        (
-            {"endpoints": [ENDPOINT, {"name": "b", "url": "https://b.example.com", "header": "x"}]},
-            "endpoints[1].header",
-        ),
-    ],
-)
-def test_unknown_keys_are_rejected(raw: dict, setting: str) -> None:
-    error = config_error(raw)
-    assert_names(error, setting)
-    assert "unknown setting" in str(error)
-
-
-@pytest.mark.parametrize(
-    ("raw", "setting"),
-    [
-        ({"delivery": {"timeout": "30"}}, "delivery.timeout"),
-        ({"delivery": {"timeout": True}}, "delivery.timeout"),
-        ({"delivery": {"connect_timeout": "5"}}, "delivery.connect_timeout"),
-        ({"delivery": {"max_attempts": True}}, "delivery.max_attempts"),
-        ({"delivery": {"max_attempts": "8"}}, "delivery.max_attempts"),
-        ({"delivery": {"max_attempts": 8.5}}, "delivery.max_attempts"),
-        ({"delivery": {"retry_4xx": 429}}, "delivery.retry_4xx"),
-        ({"delivery": {"retry_4xx": ["429"]}}, "delivery.retry_4xx[0]"),
-        ({"delivery": {"backoff": 60}}, "delivery.backoff"),
-        ({"delivery": ["timeout", 30]}, "delivery"),
-        ({"delivery": None}, "delivery"),
-        ({"endpoints": [{**ENDPOINT, "include_key_in_body": "yes"}]}, "endpoints[0].include_key_in_body"),
-        ({"endpoints": [{**ENDPOINT, "include_key_in_body": 1}]}, "endpoints[0].include_key_in_body"),
-        ({"endpoints": [{**ENDPOINT, "key": 1234}]}, "endpoints[0].key"),
-        ({"endpoints": [{**ENDPOINT, "events": "order_changed"}]}, "endpoints[0].events"),
-        ({"endpoints": [{**ENDPOINT, "events": [1]}]}, "endpoints[0].events[0]"),
-        ({"endpoints": [{**ENDPOINT, "name": 7}]}, "endpoints[0].name"),
-        ({"endpoints": [{**ENDPOINT, "url": ["https://x.example.com"]}]}, "endpoints[0].url"),
-        ({"endpoints": ["https://partner.example.com"]}, "endpoints[0]"),
-        ({"endpoints": {"partner-a": ENDPOINT}}, "endpoints"),
-        ({"source": 3}, "source"),
-        ({"queue_name": None}, "queue_name"),
-        ({"process_log_retention_days": True}, "process_log_retention_days"),
-    ],
-)
-def test_wrong_types_are_rejected(raw: dict, setting: str) -> None:
-    error = config_error(raw)
-    assert_names(error, setting)
-    assert "expected" in str(error)
-
-
-def test_wrong_type_read_from_yaml(tmp_path: Path) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text('delivery:\n  timeout: "30"\n  max_attempts: 8\n', encoding="utf-8")
-    with pytest.raises(ConfigError) as caught:
-        load_settings(path, env={})
-    assert_names(caught.value, "delivery.timeout")
-
-
-def test_yaml_true_is_not_a_number(tmp_path: Path) -> None:
-    path = tmp_path / "config.yaml"
-    path.write_text("delivery:\n  max_attempts: true\n", encoding="utf-8")
-    with pytest.raises(ConfigError) as caught:
-        load_settings(path, env={})
-    assert_names(caught.value, "delivery.max_attempts")
-
-
-def test_yaml_yes_string_is_not_a_boolean(tmp_path: Path) -> None:
-    # Quoted: YAML 1.1 would otherwise read a bare `yes` as true.
-    path = tmp_path / "config.yaml"
-    path.write_text(
-        'endpoints:\n  - name: a\n    url: https://a.example.com\n    include_key_in_body: "yes"\n',
-        encoding="utf-8",
-    )
-    with pytest.raises(ConfigError) as caught:
-        load_settings(path, env={})
-    assert_names(caught.value, "endpoints[0].include_key_in_body")
-
-
-@pytest.mark.parametrize(
-    ("raw", "setting"),
-    [
-        ({"delivery": {"timeout": 0}}, "delivery.timeout"),
-        ({"delivery": {"timeout": -1}}, "delivery.timeout"),
-        ({"delivery": {"connect_timeout": 0}}, "delivery.connect_timeout"),
-        ({"delivery": {"max_attempts": 0}}, "delivery.max_attempts"),
-        ({"process_log_retention_days": 0}, "process_log_retention_days"),
-        ({"source": "  "}, "source"),
-        ({"queue_name": ""}, "queue_name"),
-        ({"redis_url": "http://localhost:6379"}, "redis_url"),
-        ({"database_url": "webhooks.db"}, "database_url"),
-    ],
-)
-def test_out_of_range_values_are_rejected(raw: dict, setting: str) -> None:
-    assert_names(config_error(raw), setting)
-
-
-@pytest.mark.parametrize(
-    ("raw", "setting"),
-    [
-        ({"delivery": {"timeout": float("nan")}}, "delivery.timeout"),
-        ({"delivery": {"backoff": {"base": float("nan")}}}, "delivery.backoff.base"),
-    ],
-)
-def test_nan_is_not_a_positive_number(raw: dict, setting: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        parse(raw)
-    assert_names(caught.value, setting)
-
-
-@pytest.mark.parametrize(
-    ("codes", "setting"),
-    [
-        ([500], "delivery.retry_4xx[0]"),
-        ([429, 503], "delivery.retry_4xx[1]"),
-        ([408, 399], "delivery.retry_4xx[1]"),
-        ([200], "delivery.retry_4xx[0]"),
-        ([True], "delivery.retry_4xx[0]"),
-    ],
-)
-def test_retry_4xx_only_takes_4xx_codes(codes: list, setting: str) -> None:
-    error = config_error({"delivery": {"retry_4xx": codes}})
-    assert_names(error, setting)
-
-
-def test_retry_4xx_accepts_any_4xx_list() -> None:
-    assert parse({"delivery": {"retry_4xx": [400, 499]}}).delivery.retry_4xx == (400, 499)
-    assert parse({"delivery": {"retry_4xx": []}}).delivery.retry_4xx == ()
-
-
-# --- endpoints -------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("events", [["order_shipped"], ["order_changed", "Order_Changed"], ["*", "nope"]])
-def test_unknown_event_in_events_is_rejected(events: list[str]) -> None:
-    bad_index = len(events) - 1
-    error = config_error({"endpoints": [{**ENDPOINT, "events": events}]})
-    assert_names(error, f"endpoints[0].events[{bad_index}]")
-    assert repr(events[bad_index]) in str(error)
-    assert "prescription_submitted" in str(error)  # lists what is allowed
-
-
-def test_unknown_event_in_second_endpoint_names_that_endpoint() -> None:
-    endpoints = [
-        ENDPOINT,
-        {"name": "b", "url": "https://b.example.com", "events": ["message_created", "typo"]},
-    ]
-    assert_names(config_error({"endpoints": endpoints}), "endpoints[1].events[1]")
-
-
-def test_every_catalogue_event_and_star_are_accepted() -> None:
-    events = [
-        "*",
-        "prescription_submitted",
-        "prescription_dosage_changed",
-        "encounter_cancelled",
-        "message_created",
-        "order_changed",
-        "case_assigned_to_clinician",
-    ]
-    (endpoint,) = parse({"endpoints": [{**ENDPOINT, "events": events}]}).endpoints
-    assert endpoint.events == tuple(events)
-
-
-def test_endpoint_event_subscription() -> None:
-    settings = parse(
-        {
-            "endpoints": [
-                {"name": "all", "url": "https://a.example.com"},
-                {"name": "orders", "url": "https://b.example.com", "events": ["order_changed"]},
-                {"name": "none", "url": "https://c.example.com", "events": []},
-            ]
-        }
-    )
-    everything, orders, nothing = settings.endpoints
-    assert everything.subscribes_to("message_created")
-    assert orders.subscribes_to("order_changed")
-    assert not orders.subscribes_to("message_created")
-    assert not nothing.subscribes_to("order_changed")
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "ftp://partner.example.com/hook",
-        "http://",
-        "https:///path-only",
-        "partner.example.com/hook",
-        "//partner.example.com/hook",
-        "file:///etc/passwd",
-        "mailto:ops@example.com",
-        "",
-    ],
-)
-def test_non_http_urls_are_rejected(url: str) -> None:
-    error = config_error({"endpoints": [{**ENDPOINT, "url": url}]})
-    assert_names(error, "endpoints[0].url")
-    assert "http" in str(error)
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://127.0.0.1:8080/in",
-        "https://partner.example.com/webhooks/baremeds?x=1",
-        "HTTPS://UPPER.example.com",
-    ],
-)
-def test_http_and_https_urls_are_accepted(url: str) -> None:
-    (endpoint,) = parse({"environment": "staging", "endpoints": [{**ENDPOINT, "url": url}]}).endpoints
-    assert endpoint.url == url
+# --- production, retention, endpoints --------------------------------------------------------
 
 
 def test_production_requires_https_and_tls_verification() -> None:
@@ -482,14 +246,6 @@ def test_production_requires_https_and_tls_verification() -> None:
         parse({"environment": "production", "delivery": {"tls_verify": False}})
     staging = parse({"environment": "staging", "delivery": {"tls_verify": False}})
     assert staging.delivery.verify is False
-
-
-def test_ca_bundle_must_exist_and_becomes_requests_verify(tmp_path) -> None:
-    with pytest.raises(ConfigError, match=r"delivery\.ca_bundle: file"):
-        parse({"delivery": {"ca_bundle": str(tmp_path / "missing.pem")}})
-    bundle = tmp_path / "ca.pem"
-    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
-    assert parse({"delivery": {"ca_bundle": str(bundle)}}).delivery.verify == str(bundle)
 
 
 def test_production_warns_about_the_default_key() -> None:
@@ -573,43 +329,11 @@ def test_missing_name_or_url_is_rejected(missing: str) -> None:
     assert "required" in str(error)
 
 
-def test_blank_name_and_empty_key_are_rejected() -> None:
-    assert_names(config_error({"endpoints": [{**ENDPOINT, "name": "  "}]}), "endpoints[0].name")
-    assert_names(config_error({"endpoints": [{**ENDPOINT, "key": ""}]}), "endpoints[0].key")
-
-
-def test_endpoint_without_key_gets_xxx_and_is_not_a_secret() -> None:
-    settings = parse(
-        {
-            "endpoints": [
-                {"name": "keyless", "url": "https://a.example.com"},
-                {"name": "keyed", "url": "https://b.example.com", "key": "real-secret-1"},
-            ]
-        }
-    )
-    keyless, keyed = settings.endpoints
-    assert keyless.key == "xxx"
-    assert keyless.key_configured is False
-    assert keyed.key == "real-secret-1"
-    assert keyed.key_configured is True
-    assert settings.secrets() == ["real-secret-1"]
-
-
-def test_secrets_is_empty_without_configured_keys() -> None:
-    settings = parse({"endpoints": [{"name": "a", "url": "https://a.example.com"}]})
-    assert settings.secrets() == []
-    assert "xxx" not in settings.secrets()
-
-
 # --- backoff ---------------------------------------------------------------------------------
 
 
 def test_backoff_exponential_string() -> None:
     assert parse({"delivery": {"backoff": "exponential"}}).delivery.backoff == ExponentialBackoff()
-
-
-def test_backoff_unknown_strategy_name() -> None:
-    assert_names(config_error({"delivery": {"backoff": "linear"}}), "delivery.backoff")
 
 
 def test_backoff_list() -> None:
@@ -665,31 +389,6 @@ def test_backoff_mapping_fills_in_the_defaults() -> None:
 )
 def test_bad_backoff_mappings_are_rejected(mapping: dict, setting: str) -> None:
     assert_names(config_error({"delivery": {"backoff": mapping}}), setting)
-
-
-def nominal_waits(backoff: ExponentialBackoff, retries: int) -> list[float]:
-    """The documented schedule with jitter 0: min(cap, base * multiplier ** (n - 1)) for n = 1..retries."""
-    return [min(backoff.cap, backoff.base * backoff.multiplier ** (n - 1)) for n in range(1, retries + 1)]
-
-
-def test_default_exponential_retry_window_is_a_few_hours() -> None:
-    settings = Settings()
-    default = settings.delivery.backoff
-    assert isinstance(default, ExponentialBackoff)
-    no_jitter = ExponentialBackoff(
-        base=default.base, multiplier=default.multiplier, cap=default.cap, jitter=0
-    )
-    waits = nominal_waits(no_jitter, settings.delivery.max_attempts - 1)
-    assert len(waits) == 7
-    assert waits == sorted(waits)  # never shorter than the wait before
-    assert 3600 <= sum(waits) <= 4 * 3600
-    # The jitter only lengthens waits; even at its maximum the window stays under 4 hours.
-    assert sum(waits) * (1 + default.jitter) <= 4 * 3600
-
-
-def test_default_exponential_values_are_the_documented_ones() -> None:
-    assert ExponentialBackoff() == ExponentialBackoff(base=30.0, multiplier=2.5, cap=3600.0, jitter=0.1)
-    assert ExponentialBackoff().maximum == 3600.0
 
 
 # --- config.example.yaml ---------------------------------------------------------------------

@@ -101,3 +101,28 @@ def test_redis_out_of_reach_is_a_503_page_not_a_sign_in(console_runtime, make_ru
         follow_redirects=False,
     )
     assert attempt.status_code == 503 and "cannot reach Redis" in attempt.text
+
+
+def test_a_stored_session_holds_while_young_and_its_user_unchanged():
+    from dataclasses import replace
+
+    from dispatcher.config.console_settings import Concealed, ConsoleSettings, ConsoleUser
+    from dispatcher.console.sessions import fingerprint, valid
+
+    ann = ConsoleUser("ann", Concealed("$argon2id$v=19$m=1,t=1,p=1$salt$hash"), "operator")
+    console = ConsoleSettings(users=(ann,), session_hours=2)
+    record = {
+        b"user": b"ann",
+        b"role": b"operator",
+        b"since": b"1000.0",
+        b"csrf": b"t" * 43,
+        b"password": fingerprint(ann.password_hash.reveal()).encode(),
+    }
+    assert ann.password_hash.reveal() not in record[b"password"].decode()
+    assert valid(record, console, 1000 + 7199)
+    assert not valid(record, console, 1000 + 7200)  # session_hours ran out
+    assert not valid(record, ConsoleSettings(users=(), session_hours=2), 1001)  # removed
+    assert not valid(record, replace(console, users=(replace(ann, role="viewer"),)), 1001)
+    new_hash = replace(ann, password_hash=Concealed("$argon2id$v=19$m=1,t=1,p=1$salt$other"))
+    assert not valid(record, replace(console, users=(new_hash,)), 1001)
+    assert not valid({**record, b"since": b"soon"}, console, 1001)

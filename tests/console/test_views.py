@@ -1,0 +1,74 @@
+"""What the delivery page shows of a delivery (``dispatcher/console/views.py``): the wrapper
+with ``data`` held back and each attempt with the partner's words held back until revealed,
+secrets masked either way. Pure."""
+
+from __future__ import annotations
+
+import json
+
+from dispatcher.console import views
+
+KEY = "endpoint-key-do-not-show-4242"
+PAYLOAD = {
+    "event": "order_changed",
+    "data": {"order_number": "ORDER123", "status": "updated"},
+    "metadata": {"request_id": "r-1", "webhook_key": KEY},
+}
+
+
+def mask(text: str) -> str:
+    return text.replace(KEY, "****")
+
+
+def attempt(**changes: object) -> dict[str, object]:
+    return {
+        "attempt": 1,
+        "outcome": "failed",
+        "http_status": 500,
+        "response_body": None,
+        "error": None,
+    } | changes
+
+
+def test_the_wrapper_holds_back_data_until_revealed_and_masks_secrets_either_way():
+    hidden = views.wrapper_text(PAYLOAD, False, mask)
+    assert json.loads(hidden)["data"] == views.HIDDEN
+    assert json.loads(hidden)["metadata"] == {"request_id": "r-1", "webhook_key": "****"}
+    assert "ORDER123" not in hidden and KEY not in hidden
+    shown = views.wrapper_text(PAYLOAD, True, mask)
+    assert json.loads(shown)["data"] == PAYLOAD["data"] and KEY not in shown
+    assert shown.startswith("{\n  ")  # indented
+    assert PAYLOAD["data"] == {"order_number": "ORDER123", "status": "updated"}  # not changed
+
+
+def test_an_erased_payload_is_none_and_a_payload_as_text_is_hidden_until_revealed():
+    assert views.wrapper_text(None, True, mask) is None
+    assert views.wrapper_text(f"raw {KEY} ORDER123", False, mask) == views.HIDDEN
+    assert views.wrapper_text(f"raw {KEY} ORDER123", True, mask) == "raw **** ORDER123"
+
+
+def test_the_timeline_shows_outcomes_to_all_and_the_partners_words_once_revealed():
+    long = "x" * (views.FIRST_BYTES + 10)
+    attempts = [attempt(response_body="short answer", error="Internal Server Error"), attempt(attempt=2)]
+    attempts.append(attempt(attempt=3, response_body=long))
+    hidden = views.timeline(attempts, False)
+    assert [row["attempt"] for row in hidden] == [1, 2, 3]
+    assert [(row["has_body"], row["has_error"]) for row in hidden] == [
+        (True, True),
+        (False, False),
+        (True, False),
+    ]
+    assert all(row["body"] is None and row["error"] is None for row in hidden)
+    assert all("response_body" not in row and row["http_status"] == 500 for row in hidden)
+    first, second, third = views.timeline(attempts, True)
+    assert (first["body"], first["error"]) == ("short answer", "Internal Server Error")
+    assert (second["body"], second["error"]) == (None, None)
+    assert third["body"] == "x" * views.FIRST_BYTES + "…"
+    assert attempts[0]["response_body"] == "short answer"  # the document is not changed
+
+
+def test_there_is_phi_to_reveal_when_a_payload_an_answer_or_an_error_is_kept():
+    assert views.has_phi({"payload": PAYLOAD, "attempts": []})
+    assert views.has_phi({"payload": None, "attempts": [attempt(), attempt(error="HTTP 500")]})
+    assert views.has_phi({"payload": None, "attempts": [attempt(response_body="answer")]})
+    assert not views.has_phi({"payload": None, "attempts": [attempt(), attempt(response_body="")]})
