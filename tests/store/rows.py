@@ -1,4 +1,5 @@
-"""Rows for the store's tests: new deliveries, attempt records and claims, built one way."""
+"""Rows for the store's tests: new deliveries, attempt records, claims and a delivery holding PHI,
+built one way."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from dispatcher import store
+from dispatcher.store import resealing
 from dispatcher.times import utcnow
 
 T0 = datetime(2026, 1, 30, 12, 0, 0, 123456, tzinfo=UTC)
@@ -75,4 +77,35 @@ def claimed(engine, worker: str = "w1", **kwargs) -> store.Claim:
     return claim
 
 
-# --- tables ----------------------------------------------------------------------------------
+# --- a delivery holding PHI, and its columns as stored ------------------------------------
+
+
+SECRET_TEXT = "Take 40 mg of Furosemide at 7am - patient Ada Lovelace"
+
+
+def phi_delivery() -> store.NewDelivery:
+    row = new_delivery(event="message_created")
+    body = {
+        "event": "message_created",
+        "data": {"patient_id": "P-1", "encounter_id": "E-1", "message": SECRET_TEXT},
+    }
+    return store.NewDelivery(**{**row.__dict__, "payload": json.dumps(body)})
+
+
+def deliver(engine, row: store.NewDelivery) -> None:
+    store.insert_deliveries(engine, [row], now=T0)
+    claim = store.claim(engine, row.request_id, "w1")
+    record = attempt_record(claim, "delivered")
+    record = type(record)(**{**record.__dict__, "response_body": f"echo: {SECRET_TEXT}"})
+    store.record_attempt(engine, record, "w1")
+
+
+def raw_values(engine) -> list[str]:
+    """Every PHI column as stored."""
+    with engine.connect() as conn:
+        return [
+            value
+            for table, column, _ in resealing.COLUMNS
+            for (value,) in conn.execute(sa.select(sa.type_coerce(table.c[column], sa.String())))
+            if value is not None
+        ]

@@ -1,45 +1,21 @@
-"""The store on both backends (SQLite and the real PostgreSQL): tables, claims, attempt records,
-the retry budget, and several SQLite writer processes at once."""
+"""The delivery hot path (dispatcher.store.deliveries) on both backends (SQLite and the real
+PostgreSQL): insert, claims, the retry budget, and several SQLite writer processes at once."""
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import queue
 import traceback
 import uuid
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from dispatcher import store
 from dispatcher.times import utcnow
-from dispatcher.vocabulary import AttemptOutcome, DeliveryStatus
+from dispatcher.vocabulary import DeliveryStatus
 from tests.store.rows import T0, attempt_count, attempt_record, claimed, new_delivery
-
-
-def test_tables_are_created_on_first_use(database_url: str) -> None:
-    plain = sa.create_engine(database_url)
-    try:
-        before = set(sa.inspect(plain).get_table_names())
-        assert store.DELIVERIES.name not in before
-        assert store.ATTEMPTS.name not in before
-
-        engine = store.create_store_engine(database_url)
-        try:
-            after = set(sa.inspect(plain).get_table_names())
-            assert {"webhook_deliveries", "webhook_event_transaction_log"} <= after
-            # Usable at once, and a second engine on the same database does not trip over them.
-            store.insert_deliveries(engine, [new_delivery("11111111-1111-4111-8111-111111111111")])
-            again = store.create_store_engine(database_url)
-            assert store.get_delivery(again, "11111111-1111-4111-8111-111111111111") is not None
-            again.dispose()
-        finally:
-            engine.dispose()
-    finally:
-        plain.dispose()
-
 
 # --- insert / get ----------------------------------------------------------------------------
 
@@ -80,44 +56,6 @@ def test_insert_then_get_round_trips(engine) -> None:
 def test_insert_nothing_is_a_no_op(engine) -> None:
     store.insert_deliveries(engine, [])
     assert store.list_deliveries(engine) == []
-
-
-def test_datetimes_come_back_timezone_aware_utc(engine) -> None:
-    plus_two = timezone(timedelta(hours=2))
-    local = datetime(2026, 3, 1, 14, 30, 15, 250000, tzinfo=plus_two)  # 12:30:15.25 UTC
-    naive = datetime(2026, 3, 1, 9, 0, 0)  # naive means UTC
-    a, b = new_delivery(), new_delivery()
-    store.insert_deliveries(engine, [a], now=local)
-    store.insert_deliveries(engine, [b], now=naive)
-
-    got_a = store.get_delivery(engine, a.request_id)
-    got_b = store.get_delivery(engine, b.request_id)
-    for value in (got_a["created_at"], got_a["updated_at"], got_b["created_at"]):
-        assert value.tzinfo is not None
-        assert value.utcoffset() == timedelta(0)
-    assert got_a["created_at"] == local
-    assert got_a["created_at"].hour == 12 and got_a["created_at"].minute == 30
-    assert got_a["created_at"].microsecond == 250000
-    assert got_b["created_at"] == naive.replace(tzinfo=UTC)
-
-    # Attempt rows and next_attempt_at too.
-    claim = store.claim(engine, a.request_id, "w1", now=local)
-    assert claim is not None
-    due = datetime(2026, 3, 1, 15, 0, 0, tzinfo=plus_two)
-    assert store.record_attempt(
-        engine,
-        attempt_record(claim, "retry_scheduled", http_status=503, next_attempt_at=due, created_at=local),
-        "w1",
-    )
-    (attempt,) = store.list_attempts(engine, a.request_id)
-    for key in ("created_at", "next_attempt_at"):
-        assert attempt[key].utcoffset() == timedelta(0)
-    assert attempt["next_attempt_at"] == due
-    assert attempt["next_attempt_at"].hour == 13
-    delivery = store.get_delivery(engine, a.request_id)
-    assert delivery["next_attempt_at"] == due
-    assert delivery["attempt_started_at"] == local
-    assert delivery["attempt_started_at"].utcoffset() == timedelta(0)
 
 
 # --- claim -----------------------------------------------------------------------------------
@@ -191,114 +129,6 @@ def test_a_retrying_delivery_is_claimable_again(engine) -> None:
     assert second is not None
     assert second.attempt == 2
     assert store.get_delivery(engine, claim.request_id)["worker"] == "w2"
-
-
-# --- record_attempt --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("outcome", "http_status", "status"),
-    [
-        ("delivered", 200, DeliveryStatus.DELIVERED),
-        ("retry_scheduled", 503, DeliveryStatus.RETRYING),
-        ("failed", 400, DeliveryStatus.FAILED),
-    ],
-)
-def test_record_attempt_writes_one_row_and_moves_the_status(
-    engine, outcome: str, http_status: int, status: str
-) -> None:
-    claim = claimed(engine, worker="w1")
-    other = claimed(engine, worker="w1")  # another delivery: its rows must not be touched
-    now = utcnow()
-    due = now + timedelta(seconds=42) if outcome == "retry_scheduled" else None
-    record = attempt_record(claim, outcome, http_status=http_status, next_attempt_at=due, created_at=now)
-
-    assert store.record_attempt(engine, record, "w1", reason="why" if outcome == "failed" else None) is True
-
-    assert attempt_count(engine) == 1
-    (row,) = store.list_attempts(engine, claim.request_id)
-    assert row["request_id"] == claim.request_id
-    assert row["attempt"] == 1
-    assert row["retry"] is False
-    assert row["outcome"] == outcome
-    assert row["http_status"] == http_status
-    assert row["response_body"] == '{"ok":true}'
-    assert row["duration_ms"] == 12
-    assert row["next_attempt_at"] == due
-    assert row["request_payload"] == claim.payload
-    assert json.loads(row["request_headers"]) == {
-        "Content-Type": "application/json",
-        "X-Webhook-Key": "[redacted]",
-    }
-    assert row["created_at"] == now
-
-    got = store.get_delivery(engine, claim.request_id)
-    assert got["status"] == status
-    assert got["last_http_status"] == http_status
-    assert got["worker"] is None
-    assert got["next_attempt_at"] == due
-    assert got["updated_at"] == now
-    assert got["reason"] == ("why" if outcome == "failed" else None)
-    assert store.get_delivery(engine, other.request_id)["status"] == DeliveryStatus.IN_FLIGHT
-
-
-def test_second_attempt_is_marked_retry(engine) -> None:
-    claim = claimed(engine)
-    store.record_attempt(engine, attempt_record(claim, "retry_scheduled", http_status=503), "w1")
-    second = store.claim(engine, claim.request_id, "w1")
-    assert store.record_attempt(engine, attempt_record(second, "delivered"), "w1")
-    rows = store.list_attempts(engine, claim.request_id)
-    assert [(r["attempt"], r["retry"], r["outcome"]) for r in rows] == [
-        (1, False, "retry_scheduled"),
-        (2, True, "delivered"),
-    ]
-    assert store.get_delivery(engine, claim.request_id)["status"] == DeliveryStatus.DELIVERED
-
-
-def test_record_attempt_by_a_worker_without_the_claim_writes_nothing(engine) -> None:
-    claim = claimed(engine, worker="holder")
-    before = store.get_delivery(engine, claim.request_id)
-
-    assert store.record_attempt(engine, attempt_record(claim, "delivered"), "intruder") is False
-
-    assert attempt_count(engine) == 0
-    assert store.get_delivery(engine, claim.request_id) == before
-    assert before["status"] == DeliveryStatus.IN_FLIGHT
-    assert before["worker"] == "holder"
-
-
-def test_record_attempt_after_the_claim_was_released_writes_nothing(engine) -> None:
-    claim = claimed(engine, worker="w1")
-    assert store.record_attempt(engine, attempt_record(claim, "delivered"), "w1")
-    # The same worker recording again (a duplicate job) holds no claim any more.
-    assert store.record_attempt(engine, attempt_record(claim, "failed", http_status=500), "w1") is False
-    assert attempt_count(engine) == 1
-    assert store.get_delivery(engine, claim.request_id)["status"] == DeliveryStatus.DELIVERED
-
-
-def test_interrupted_record_gives_the_attempt_back(engine) -> None:
-    claim = claimed(engine, worker="dead-worker", attempt_limit=3)
-    now = utcnow()
-    record = attempt_record(
-        claim, AttemptOutcome.INTERRUPTED, http_status=None, next_attempt_at=now, created_at=now
-    )
-
-    assert store.record_attempt(engine, record, "dead-worker") is True
-
-    got = store.get_delivery(engine, claim.request_id)
-    assert got["attempt_limit"] == 4
-    assert got["attempts"] == 1
-    assert got["status"] == DeliveryStatus.RETRYING
-    assert got["worker"] is None
-    (row,) = store.list_attempts(engine, claim.request_id)
-    assert row["outcome"] == "interrupted"
-    assert row["http_status"] is None
-
-
-def test_a_normal_record_leaves_the_attempt_limit_alone(engine) -> None:
-    claim = claimed(engine, attempt_limit=3)
-    store.record_attempt(engine, attempt_record(claim, "retry_scheduled", http_status=503), "w1")
-    assert store.get_delivery(engine, claim.request_id)["attempt_limit"] == 3
 
 
 # --- grant_retry -----------------------------------------------------------------------------
@@ -518,26 +348,6 @@ def test_claim_many_called_again_with_the_same_time_returns_its_own_claims(engin
     assert store.claim_many(engine, ids, "w1", now=T0 + timedelta(seconds=1)) == {}
     assert store.claim_many(engine, ids, "w2", now=T0) == {}
     assert {store.get_delivery(engine, i)["attempts"] for i in ids} == {1}
-
-
-def test_record_attempts_writes_each_held_claim_in_one_transaction(engine) -> None:
-    mine = [claimed(engine, worker="w1") for _ in range(3)]
-    theirs = claimed(engine, worker="w2")
-    due = utcnow() + timedelta(seconds=30)
-    entries = [
-        (attempt_record(mine[0], "delivered"), None),
-        (attempt_record(mine[1], "retry_scheduled", http_status=503, next_attempt_at=due), None),
-        (attempt_record(mine[2], "failed", http_status=400), "HTTP 400 is not retried"),
-        (attempt_record(theirs, "delivered"), None),  # not this worker's claim: nothing written
-    ]
-
-    assert store.record_attempts(engine, entries, "w1") == [True, True, True, False]
-
-    statuses = [store.get_delivery(engine, c.request_id) for c in (*mine, theirs)]
-    assert [s["status"] for s in statuses] == ["delivered", "retrying", "failed", "in_flight"]
-    assert statuses[1]["next_attempt_at"] == due
-    assert statuses[2]["reason"] == "HTTP 400 is not retried"
-    assert [attempt_count(engine, c.request_id) for c in (*mine, theirs)] == [1, 1, 1, 0]
 
 
 def test_existing_deliveries(engine) -> None:

@@ -1,6 +1,5 @@
 """The PHI lifecycle in the log, on both backends: erasing keeps the row and empties every PHI
-column, only final deliveries are erased, a patient's deliveries are found by keyed hash, and the
-audit trail reads back what was written."""
+column, only final deliveries are erased, and a patient's deliveries are found by keyed hash."""
 
 from __future__ import annotations
 
@@ -10,9 +9,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from dispatcher import store
-from dispatcher.store import audit, erasure
+from dispatcher.store import erasure
 from dispatcher.store.sealing import NO_PATIENT, Keyring, new_key
-from dispatcher.vocabulary import AuditAction
 from tests.store.rows import T0, attempt_record, new_delivery
 
 
@@ -140,22 +138,6 @@ def test_rows_without_keys_are_indexed_from_their_payload(database_url: str) -> 
     assert [d.request_id for d in erasure.patient_deliveries(engine, keyring.candidates("P-9"))] == [
         row.request_id
     ]
-    engine.dispose()
-
-
-def test_the_audit_trail_reads_back_in_order(database_url: str) -> None:
-    engine = store.create_store_engine(database_url)
-    audit.record(engine, "ada", AuditAction.PRUNE, {"older_than": "30d"}, {"deleted": 3}, at=T0)
-    audit.record(
-        engine, "grace", AuditAction.LOG_ERASE, {"patient_key": "ab12"}, {"erased": 2}, at=T0 + timedelta(hours=1)
-    )
-    entries = audit.entries(engine)
-    assert [(e.actor, e.action, e.selection, e.counts) for e in entries] == [
-        ("ada", "prune", {"older_than": "30d"}, {"deleted": 3}),
-        ("grace", "log erase", {"patient_key": "ab12"}, {"erased": 2}),
-    ]
-    assert [e.actor for e in audit.entries(engine, since=T0 + timedelta(minutes=1))] == ["grace"]
-    assert [e.actor for e in audit.entries(engine, limit=1)] == ["grace"]
     engine.dispose()
 
 

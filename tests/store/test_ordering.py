@@ -160,11 +160,3 @@ def test_the_claim_reads_only_the_pending_deliveries_of_a_key_not_its_history(en
     )
     plan = _plan(engine, condition)
     assert "ix_webhook_deliveries_ordering_pending" in plan, plan
-
-
-def test_the_pending_index_states_the_pending_statuses() -> None:
-    from dispatcher.store.schema import ORDERED_PENDING
-    from dispatcher.vocabulary import PENDING_STATUSES
-
-    listed = ", ".join(f"'{status}'" for status in PENDING_STATUSES)
-    assert ORDERED_PENDING == f"ordering_key IS NOT NULL AND status IN ({listed})"

@@ -1,0 +1,97 @@
+"""Endpoint state in the log (dispatcher.store.endpoints), on both backends: disabling and
+enabling say whether they changed anything, failures without success are counted in a window,
+what a disabled endpoint held back is listed oldest first, and the cache re-reads after its
+time or when told."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from dispatcher import store
+from dispatcher.times import utcnow
+from dispatcher.vocabulary import DeliveryStatus, Reason
+from tests.store.rows import T0, attempt_record, claimed, new_delivery
+
+
+def test_disabling_and_enabling_say_whether_they_changed_the_state(engine) -> None:
+    assert store.disabled_endpoints(engine) == {} and store.endpoint_states(engine) == {}
+    assert store.set_endpoint_disabled(engine, "partner-a", False) is False  # never disabled
+    assert store.disable(engine, "partner-a", "HTTP 410 Gone") is True
+    assert store.disable(engine, "partner-a", "again") is False
+    assert store.disabled_endpoints(engine) == {"partner-a": "HTTP 410 Gone"}
+    state = store.endpoint_states(engine)["partner-a"]
+    assert state["disabled"] and state["reason"] == "HTTP 410 Gone"
+    assert state["disabled_at"].utcoffset() == timedelta(0)
+
+    assert store.enable(engine, "partner-a") is True
+    assert store.enable(engine, "partner-a") is False
+    assert store.disabled_endpoints(engine) == {}
+    state = store.endpoint_states(engine)["partner-a"]
+    assert (bool(state["disabled"]), state["reason"], state["disabled_at"]) == (False, None, None)
+    assert store.set_endpoint_disabled(engine, "partner-b", True, "maintenance") is True
+    assert store.disabled_endpoints(engine) == {"partner-b": "maintenance"}
+
+
+def finished(engine, outcome: str, endpoint: str = "partner-a", when=None) -> str:
+    claim = claimed(engine, endpoint=endpoint)
+    http_status = 200 if outcome == "delivered" else 404
+    store.record_attempt(
+        engine, attempt_record(claim, outcome, http_status=http_status, created_at=when or utcnow()), "w1"
+    )
+    return claim.request_id
+
+
+def test_failures_without_success_count_only_the_window_and_a_success_clears_them(engine) -> None:
+    since = utcnow() - timedelta(minutes=10)
+    finished(engine, "failed")
+    finished(engine, "failed")
+    finished(engine, "failed", when=since - timedelta(minutes=1))  # before the window
+    finished(engine, "failed", endpoint="partner-b")  # another endpoint's
+    held = new_delivery()
+    store.insert_deliveries(
+        engine,
+        [
+            store.NewDelivery(
+                **{**held.__dict__, "status": DeliveryStatus.FAILED, "reason": Reason.ENDPOINT_DISABLED}
+            )
+        ],
+    )  # held back by a disabled endpoint: not a failure of the partner's
+    assert store.failures_without_success(engine, "partner-a", since) == 2
+    assert store.failures_without_success(engine, "partner-c", since) == 0
+
+    finished(engine, "delivered")
+    assert store.failures_without_success(engine, "partner-a", since) == 0
+    assert store.failures_without_success(engine, "partner-b", since) == 1
+
+
+def test_held_back_lists_the_endpoints_disabled_failures_oldest_first(engine) -> None:
+    def held(endpoint: str, minutes: int) -> str:
+        row = new_delivery(endpoint=endpoint)
+        failed = {"status": DeliveryStatus.FAILED, "reason": Reason.ENDPOINT_DISABLED}
+        store.insert_deliveries(
+            engine, [store.NewDelivery(**{**row.__dict__, **failed})], now=T0 + timedelta(minutes=minutes)
+        )
+        return row.request_id
+
+    later, earlier = held("partner-a", 5), held("partner-a", 1)
+    held("partner-b", 0)
+    failed_by_partner = finished(engine, "failed")
+    queued = new_delivery()
+    store.insert_deliveries(engine, [queued])
+    assert store.held_back(engine, "partner-a") == [earlier, later]
+    assert failed_by_partner not in store.held_back(engine, "partner-a")
+    assert store.held_back(engine, "partner-c") == []
+
+
+def test_the_cache_rereads_after_its_time_or_when_invalidated(engine) -> None:
+    cache = store.DisabledCache(engine, ttl=3600)
+    assert cache.get() == {}
+    store.disable(engine, "partner-a", "maintenance")
+    assert cache.get() == {}  # read a moment ago: kept
+    cache.invalidate()
+    assert cache.get() == {"partner-a": "maintenance"}
+
+    fresh = store.DisabledCache(engine, ttl=0)
+    assert fresh.get() == {"partner-a": "maintenance"}
+    store.enable(engine, "partner-a")
+    assert fresh.get() == {}

@@ -1,0 +1,118 @@
+"""The per-process context (dispatcher.runtime), against the real Redis and SQLite: each
+connection is made, and its library imported, on first use and then shared; closing releases
+only what was made; the claims held are kept under a lock; one masker per endpoint; and the
+process's runtime is built from the configuration once, or installed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dispatcher import runtime as runtime_module
+from dispatcher.runtime import Runtime, get_runtime, set_runtime
+from tests.conftest import settings_dict, settings_from
+
+CONNECTIONS = ("engine", "redis", "queue", "http", "senders", "disabled", "keyring")
+
+
+def made(runtime: Runtime) -> set[str]:
+    return {name for name in CONNECTIONS if name in runtime.__dict__}
+
+
+def test_nothing_is_connected_until_asked_and_then_shared(make_runtime) -> None:
+    runtime = make_runtime(endpoints=[])
+    assert made(runtime) == set()
+    engine = runtime.engine
+    assert made(runtime) == {"engine", "keyring"} and runtime.engine is engine
+    assert runtime.redis.ping() is True and runtime.redis is runtime.redis
+    assert runtime.queue.name == "send-webhook-request" and runtime.queue.connection is runtime.redis
+    assert runtime.disabled.get() == {} and runtime.disabled.engine is engine
+    assert made(runtime) == {"engine", "keyring", "redis", "queue", "disabled"}
+
+
+def test_reading_the_database_loads_no_redis_rq_or_http_library(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from dispatcher.config import parse_settings\n"
+        "from dispatcher.runtime import Runtime\n"
+        f"runtime = Runtime(parse_settings({{'database_url': 'sqlite:///{tmp_path / 'lazy.db'}'}}, env={{}}))\n"
+        "print(sorted(m for m in ('redis', 'rq', 'requests', 'sqlalchemy') if m in sys.modules))\n"
+        "runtime.engine.connect().close()\n"
+        "print(sorted(m for m in ('redis', 'rq', 'requests', 'sqlalchemy') if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.splitlines() == ["[]", "['sqlalchemy']"]
+
+
+def test_closing_releases_only_what_was_made(tmp_path: Path) -> None:
+    raw = settings_dict(redis_url="redis://127.0.0.1:1/0", database_url="sqlite:///x.db", tmp_path=tmp_path)
+    never_used = Runtime(settings_from(raw))
+    never_used.close()  # no Redis answers there, and nothing tries it
+    assert made(never_used) == set() and not (tmp_path / "x.db").exists()
+
+
+def test_a_closed_runtimes_connections_are_released(make_runtime, redis_client) -> None:
+    runtime = make_runtime(endpoints=[])
+    mine = runtime.redis.client_id()
+    assert mine in {int(c["id"]) for c in redis_client.client_list()}
+    runtime.senders.submit(lambda: None).result()
+    runtime.close()
+    assert mine not in {int(c["id"]) for c in redis_client.client_list()}  # the server saw it go
+    with pytest.raises(RuntimeError):
+        runtime.senders.submit(lambda: None)  # the sender threads are shut down
+
+
+def test_the_claims_held_are_a_copy_under_the_lock(make_runtime) -> None:
+    runtime = make_runtime(endpoints=[])
+    runtime.hold(["a", "b"])
+    held = runtime.holding_now()
+    runtime.unhold(["a", "c"])
+    assert held == {"a", "b"} and runtime.holding_now() == {"b"}
+
+
+def test_one_masker_per_endpoint_masks_only_its_secrets(make_runtime) -> None:
+    runtime = make_runtime(
+        endpoints=[
+            {"name": "partner-a", "url": "http://127.0.0.1:9/a", "key": "key-of-partner-a"},
+            {"name": "partner-b", "url": "http://127.0.0.1:9/b", "key": "key-of-partner-b"},
+        ]
+    )
+    a, b = runtime.settings.endpoints
+    masker = runtime.masker_for(a)
+    assert runtime.masker_for(a) is masker and runtime.masker_for(b) is not masker
+    assert "key-of-partner-a" not in masker.mask("echo key-of-partner-a")
+    assert masker.mask("echo key-of-partner-b") == "echo key-of-partner-b"  # not this partner's to hide
+    everything = runtime.masker.mask("key-of-partner-a key-of-partner-b")
+    assert "key-of-partner" not in everything
+
+
+def test_the_spool_is_beside_the_process_log(make_runtime, tmp_path: Path) -> None:
+    runtime = make_runtime(endpoints=[])
+    assert runtime.spool_dir == str(tmp_path / "logs" / "spool")
+
+
+def test_the_process_runtime_is_built_once_from_the_configuration(
+    redis_url: str, sqlite_url: str, tmp_path: Path, monkeypatch
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(settings_dict(redis_url=redis_url, database_url=sqlite_url, tmp_path=tmp_path))
+    )
+    monkeypatch.setenv("DISPATCHER_CONFIG", str(config))
+    monkeypatch.delenv("DISPATCHER_REDIS_URL", raising=False)
+    monkeypatch.delenv("DISPATCHER_DATABASE_URL", raising=False)
+    previous, first = set_runtime(None), None
+    try:
+        first = get_runtime()
+        assert get_runtime() is first and runtime_module._current is first
+        assert (first.settings.redis_url, first.settings.database_url) == (redis_url, sqlite_url)
+        installed = Runtime(first.settings, worker_name="installed")
+        assert set_runtime(installed) is first and get_runtime() is installed
+    finally:
+        set_runtime(previous)
+        if first is not None:
+            first.close()
