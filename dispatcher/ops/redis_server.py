@@ -95,10 +95,15 @@ class RedisServer:
         try:
             while True:
                 try:
-                    if client.ping():
-                        return
+                    answering = client.info("server")["process_id"]
                 except redis.RedisError:
-                    pass
+                    answering = None
+                if self.process is not None and answering == self.process.pid:
+                    return
+                if answering is not None and self.process is not None and self.process.poll() is not None:
+                    raise RedisServerError(
+                        f"port {self.port} is taken by another Redis (pid {answering}); choose another port"
+                    )
                 if time.monotonic() > deadline or (self.process and self.process.poll() is not None):
                     raise RedisServerError(f"redis-server ({self.binary}) did not start on port {self.port}")
                 time.sleep(0.05)

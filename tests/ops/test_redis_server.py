@@ -66,3 +66,14 @@ def test_without_a_binary_the_error_says_what_to_install(tmp_path: Path) -> None
     server.binary = None
     with pytest.raises(RedisServerError, match="no redis-server is installed; install redis-server or"):
         server.start()
+
+
+def test_a_port_another_redis_holds_is_refused_not_taken_for_ours(tmp_path: Path) -> None:
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    first = RedisServer(tmp_path / "first").start()
+    try:
+        with pytest.raises(RedisServerError, match=f"port {first.port} is taken by another Redis"):
+            RedisServer(tmp_path / "second", port=first.port).start()
+    finally:
+        first.stop()
