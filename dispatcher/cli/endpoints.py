@@ -3,12 +3,12 @@ actions are the doors of :mod:`dispatcher.ops.endpoints`; this module parses, as
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import click
 
-from .output import Progress, print_table, progress, to_json
+from .doors import carried_out
+from .output import print_table, to_json
 
 COLUMNS = ("name", "state", "reason", "since (UTC)", "held back", "url")
 
@@ -59,7 +59,6 @@ def disable(name: str, reason: str) -> None:
 )
 def enable(name: str, resend: bool | None) -> None:
     """Send to NAME again, and offer to re-send the deliveries held back while it was disabled."""
-    from ..ops.door import Actor
     from ..ops.endpoints import Enable
     from ..runtime import get_runtime
 
@@ -71,11 +70,7 @@ def enable(name: str, resend: bool | None) -> None:
         question = f"re-send the {held} deliveries held back while {name} was disabled?"
         door = Enable(name, resend=click.confirm(question, default=True))
         plan = door.plan(runtime)
-    bar: AbstractContextManager[Progress | None] = (
-        progress("re-queueing", held) if door.resend and held else nullcontext()
-    )
-    with bar as advance:
-        done = door.carry_out(runtime, Actor.cli(), plan, advance)
+    done = carried_out(runtime, door, plan, "re-queueing" if door.resend and held else None)
     click.echo(f"{name}: {'enabled' if done.changed else 'already enabled'}")
     if not done.held_back:
         return

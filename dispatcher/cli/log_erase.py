@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .output import deliveries, plural, to_json
+from .doors import Asked, preview_line, run_door
+from .output import deliveries, plural
 
 if TYPE_CHECKING:
     from ..ops.erase import EraseReport
@@ -38,31 +39,34 @@ def log_erase(
         raise click.UsageError("give REQUEST_IDs or --patient-id, not both and not neither")
     if encounter_id is not None and not patient_id:
         raise click.UsageError("--encounter-id needs --patient-id")
-    from ..ops.door import Actor
     from ..ops.erase import Erase
     from ..runtime import get_runtime
-    from .prune import carry_out
 
     door = Erase(request_ids, patient_id, encounter_id)
     rt = get_runtime()
     plan = door.plan(rt)
-    if dry_run or not plan.count:
-        suffix = "; dry run, nothing was erased" if dry_run else "; nothing to erase"
-        _report(door.preview(rt, Actor.cli(), plan), as_json, plan.description + suffix)
-        return
-    question = f"Erase the PHI of {deliveries(plan.count)}? This cannot be undone."
-    report = carry_out(door, rt, plan, "erasing", as_json, None if yes else question)
-    done = f"erased the PHI of {deliveries(report.erased)} ({plural(report.attempts_erased, 'attempt')})"
-    _report(report, as_json, done)
+    report = run_door(
+        rt,
+        door,
+        plan,
+        Asked(dry_run, yes, as_json),
+        bar="erasing",
+        question=f"Erase the PHI of {deliveries(plan.count or 0)}? This cannot be undone.",
+        previewed=lambda report: "\n".join(
+            [
+                preview_line(plan, dry_run, "erased", "nothing to erase"),
+                *(f"{request_id}: would be erased" for request_id in report.to_erase.items[:SHOWN]),
+            ]
+        ),
+        done=lambda report: (
+            f"erased the PHI of {deliveries(report.erased)} ({plural(report.attempts_erased, 'attempt')})"
+        ),
+    )
+    _left_alone(report)
 
 
-def _report(report: EraseReport, as_json: bool, summary: str) -> None:
-    if as_json:
-        click.echo(to_json(report.as_dict()))
-    else:
-        click.echo(summary)
-        for request_id in report.to_erase.items[:SHOWN] if report.dry_run else []:
-            click.echo(f"{request_id}: would be erased")
+def _left_alone(report: EraseReport) -> None:
+    """What was left alone, and why (on stderr); exit 1 if any was missing or still to be sent."""
     for request_id in report.pending.items[:SHOWN]:
         click.echo(f"{request_id}: left alone, still to be sent (erase it once it is final)", err=True)
     for request_id in report.already_erased.items[:SHOWN]:

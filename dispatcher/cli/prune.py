@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import click
 
 from ..vocabulary import FINAL_STATUSES
-from .output import confirm, deliveries, plural, progress, say, to_json
+from .doors import Asked, run_door
+from .output import deliveries, plural
 from .params import MOMENT
-
-if TYPE_CHECKING:
-    from ..ops.door import Door, Outcome, Plan
-    from ..runtime import Runtime
 
 
 @click.command("prune")
@@ -36,51 +32,21 @@ def prune_command(older_than: datetime, status: str | None, dry_run: bool, yes: 
 
     Queued, retrying and in-flight deliveries are never touched, however old.
     """
-    from ..ops.door import Actor
     from ..ops.prune import Prune
     from ..runtime import get_runtime
 
     door = Prune([status] if status else FINAL_STATUSES, older_than)
     rt = get_runtime()
     plan = door.plan(rt)
-    if dry_run or not plan.count:
-        suffix = "; dry run, nothing was deleted" if plan.count else ""
-        show(door.preview(rt, Actor.cli(), plan, dry_run=dry_run), as_json, plan.description + suffix)
-        return
-    report = carry_out(
-        door, rt, plan, "pruning", as_json, None if yes else "Delete them and their attempt rows?"
+    run_door(
+        rt,
+        door,
+        plan,
+        Asked(dry_run, yes, as_json),
+        bar="pruning",
+        question="Delete them and their attempt rows?",
+        previewed=lambda _: plan.description + ("; dry run, nothing was deleted" if plan.count else ""),
+        done=lambda report: (
+            f"deleted {deliveries(report.deleted)} and {plural(report.attempts_deleted, 'attempt row')}"
+        ),
     )
-    show(
-        report,
-        as_json,
-        f"deleted {deliveries(report.deleted)} and {plural(report.attempts_deleted, 'attempt row')}",
-    )
-
-
-# What the doors' commands share (cli/output.py is their place once it is free to change).
-
-
-class Report(Protocol):
-    def as_dict(self) -> dict[str, Any]: ...
-
-
-R = TypeVar("R", bound="Outcome")
-
-
-def show(report: Report, as_json: bool, text: str) -> None:
-    """A report: its ``--json`` document, or ``text``."""
-    click.echo(to_json(report.as_dict()) if as_json else text)
-
-
-def carry_out(
-    door: Door[R], runtime: Runtime, plan: Plan, bar: str, as_json: bool, question: str | None = None
-) -> R:
-    """Says the plan, asks ``question`` (None: does not ask), and carries the plan out with a
-    progress bar, audited as the OS user."""
-    from ..ops.door import Actor
-
-    say(plan.description, as_json)
-    if question is not None:
-        confirm(question)
-    with progress(bar, plan.count or 0) as advance:
-        return door.carry_out(runtime, Actor.cli(), plan, advance)

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import click
 
-from .output import confirm, deliveries, print_table, progress, say, to_json
+from .doors import Asked, Text, run_door
+from .output import deliveries, print_table
 from .params import EVENT, MOMENT, check_range
 
 if TYPE_CHECKING:
@@ -175,20 +176,20 @@ def _retry_failed(selection: store.Selection, *, dry_run: bool, yes: bool, as_js
 
     rt = get_runtime()
     door = resend.RetryFailed(selection)
-    plan = door.plan(rt)
-    for note in plan.notes if not as_json else ():
-        click.echo(note, err=True)
-    report = _carry_out(rt, door, plan, Asked(dry_run, yes, as_json), "failed", RETRY_WORDS)
-    if report is not None:
-        _say_retried(report, as_json)
+    report = _run_bulk(
+        rt,
+        door,
+        door.plan(rt),
+        Asked(dry_run, yes, as_json),
+        "failed",
+        RETRY_WORDS,
+        lambda report: f"re-queued {report.requeued:,} of {report.matched:,}",
+    )
+    _warn_retried(report)
 
 
-def _say_retried(report: RetryReport, as_json: bool) -> None:
-    """What ``retry --failed`` did: the report (or a line), then what it left and why (on stderr)."""
-    if as_json:
-        click.echo(to_json(report.as_dict()))
-    else:
-        click.echo(f"re-queued {report.requeued:,} of {report.matched:,}")
+def _warn_retried(report: RetryReport) -> None:
+    """What ``retry --failed`` left, and why (on stderr)."""
     warnings = []
     if report.skipped_endpoint_disabled:
         warnings.append(
@@ -205,14 +206,6 @@ def _say_retried(report: RetryReport, as_json: bool) -> None:
         click.echo(warning, err=True)
 
 
-class Asked(NamedTuple):
-    """The options of a command that asks first."""
-
-    dry_run: bool
-    yes: bool
-    as_json: bool
-
-
 class Words(NamedTuple):
     """What a bulk command says it does: ``re-queue`` (nothing to), ``re-queued`` (nothing was),
     ``re-queuing`` (its progress bar)."""
@@ -226,39 +219,37 @@ RETRY_WORDS = Words("re-queue", "re-queued", "re-queuing")
 REPLAY_WORDS = Words("replay", "sent", "replaying")
 
 
-def _carry_out(rt: Runtime, door: BulkDoor[R], plan: Plan, asked: Asked, kind: str, words: Words) -> R | None:
-    """The rest of a bulk command once planned: a dry run (or nothing to do) previews and returns
-    None; otherwise it shows what matches, asks unless ``--yes``, and carries the door out under
-    a progress bar (the door writes the audit row)."""
-    from ..ops.door import Actor
-
+def _run_bulk(
+    rt: Runtime, door: BulkDoor[R], plan: Plan, asked: Asked, kind: str, words: Words, done: Text[R]
+) -> R:
+    """The rest of a bulk command once planned (:func:`~dispatcher.cli.doors.run_door`): a dry
+    run, or nothing to do, says what matches; otherwise it says how many match and asks with
+    the plan's description."""
     count = plan.count or 0
-    if count == 0 or asked.dry_run:
-        _preview(rt, door, plan, asked, kind, words)
-        return None
-    say(_matching(count, kind, door.selection), asked.as_json)
-    if not asked.yes:
-        confirm(f"{plan.description}?")
-    with progress(words.doing, count) as advance:
-        return door.carry_out(rt, Actor.cli(), plan, advance)
+    return run_door(
+        rt,
+        door,
+        plan,
+        asked,
+        bar=words.doing,
+        question=f"{plan.description}?",
+        heading=_matching(count, kind, door.selection),
+        previewed=lambda _: _dry_run(rt, door.selection, count, kind, words),
+        done=done,
+    )
 
 
-def _preview(rt: Runtime, door: BulkDoor[R], plan: Plan, asked: Asked, kind: str, words: Words) -> None:
-    """A dry run, or nothing to do: the report of what matches (``--json``), or a line and the
-    first rows. Nothing is written, nor audited."""
+def _dry_run(rt: Runtime, selection: store.Selection, count: int, kind: str, words: Words) -> str | None:
+    """A bulk preview's text: that nothing matches, or how many do and the first rows (printed
+    here)."""
     from .. import store
     from ..ops.bulk import where
 
-    count = plan.count or 0
-    if asked.as_json:
-        click.echo(to_json({**door.preview(rt, plan).as_dict(), "dry_run": asked.dry_run}))
-    elif count == 0:
-        click.echo(
-            f"no {kind + ' ' if kind else ''}deliveries match{where(door.selection)}; nothing to {words.do}"
-        )
-    else:
-        click.echo(f"{_matching(count, kind, door.selection)}; dry run, nothing was {words.done}")
-        _show_rows(store.first_rows(rt.engine, door.selection, SHOWN), count)
+    if count == 0:
+        return f"no {kind + ' ' if kind else ''}deliveries match{where(selection)}; nothing to {words.do}"
+    click.echo(f"{_matching(count, kind, selection)}; dry run, nothing was {words.done}")
+    _show_rows(store.first_rows(rt.engine, selection, SHOWN), count)
+    return None
 
 
 # --- replay ----------------------------------------------------------------------------------
@@ -294,20 +285,23 @@ def replay_command(
     door = replay.Replay(store.Selection(event=event, since=since, until=until), endpoint)
     plan = door.plan(rt)  # an unknown endpoint is refused first
     check_range(since, door.until)
-    report = _carry_out(rt, door, plan, Asked(dry_run, yes, as_json), "", REPLAY_WORDS)
-    if report is not None:
-        _say_replayed(report, endpoint, as_json)
-        if report.skipped:
-            sys.exit(1)
+    report = _run_bulk(
+        rt,
+        door,
+        plan,
+        Asked(dry_run, yes, as_json),
+        "",
+        REPLAY_WORDS,
+        lambda report: f"replayed {report.replayed:,} of {report.matched:,} to {endpoint} as new deliveries",
+    )
+    _warn_replayed(report, endpoint)
+    if report.skipped:
+        sys.exit(1)
 
 
-def _say_replayed(report: ReplayReport, endpoint: str, as_json: bool) -> None:
-    """What a replay did: the report (or a line), the replays held back for a disabled endpoint,
-    and the originals that could not be replayed (on stderr)."""
-    if as_json:
-        click.echo(to_json(report.as_dict()))
-    else:
-        click.echo(f"replayed {report.replayed:,} of {report.matched:,} to {endpoint} as new deliveries")
+def _warn_replayed(report: ReplayReport, endpoint: str) -> None:
+    """The replays held back for a disabled endpoint, and the originals that could not be
+    replayed (on stderr)."""
     if report.held_back:
         click.echo(
             f"{deliveries(report.held_back)} held back, stored failed (endpoint_disabled): endpoint "

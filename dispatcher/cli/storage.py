@@ -7,10 +7,14 @@ from typing import TYPE_CHECKING
 
 import click
 
+from .doors import Asked, preview_line, run_door
 from .output import plural
 
 if TYPE_CHECKING:
     from ..ops.storage import Storage
+
+SHOWN = 50
+"""Unreadable values listed on stderr (the rest are counted)."""
 
 
 @click.group("storage")
@@ -19,29 +23,28 @@ def storage() -> None:
 
 
 def _run(door: Storage, dry_run: bool, as_json: bool) -> None:
-    from ..ops.door import Actor
     from ..runtime import get_runtime
-    from .prune import carry_out, show
 
     rt = get_runtime()
     try:
         plan = door.plan(rt)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    if dry_run or not plan.count:
-        said = "; dry run, nothing was changed" if dry_run else "; nothing to do"
-        show(door.preview(rt, Actor.cli(), plan, dry_run=dry_run), as_json, plan.description + said)
-        return
-    report = carry_out(door, rt, plan, f"storage {door.mode}", as_json)
-    show(
-        report,
-        as_json,
-        f"sealed {plural(sum(report.sealed.values()), 'value')} under storage key {report.key_id}",
+    report = run_door(
+        rt,
+        door,
+        plan,
+        Asked(dry_run=dry_run, as_json=as_json),
+        bar=f"storage {door.mode}",
+        previewed=lambda _: preview_line(plan, dry_run),
+        done=lambda report: (
+            f"sealed {plural(sum(report.sealed.values()), 'value')} under storage key {report.key_id}"
+        ),
     )
-    for line in report.unreadable[:50]:
+    for line in report.unreadable[:SHOWN]:
         click.echo(f"unreadable: {line}", err=True)
-    if len(report.unreadable) > 50:
-        click.echo(f"… and {len(report.unreadable) - 50:,} more unreadable", err=True)
+    if len(report.unreadable) > SHOWN:
+        click.echo(f"… and {len(report.unreadable) - SHOWN:,} more unreadable", err=True)
     if report.unreadable:
         sys.exit(1)
 

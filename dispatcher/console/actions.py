@@ -27,8 +27,6 @@ from .guard import page, refuse, render
 from .pages import token_seconds
 
 MAX_BULK = 10_000
-VIA = {"via": "console"}
-"""The console's mark in an audit row's selection (a door adds it itself: ``Actor.console``)."""
 
 
 def confirm(request: Request, who: Principal, **context: Any) -> Response:

@@ -1,6 +1,6 @@
 """A door over a selection of deliveries (:class:`BulkDoor`: ``retry --failed``, ``replay``):
-besides plan, run and audit (:mod:`dispatcher.ops.door`), a **preview** -- a dry run's report of
-what the selection takes, its first ids, with nothing written or audited."""
+its plan counts the selection, which the audit row records, and its preview
+(:meth:`~dispatcher.ops.door.Door.preview`, not audited) reports the count and the first ids."""
 
 from __future__ import annotations
 
@@ -42,10 +42,10 @@ class BulkDoor(Door[R]):
         return Plan(self.action, count, description, selection, notes, details or {})
 
     @abstractmethod
-    def report(self, matched: int, ids: IdList) -> R:
-        """A dry run's report: ``matched`` deliveries, the first of them ``ids``."""
+    def report(self, matched: int, ids: IdList, *, dry_run: bool) -> R:
+        """A preview's report: ``matched`` deliveries, the first of them ``ids``."""
 
-    def preview(self, runtime: Runtime, plan: Plan) -> R:
-        """What a dry run reports: the plan's count and the first ids; reads only."""
+    def previewed(self, runtime: Runtime, plan: Plan, *, dry_run: bool) -> R:
+        """The plan's count and the first ids of the selection; reads only."""
         matched = plan.count or 0
-        return self.report(matched, first_ids(runtime.engine, self.selection, matched))
+        return self.report(matched, first_ids(runtime.engine, self.selection, matched), dry_run=dry_run)

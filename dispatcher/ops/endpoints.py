@@ -124,6 +124,10 @@ class Enable(Door[Enabled]):
             details={"held_back": held},
         )
 
+    def nothing_to_do(self, plan: Plan) -> bool:
+        """Never: the count is what it held back, enabling is the action."""
+        return False
+
     def run(self, runtime: Runtime, plan: Plan, progress: Progress | None = None) -> Enabled:
         name, held = plan.selection["endpoint"], plan.count or 0
         changed = store.enable(runtime.engine, name)

@@ -21,7 +21,7 @@ from ..store.sealing import Keyring
 from ..times import utcnow
 from ..vocabulary import FINAL_STATUSES, AuditAction
 from .bulk import BATCH_SIZE, ID_CAP, IdList, Progress, deliveries
-from .door import Actor, Door, Plan, record
+from .door import Door, Plan
 
 
 @dataclass
@@ -144,10 +144,9 @@ class Erase(Door[EraseReport]):
 
     def run(self, runtime: Runtime, plan: Plan, progress: Progress | None = None) -> EraseReport:
         """Erases the PHI of the final deliveries the plan found, a batch per transaction."""
-        if not isinstance(plan, ErasePlan):
-            raise TypeError("an Erase runs the ErasePlan its plan() made")
-        report = _report(plan, dry_run=False)
-        chosen, stamp = _sorted(plan.found)[0], utcnow()
+        erase_plan = _erase_plan(plan)
+        report = _report(erase_plan, dry_run=False)
+        chosen, stamp = _sorted(erase_plan.found)[0], utcnow()
         for start in range(0, len(chosen), BATCH_SIZE):
             batch = chosen[start : start + BATCH_SIZE]
             erased = erasure.erase(runtime.engine, batch, stamp)
@@ -158,14 +157,22 @@ class Erase(Door[EraseReport]):
         erasure.compact(runtime.engine)
         return report
 
-    def preview(
-        self, runtime: Runtime, actor: Actor, plan: ErasePlan, *, dry_run: bool = True
-    ) -> EraseReport:
-        """The plan as a report, erasing nothing (a dry run, or nothing to erase); audited, with
-        ``dry_run`` in the selection, as every look at a patient's deliveries is."""
-        report = _report(plan, dry_run=True)
-        record(runtime, actor, self.action, {**plan.selection, "dry_run": True}, report.counts())
-        return report
+    def previewed(self, runtime: Runtime, plan: Plan, *, dry_run: bool) -> EraseReport:
+        """What the plan found, erasing nothing: a dry run's report, whether asked for or for
+        lack of anything to erase."""
+        return _report(_erase_plan(plan), dry_run=True)
+
+    def preview_audit(self, plan: Plan, *, dry_run: bool) -> dict[str, Any]:
+        """Every preview is audited, with ``dry_run`` in the selection, as every look at a
+        patient's deliveries is."""
+        return {**plan.selection, "dry_run": True}
+
+
+def _erase_plan(plan: Plan) -> ErasePlan:
+    """``plan``, which an :class:`Erase` made."""
+    if not isinstance(plan, ErasePlan):
+        raise TypeError("an Erase runs the ErasePlan its plan() made")
+    return plan
 
 
 def by_request_ids(

@@ -126,6 +126,10 @@ class Export(Door[Exported]):
             audit.described(self.selection, rows=self.rows, format=self.fmt),
         )
 
+    def nothing_to_do(self, plan: Plan) -> bool:
+        """Never: no rows is still an export (a CSV header), audited."""
+        return False
+
     def run(self, runtime: Runtime, plan: Plan, progress: Progress | None = None) -> Exported:
         writer = RowWriter(
             self.stream,

@@ -15,7 +15,7 @@ from ..times import format_utc
 from ..vocabulary import FINAL_STATUSES, AuditAction
 from .audit import described
 from .bulk import BATCH_SIZE, Progress, deliveries
-from .door import Actor, Door, Plan
+from .door import Door, Plan
 
 
 @dataclass
@@ -82,8 +82,8 @@ class Prune(Door[PruneReport]):
                 progress(len(page))
         return report
 
-    def preview(self, runtime: Runtime, actor: Actor, plan: Plan, *, dry_run: bool = True) -> PruneReport:
-        """The plan as a report, deleting nothing (a dry run, or nothing to delete); not audited."""
+    def previewed(self, runtime: Runtime, plan: Plan, *, dry_run: bool) -> PruneReport:
+        """The plan's counts as a report, deleting nothing (a preview is not audited)."""
         return self._report(plan, dry_run=dry_run)
 
     def _report(self, plan: Plan, *, dry_run: bool) -> PruneReport:

@@ -200,8 +200,8 @@ class Replay(BulkDoor[ReplayReport]):
             f"Send {deliveries(matched)} again to {self.endpoint}, as new deliveries with new request ids",
         )
 
-    def report(self, matched: int, ids: IdList) -> ReplayReport:
-        return ReplayReport(matched=matched, dry_run=True, ids=ids)
+    def report(self, matched: int, ids: IdList, *, dry_run: bool) -> ReplayReport:
+        return ReplayReport(matched=matched, dry_run=dry_run, ids=ids)
 
     def run(self, runtime: Runtime, plan: Plan, progress: Progress | None = None) -> ReplayReport:
         return replay(

@@ -264,8 +264,8 @@ class RetryFailed(BulkDoor[RetryReport]):
             details={"erased": erased},
         )
 
-    def report(self, matched: int, ids: IdList) -> RetryReport:
-        return RetryReport(matched=matched, dry_run=True, ids=ids)
+    def report(self, matched: int, ids: IdList, *, dry_run: bool) -> RetryReport:
+        return RetryReport(matched=matched, dry_run=dry_run, ids=ids)
 
     def run(self, runtime: Runtime, plan: Plan, progress: Progress | None = None) -> RetryReport:
         return retry_failed(

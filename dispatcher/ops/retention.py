@@ -5,7 +5,9 @@ operator."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ..config.settings import Settings
 from ..runtime import Runtime
@@ -13,7 +15,7 @@ from ..vocabulary import AuditAction
 from ..worker import retention as policy
 from ..worker.retention import RetentionReport
 from .bulk import Progress, deliveries
-from .door import Actor, Door, Plan, record
+from .door import Door, Plan
 from .storage import plural
 
 
@@ -22,11 +24,6 @@ class RetentionPlan(Plan):
     """A retention run's plan, with the policy's own account of it (cutoffs and counts)."""
 
     planned: RetentionReport
-
-    @property
-    def nothing_to_do(self) -> bool:
-        """No delivery to erase or delete and no idempotency key to delete."""
-        return not (self.count or self.planned.idempotency_keys_to_delete)
 
 
 class RetentionRun(Door[RetentionReport]):
@@ -76,15 +73,24 @@ class RetentionRun(Door[RetentionReport]):
             idempotency_ttl=self.idempotency_ttl,
         )
 
-    def preview(
-        self, runtime: Runtime, actor: Actor, plan: RetentionPlan, *, dry_run: bool = True
-    ) -> RetentionReport:
-        """The plan as a report, changing nothing: a dry run (not audited), or a run with nothing
-        to do (audited, as a run is)."""
-        report = replace(plan.planned, dry_run=dry_run)
-        if not dry_run:
-            record(runtime, actor, self.action, plan.selection, report.counts())
-        return report
+    def nothing_to_do(self, plan: Plan) -> bool:
+        """No delivery to erase or delete and no idempotency key to delete."""
+        return not (plan.count or plan.details["idempotency_keys_to_delete"])
+
+    def previewed(self, runtime: Runtime, plan: Plan, *, dry_run: bool) -> RetentionReport:
+        """The policy's own account of the plan, changing nothing."""
+        return replace(_retention_plan(plan).planned, dry_run=dry_run)
+
+    def preview_audit(self, plan: Plan, *, dry_run: bool) -> Mapping[str, Any] | None:
+        """A dry run is not audited; a run with nothing to do is, as a run is."""
+        return None if dry_run else plan.selection
+
+
+def _retention_plan(plan: Plan) -> RetentionPlan:
+    """``plan``, which a :class:`RetentionRun` made."""
+    if not isinstance(plan, RetentionPlan):
+        raise TypeError("a RetentionRun previews the RetentionPlan its plan() made")
+    return plan
 
 
 def describe(report: RetentionReport) -> str:

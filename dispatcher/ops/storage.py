@@ -12,7 +12,7 @@ from ..runtime import Runtime
 from ..store import erasure, resealing
 from ..vocabulary import AuditAction
 from .bulk import Progress
-from .door import Actor, Door, Plan
+from .door import Door, Plan
 
 
 def plural(n: int, word: str) -> str:
@@ -83,8 +83,8 @@ class Storage(Door[StorageReport]):
         erasure.compact(runtime.engine)
         return report
 
-    def preview(self, runtime: Runtime, actor: Actor, plan: Plan, *, dry_run: bool = True) -> StorageReport:
-        """The plan as a report, sealing nothing (a dry run, or nothing to do); not audited."""
+    def previewed(self, runtime: Runtime, plan: Plan, *, dry_run: bool) -> StorageReport:
+        """What is still to do as a report, sealing nothing (a preview is not audited)."""
         return self._report(plan, dry_run=dry_run)
 
     def _report(self, plan: Plan, *, dry_run: bool) -> StorageReport:

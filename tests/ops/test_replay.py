@@ -34,7 +34,7 @@ def test_replay_door_plans_without_writing_and_audits_once(make_runtime, databas
     plan = door.plan(runtime)
     assert (plan.action, plan.count) == ("replay", 2)
     assert plan.description == f"Send 2 deliveries again to {EP_A}, as new deliveries with new request ids"
-    assert door.preview(runtime, plan).as_dict()["request_ids"] == originals
+    assert door.preview(runtime, Actor.cli(), plan).as_dict()["request_ids"] == originals
     assert snapshot(runtime) == before and audit.entries(runtime.engine) == []
     with pytest.raises(UnknownEndpoint):
         Replay(store.Selection(since=NOW - 2 * HOURS), "partner-z").plan(runtime)

@@ -39,7 +39,8 @@ def test_the_plan_counts_and_writes_nothing(runtime) -> None:
     aged_deliveries(runtime.engine)
     before = snapshot(runtime.engine)
 
-    plan = RetentionRun.configured(runtime.settings).plan(runtime)
+    door = RetentionRun.configured(runtime.settings)
+    plan = door.plan(runtime)
 
     assert snapshot(runtime.engine) == before
     assert (plan.action, plan.count, plan.selection) == (AuditAction.RETENTION_RUN, 3, RULES)
@@ -48,13 +49,13 @@ def test_the_plan_counts_and_writes_nothing(runtime) -> None:
         "2 deliveries final over 30 days old to erase; 1 delivery final over 90 days old to delete; "
         "0 idempotency keys past idempotency_ttl to delete"
     )
-    assert not plan.nothing_to_do
+    assert not door.nothing_to_do(plan)
 
 
 def test_a_dry_run_is_not_audited_and_nothing_to_do_is(runtime) -> None:
     door = RetentionRun.configured(runtime.settings)
     plan = door.plan(runtime)
-    assert plan.nothing_to_do
+    assert door.nothing_to_do(plan)
 
     dry = door.preview(runtime, Actor.cli(), plan, dry_run=True)
     assert dry.dry_run and audit.entries(runtime.engine) == []
