@@ -231,22 +231,6 @@ def one_per_item(
     ]
 
 
-def prepare(
-    settings: Settings,
-    event: str,
-    items: Sequence[Any],
-    *,
-    now: datetime | None = None,
-    disabled: Container[str],
-    keyring: Keyring = PLAIN,
-    **per_item: Any,
-) -> list[NewDelivery]:
-    """The former way in, kept while ``ops/replay.py`` still calls it: :func:`prepare_request`
-    for :func:`one_per_item`'s requests (``per_item``: its keyword arguments)."""
-    requests = one_per_item(event, items, **per_item)
-    return prepare_request(settings, requests, disabled=disabled, keyring=keyring, now=now)
-
-
 def _one_event(requests: Sequence[DispatchRequest]) -> str:
     """The event every request of one call names (one validation pass, one error)."""
     events = {request.event for request in requests}

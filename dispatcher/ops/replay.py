@@ -21,9 +21,10 @@ from sqlalchemy.engine import Row
 
 from .. import store
 from ..errors import InvalidEventData, PayloadTooLarge, UnknownEvent
+from ..intake import DispatchRequest
 from ..intake.disabled import disabled_endpoints
 from ..intake.dispatch import store_and_queue
-from ..intake.prepare import prepare
+from ..intake.prepare import prepare_request
 from ..runtime import Runtime
 from ..store.sealing import Unreadable
 from ..times import utcnow
@@ -93,16 +94,11 @@ def _prepared(
     disabled: Container[str],
 ) -> list[store.NewDelivery]:
     """New deliveries to ``endpoint`` of one event and dispatcher, one per (original, data)."""
-    return prepare(
-        runtime.settings,
-        event,
-        [data for _rid, data in items],
-        dispatched_by=dispatched_by,
-        endpoints=[endpoint],
-        disabled=disabled,
-        replay_of=[rid for rid, _data in items],
-        keyring=runtime.keyring,
-    )
+    requests = [
+        DispatchRequest(event, data, endpoints=(endpoint,), dispatched_by=dispatched_by, replay_of=rid)
+        for rid, data in items
+    ]
+    return prepare_request(runtime.settings, requests, disabled=disabled, keyring=runtime.keyring)
 
 
 def prepare_replays(

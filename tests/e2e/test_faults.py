@@ -36,7 +36,7 @@ from rq.job import Job
 
 from dispatcher import dispatch, dispatch_many, queue, store
 from dispatcher.contract import catalogue as events
-from dispatcher.intake.prepare import prepare
+from dispatcher.intake.prepare import one_per_item, prepare_request
 from dispatcher.ops.redis_server import RedisServer, free_port
 from dispatcher.vocabulary import FINAL_STATUSES, DeliveryStatus
 from dispatcher.worker.liveness import alive_key
@@ -299,7 +299,9 @@ def test_flushdb_wipes_the_jobs_under_a_running_worker(
     wait_for(
         lambda: redis_client.exists(alive_key("flush-witness")), timeout=20, message="the worker's first beat"
     )
-    rows = prepare(runtime.settings, EVENT, [example()] * 5, disabled=())  # dispatched, stored...
+    rows = prepare_request(
+        runtime.settings, one_per_item(EVENT, [example()] * 5), disabled=()
+    )  # dispatched, stored...
     store.insert_deliveries(runtime.engine, rows, now=utcnow() - timedelta(seconds=30))
     request_ids = [r.request_id for r in rows]
     redis_client.flushdb()  # ...and their jobs wiped

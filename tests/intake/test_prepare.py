@@ -13,7 +13,7 @@ import pytest
 from dispatcher import CATALOGUE, InvalidEventData, PayloadTooLarge, UnknownEndpoint, UnknownEvent
 from dispatcher.errors import IdempotencyConflict, InvalidDispatchArgument
 from dispatcher.intake import DispatchRequest
-from dispatcher.intake.prepare import one_per_item, prepare, prepare_request
+from dispatcher.intake.prepare import one_per_item, prepare_request
 from dispatcher.vocabulary import DeliveryStatus, Reason
 from tests.conftest import settings_dict, settings_from
 
@@ -113,11 +113,3 @@ def test_one_per_item_names_a_bad_key_by_its_list_and_index() -> None:
         one_per_item("order_changed", [order(), order()], idempotency_keys=["a"])
     requests = one_per_item("order_changed", [order()], replay_of=["rid-1"], endpoints=["partner-a"])
     assert requests == [DispatchRequest("order_changed", order(), endpoints=["partner-a"], replay_of="rid-1")]
-
-
-def test_the_former_prepare_builds_what_prepare_request_builds(settings) -> None:
-    """Kept while ``ops/replay.py`` still calls it."""
-    (row,) = prepare(
-        settings, "order_changed", [order()], endpoints=["partner-b"], replay_of=["rid-1"], disabled=()
-    )
-    assert (row.endpoint, row.replay_of, row.status) == ("partner-b", "rid-1", DeliveryStatus.QUEUED)
