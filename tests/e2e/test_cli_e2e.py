@@ -3,35 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from dispatcher import store
 from dispatcher.contract import catalogue as events
-from dispatcher.times import utcnow
-from tests.conftest import ROOT, wait_for
+from tests.cli.helpers import run_cli
+from tests.conftest import wait_for
 from tests.servers import Answer
 
 KEY = "cli-partner-key-456"
-
-
-def run_cli(config: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DISPATCHER_CONFIG": str(config)}
-    env.pop("DISPATCHER_REDIS_URL", None)
-    env.pop("DISPATCHER_DATABASE_URL", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "dispatcher", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
 
 
 def status_of(runtime, request_id: str) -> str | None:
@@ -149,59 +128,3 @@ def test_retry_re_delivers_a_failed_delivery_with_continuing_attempts(
     assert [(a["attempt"], a["outcome"]) for a in attempts] == [(1, "failed"), (2, "delivered")]
     row = store.get_delivery(runtime.engine, request_id)
     assert row["attempt_limit"] == 1 + runtime.settings.delivery.max_attempts
-
-
-def test_reconcile_command_requeues_after_flush(make_runtime, write_config, receiver, redis_client):
-    ep = {"name": "partner-a", "url": receiver.url, "key": KEY}
-    runtime = make_runtime(endpoints=[ep])
-    config = write_config(endpoints=[ep])
-    (request_id,) = run_cli(config, "send", "order_changed", "--sample").stdout.split()
-    redis_client.flushdb()
-    # make the row older than reconcile's grace period for in-progress dispatches
-    with runtime.engine.begin() as conn:
-        conn.execute(
-            store.DELIVERIES.update()
-            .values(updated_at=utcnow().replace(year=2020))
-            .where(store.DELIVERIES.c.request_id == request_id)
-        )
-    report = json.loads(run_cli(config, "reconcile", "--json").stdout)
-    assert report["requeued"] == [request_id]
-    assert redis_client.exists(f"rq:job:{request_id}") == 1
-    again = json.loads(run_cli(config, "reconcile", "--json").stdout)
-    assert again["requeued"] == []
-
-
-def _order_changed_bytes(status: bytes) -> bytes:
-    text = json.dumps({**events.CATALOGUE["order_changed"].example(), "status": "@STATUS@"})
-    return text.encode("ascii").replace(b"@STATUS@", status)
-
-
-def test_text_utf8_cannot_encode_is_a_one_line_error(make_runtime, write_config, receiver, redis_url):
-    """On a real command line: a raw byte that is not UTF-8 (Python reads it as a lone surrogate,
-    U+DC80 to U+DCFF) and the JSON escape \\ud800 are both refused naming the field, nothing sent."""
-    ep = {"name": "partner-a", "url": receiver.url, "key": KEY}
-    runtime = make_runtime(endpoints=[ep])
-    config = write_config(endpoints=[ep])
-    env = {**os.environ, "DISPATCHER_CONFIG": str(config)}
-    env.pop("DISPATCHER_REDIS_URL", None)
-    env.pop("DISPATCHER_DATABASE_URL", None)
-    send = [sys.executable, "-m", "dispatcher", "send", "order_changed"]
-    cases = [
-        (["--data", _order_changed_bytes(b"\xff")], "status: contains a lone surrogate U+DCFF at index 0"),
-        (
-            ["--data", _order_changed_bytes(b"ok\\ud800")],
-            "status: contains a lone surrogate U+D800 at index 2",
-        ),
-        (
-            ["--sample", "--dispatched-by", b"svc-\xe9"],
-            "metadata.dispatched_by: contains a lone surrogate U+DCE9",
-        ),
-    ]
-    for args, expected in cases:
-        result = subprocess.run(send + args, cwd=ROOT, env=env, capture_output=True, timeout=60)
-        stderr = result.stderr.decode("utf-8")
-        assert result.returncode == 1, stderr
-        assert stderr.startswith("error: invalid data for event 'order_changed': ") and expected in stderr
-        assert stderr.count("\n") == 1 and result.stdout == b""
-    assert store.list_deliveries(runtime.engine) == []
-    assert receiver.received == []

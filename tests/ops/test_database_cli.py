@@ -1,60 +1,54 @@
-"""``dispatcher db`` in-process (click's runner) on SQLite and PostgreSQL: where the database
-stands, going down and back up, and one-line errors for a revision that does not exist."""
+""":mod:`dispatcher.ops.database`, the functions behind ``dispatcher db`` (no click), on SQLite and
+PostgreSQL: where the database stands, an upgrade a step at a time, and the patient keys an
+upgrade indexes for deliveries written without them. The command itself is tested in
+tests/cli/test_db.py."""
 
 from __future__ import annotations
 
-import json
-
-from click.testing import CliRunner
-
-from dispatcher.cli import cli
-from dispatcher.store import versioning
+from dispatcher import dispatch, store
+from dispatcher.ops import database
+from dispatcher.store import erasure, versioning
+from tests.ops.test_phi_lifecycle import ENDPOINT, message
 
 
-def invoke(*args: str):
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+def test_status_and_an_upgrade_a_step_at_a_time(make_runtime, database_url: str) -> None:
+    engine = make_runtime(database_url=database_url).engine  # made at head on first use
+    assert database.status(engine)["state"] == "current"
+    versioning.downgrade(engine, "0002")
+    behind = database.status(engine)
+    assert (behind["revision"], behind["state"], behind["head"]) == ("0002", "behind", versioning.HEAD)
 
+    steps: list[str] = []
+    step = database.upgrade(engine, "0003", on_step=steps.append)
+    assert (step.before, step.after, step.applied, step.stamped) == ("0002", "0003", ["0003"], None)
+    assert steps == ["0003"]
+    assert database.unindexed(engine, step) == 0  # not at head yet: nothing to index
 
-def test_current_check_downgrade_and_upgrade(make_runtime, database_url: str) -> None:
-    runtime = make_runtime(database_url=database_url)
-    runtime.engine  # noqa: B018 - made at head on first use
-    current = json.loads(invoke("db", "current", "--json").stdout)
-    assert current == {
-        "revision": versioning.HEAD,
-        "state": "current",
-        "head": versioning.HEAD,
-        "revisions": list(versioning.REVISIONS),
-        "description": f"at revision {versioning.HEAD} (current; this version's newest is {versioning.HEAD})",
+    rest = database.upgrade(engine)
+    assert rest.as_dict() == {
+        "before": "0003",
+        "after": versioning.HEAD,
+        "stamped": None,
+        "applied": list(versioning.REVISIONS[3:]),
+        "indexed": 0,
+        "unindexed": [],
     }
-    assert invoke("db", "check").stdout.strip() == f"at head ({versioning.HEAD})"
-
-    down = invoke("db", "downgrade", "0002", "--yes", "--json")
-    assert down.exit_code == 0, down.output
-    assert json.loads(down.stdout) == {"undone": list(reversed(versioning.REVISIONS[2:])), "after": "0002"}
-    check = invoke("db", "check")
-    assert check.exit_code == 1
-    assert check.stderr.strip() == (
-        "error: the log database is at revision 0002 (behind; this version's newest is "
-        f"{versioning.HEAD}); this version needs {versioning.HEAD}: run: dispatcher db upgrade"
-    )
-
-    step = json.loads(invoke("db", "upgrade", "--to", "0003", "--json").stdout)
-    assert (step["before"], step["after"], step["applied"]) == ("0002", "0003", ["0003"])
-    rest = json.loads(invoke("db", "upgrade", "--json").stdout)
-    assert (rest["after"], rest["applied"], rest["stamped"]) == (
-        versioning.HEAD,
-        list(versioning.REVISIONS[3:]),
-        None,
-    )
-    assert invoke("db", "check").exit_code == 0
+    assert database.status(engine)["state"] == "current"
 
 
-def test_a_revision_that_does_not_exist_is_a_usage_error(make_runtime) -> None:
-    make_runtime()
-    for args in (("db", "upgrade", "--to", "0042"), ("db", "downgrade", "banana", "--yes")):
-        result = invoke(*args)
-        assert result.exit_code == 2
-        assert (
-            "unknown revision" in result.stderr
-            and f"expected one of: {', '.join(versioning.REVISIONS)}" in result.stderr
-        )
+def test_an_upgrade_indexes_the_deliveries_written_without_patient_keys(make_runtime, database_url) -> None:
+    runtime = make_runtime(database_url=database_url, endpoints=[ENDPOINT])
+    engine = runtime.engine
+    (request_id,) = dispatch("message_created", message("PAT-1"))
+    with engine.begin() as conn:  # as a version before 0003 wrote it
+        conn.execute(store.DELIVERIES.update().values(patient_key=None, encounter_key=None))
+    assert erasure.patient_deliveries(engine, runtime.keyring.candidates("PAT-1")) == []
+
+    report = database.upgrade(engine)
+    assert report.applied == [] and database.unindexed(engine, report) == 1
+    database.index(engine, runtime.keyring, report)
+
+    assert (report.indexed, report.unindexed) == (1, [])
+    assert database.unindexed(engine, report) == 0
+    found = erasure.patient_deliveries(engine, runtime.keyring.candidates("PAT-1"))
+    assert [d.request_id for d in found] == [request_id]

@@ -68,22 +68,3 @@ def test_a_success_in_the_window_keeps_the_endpoint_enabled(make_runtime, receiv
     for _ in range(3):
         deliver(dispatch("order_changed", EXAMPLE)[0])
     assert store.disabled_endpoints(runtime.engine) == {}
-
-
-def test_endpoints_commands_disable_enable_and_resend_held_back(make_runtime, receiver, redis_client):
-    runtime = make_runtime(endpoints=[ep(receiver)])
-    runner = CliRunner()
-    assert "partner-a: disabled" in runner.invoke(cli, ["endpoints", "disable", "partner-a"]).output
-    runtime.disabled.invalidate()
-    held = [dispatch("order_changed", EXAMPLE)[0] for _ in range(2)]
-    listed = json.loads(runner.invoke(cli, ["endpoints", "list", "--json"]).output)
-    assert listed[0]["disabled"] is True and listed[0]["held_back"] == 2
-    result = runner.invoke(cli, ["endpoints", "enable", "partner-a", "--resend"])
-    assert "partner-a: enabled" in result.output and "2 held-back deliveries re-queued" in result.output
-    runtime.disabled.invalidate()
-    for request_id in held:
-        assert store.get_delivery(runtime.engine, request_id)["status"] == "queued"
-        assert deliver(request_id) is None
-        assert store.get_delivery(runtime.engine, request_id)["status"] == "delivered"
-    unknown = runner.invoke(cli, ["endpoints", "disable", "nope"])
-    assert unknown.exit_code == 1 and "unknown endpoint 'nope'" in unknown.output

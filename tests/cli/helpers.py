@@ -1,0 +1,46 @@
+"""What the CLI tests share: the ``dispatcher`` command in-process (click's runner) and as a real
+subprocess (``python -m dispatcher``), and the attempt rows a bulk command leaves."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import sqlalchemy as sa
+from click.testing import CliRunner, Result
+
+from dispatcher import store
+from dispatcher.cli import cli
+from tests.conftest import ROOT
+
+
+def invoke(*args: str, input: str | None = None) -> Result:
+    """The command in-process; an unexpected exception fails the test with its traceback."""
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def run_cli(config: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """``python -m dispatcher ARGS`` with ``config`` as its only configuration."""
+    env = {**os.environ, "DISPATCHER_CONFIG": str(config)}
+    env.pop("DISPATCHER_REDIS_URL", None)
+    env.pop("DISPATCHER_DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "dispatcher", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def attempt_counts(runtime) -> dict[str, int]:
+    """Attempt rows per request id."""
+    a = store.ATTEMPTS
+    with runtime.engine.connect() as conn:
+        return dict(conn.execute(sa.select(a.c.request_id, sa.func.count()).group_by(a.c.request_id)).all())
