@@ -134,5 +134,5 @@ def _redis_url() -> str:
         from ..runtime import get_runtime
 
         return mask_url(get_runtime().settings.redis_url)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - the error being reported must be shown, whatever the config does
         return "(configured URL)"
