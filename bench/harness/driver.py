@@ -15,7 +15,8 @@ import sqlalchemy as sa
 from dispatcher import dispatch_many, store
 from dispatcher.config import parse_settings
 from dispatcher.contract.catalogue import get_event
-from dispatcher.intake.prepare import prepare
+from dispatcher.intake import DispatchRequest
+from dispatcher.intake.prepare import prepare_request
 from dispatcher.runtime import Runtime, set_runtime
 from dispatcher.vocabulary import DeliveryStatus
 
@@ -56,7 +57,7 @@ def sample_data() -> dict[str, Any]:
 
 def sample_body(raw: dict[str, Any]) -> bytes:
     settings = parse_settings(raw, env={})
-    (delivery,) = prepare(settings, EVENT, [sample_data()])
+    (delivery,) = prepare_request(settings, [DispatchRequest(EVENT, sample_data())], disabled=())
     return delivery.payload.encode()
 
 
