@@ -25,7 +25,7 @@ from dispatcher.store import erasure
 from dispatcher.times import utcnow
 from dispatcher.vocabulary import DeliveryStatus
 from tests.cli.helpers import attempt_counts, invoke
-from tests.ops.test_phi_lifecycle import ENDPOINT, finished, message
+from tests.ops.test_phi_lifecycle import finished, message
 from tests.ops.test_resend import (
     EP_A,
     EP_B,
@@ -299,15 +299,6 @@ def test_replay_skips_an_unusable_original_and_sends_the_rest(make_runtime):
 
 
 # --- an erased delivery --------------------------------------------------------------------
-
-
-@pytest.fixture
-def runtime(make_runtime, database_url: str):
-    return make_runtime(
-        database_url=database_url,
-        endpoints=[ENDPOINT],
-        retention={"payload_days": 30, "rows_days": 90},
-    )
 
 
 def test_retry_and_replay_say_an_erased_delivery_cannot_be_sent(runtime) -> None:

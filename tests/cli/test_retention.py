@@ -5,21 +5,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from dispatcher import dispatch, store
 from dispatcher.store import audit
 from tests.cli.helpers import invoke
-from tests.ops.test_phi_lifecycle import ENDPOINT, MESSAGE, aged, finished, message
-
-
-@pytest.fixture
-def runtime(make_runtime, database_url: str):
-    return make_runtime(
-        database_url=database_url,
-        endpoints=[ENDPOINT],
-        retention={"payload_days": 30, "rows_days": 90},
-    )
+from tests.ops.test_phi_lifecycle import MESSAGE, aged, finished, message
 
 
 def test_retention_run_erases_old_payloads_deletes_old_rows_and_leaves_pending_alone(runtime) -> None:

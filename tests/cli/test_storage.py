@@ -6,22 +6,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from dispatcher import dispatch, store
 from dispatcher.store import audit, erasure, resealing
 from dispatcher.store.sealing import PREFIX, Keyring, check_key, new_key
 from tests.cli.helpers import invoke
 from tests.ops.test_phi_lifecycle import ENDPOINT, MESSAGE, finished, message
-
-
-@pytest.fixture
-def runtime(make_runtime, database_url: str):
-    return make_runtime(
-        database_url=database_url,
-        endpoints=[ENDPOINT],
-        retention={"payload_days": 30, "rows_days": 90},
-    )
 
 
 def test_storage_encrypt_then_rotate_through_the_cli(make_runtime, database_url: str) -> None:
