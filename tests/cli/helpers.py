@@ -21,15 +21,19 @@ def invoke(*args: str, input: str | None = None) -> Result:
     return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
 
 
-def run_cli(config: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """``python -m dispatcher ARGS`` with ``config`` as its only configuration."""
-    env = {**os.environ, "DISPATCHER_CONFIG": str(config)}
-    env.pop("DISPATCHER_REDIS_URL", None)
-    env.pop("DISPATCHER_DATABASE_URL", None)
+def run_cli(
+    config: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """``python -m dispatcher ARGS`` with ``config`` as its only configuration (and ``env`` on
+    top), stdin closed: a command that would ask fails instead of waiting."""
+    environ = {**os.environ, "DISPATCHER_CONFIG": str(config), **(env or {})}
+    environ.pop("DISPATCHER_REDIS_URL", None)
+    environ.pop("DISPATCHER_DATABASE_URL", None)
     result = subprocess.run(
         [sys.executable, "-m", "dispatcher", *args],
         cwd=ROOT,
-        env=env,
+        env=environ,
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=60,

@@ -4,40 +4,16 @@ Redis, a real worker process and a real receiver: the re-sent deliveries actuall
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from dispatcher import store
 from dispatcher.times import utcnow
 from dispatcher.vocabulary import DeliveryStatus
-from tests.conftest import ROOT, wait_for
+from tests.cli.helpers import run_cli
+from tests.conftest import wait_for
 from tests.e2e.test_cli_e2e import status_of
 from tests.servers import Answer
 
 KEY = "resend-partner-key-789"
-
-
-def run_cli(
-    config: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess:
-    """``python -m dispatcher ARGS`` with the test's config (as in test_cli_e2e), stdin closed."""
-    environ = {**os.environ, "DISPATCHER_CONFIG": str(config), **(env or {})}
-    environ.pop("DISPATCHER_REDIS_URL", None)
-    environ.pop("DISPATCHER_DATABASE_URL", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "dispatcher", *args],
-        cwd=ROOT,
-        env=environ,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
 
 
 def test_retry_failed_re_delivers_every_failed_delivery(make_runtime, write_config, start_worker, receiver):
