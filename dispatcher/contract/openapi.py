@@ -1,5 +1,6 @@
 """The partner contract as an OpenAPI 3.1 document: its ``webhooks`` section has the six events,
-each a POST with its body's schema, the seed's example payload, the ``X-Webhook-Key`` header
+each a POST with its body's schema (named components: ``WebhookMetadata``, ``Medication``,
+``<Event>Data``, ``<Event>Webhook``), the seed's example payload, the ``X-Webhook-Key`` header
 (and the Standard Webhooks headers an endpoint with a signing secret also gets), and the
 responses with what each makes the sender do (the seed's status table).
 
@@ -14,7 +15,15 @@ from typing import Any
 
 from .catalogue import CATALOGUE
 from .events import EventData
-from .schemas import METADATA_SCHEMA, data_schema, described, seed_payload, wrapper_schema
+from .schemas import (
+    METADATA_NAME,
+    METADATA_SCHEMA,
+    definitions,
+    described,
+    example_payload,
+    webhook_name,
+    wrapper_schema,
+)
 from .wrapper import WEBHOOK_VERSION
 
 REF = "#/components/schemas/{model}"
@@ -66,6 +75,9 @@ RESPONSES: dict[str, dict[str, str]] = {
 retried too (it has no status to document here)."""
 
 
+EXAMPLE_SUMMARY = 'The seed\'s example (a real UUID where the seed writes the placeholder "uuid")'
+
+
 def _webhook(model: type[EventData]) -> dict[str, Any]:
     return {
         "post": {
@@ -78,8 +90,8 @@ def _webhook(model: type[EventData]) -> dict[str, Any]:
                 "required": True,
                 "content": {
                     "application/json": {
-                        "schema": {"$ref": REF.format(model=f"{model.__name__}Webhook")},
-                        "examples": {"seed": {"summary": "The seed's example", "value": seed_payload(model)}},
+                        "schema": {"$ref": REF.format(model=webhook_name(model))},
+                        "examples": {"seed": {"summary": EXAMPLE_SUMMARY, "value": example_payload(model)}},
                     }
                 },
             },
@@ -90,10 +102,10 @@ def _webhook(model: type[EventData]) -> dict[str, Any]:
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of every webhook this sender sends."""
-    schemas: dict[str, Any] = {"Metadata": METADATA_SCHEMA}
+    schemas: dict[str, Any] = {METADATA_NAME: copy.deepcopy(METADATA_SCHEMA)}
     for model in CATALOGUE.values():
-        schemas[f"{model.__name__}Webhook"] = wrapper_schema(model, REF)
-        schemas.update(data_schema(model, REF)[1])
+        schemas.update(definitions(model, REF))
+        schemas[webhook_name(model)] = wrapper_schema(model, REF)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -4,6 +4,15 @@ the headers, the responses and what each makes the sender do, with the seed's ex
 
 Everything here is read off the event models (:mod:`.events`) and the wrapper
 (:mod:`.wrapper`): the documents cannot drift from what is sent.
+
+Every schema a code generator makes a class of is a named definition with a ``title``, so the
+classes it writes read as the contract does: ``WebhookMetadata``, ``Medication``,
+``<Event>Data`` (an event's ``data``) and ``<Event>Webhook`` (its whole body), e.g.
+``OrderChangedData`` and ``OrderChangedWebhook``.
+
+The examples are the seed's, with one change: the seed writes ``"request_id": "uuid"`` (a
+placeholder), the examples published here carry a real UUID, so they pass the schemas with
+formats checked (``format: uuid``, ``format: date-time``).
 """
 
 from __future__ import annotations
@@ -16,18 +25,25 @@ from .events import EventData
 from .wrapper import WEBHOOK_VERSION
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
-SEED_METADATA = {
+METADATA_NAME = "WebhookMetadata"
+"""The name (and title) of the ``metadata`` object's schema."""
+EXAMPLE_REQUEST_ID = "5f3c9a1e-7b2d-4c8e-9a6f-1d2e3b4c5a6f"
+"""The ``request_id`` of the published examples: a real UUID (version 4) where the seed has the
+placeholder ``"uuid"``."""
+SEED_TIMESTAMP = "2026-01-30T12:00:00Z"
+"""The ``timestamp`` of the seed's example payloads."""
+EXAMPLE_METADATA: dict[str, Any] = {
     "source": "Baremeds",
     "environment": "production",
     "webhook_version": WEBHOOK_VERSION,
-    "request_id": "uuid",
+    "request_id": EXAMPLE_REQUEST_ID,
     "dispatched_by": "SYSTEM",
     "retry": False,
 }
-"""The ``metadata`` of the seed's example payloads (``request_id`` is the seed's placeholder)."""
-SEED_TIMESTAMP = "2026-01-30T12:00:00Z"
+"""The ``metadata`` of the published examples: the seed's, with a real ``request_id``."""
 
 METADATA_SCHEMA: dict[str, Any] = {
+    "title": METADATA_NAME,
     "type": "object",
     "description": "Additional context about the webhook request.",
     "properties": {
@@ -42,6 +58,7 @@ METADATA_SCHEMA: dict[str, Any] = {
             "format": "uuid",
             "description": "Unique identifier of this delivery: the same on every attempt; use it to "
             "handle a duplicate once",
+            "examples": [EXAMPLE_REQUEST_ID],
         },
         "dispatched_by": {
             "type": "string",
@@ -55,6 +72,7 @@ METADATA_SCHEMA: dict[str, Any] = {
     },
     "required": ["source", "environment", "webhook_version", "request_id", "dispatched_by", "retry"],
     "additionalProperties": False,
+    "examples": [EXAMPLE_METADATA],
 }
 
 
@@ -63,24 +81,31 @@ def described(model: type[EventData]) -> str:
     return " ".join((model.__doc__ or model.summary).split())
 
 
-def _name(model: type[EventData]) -> str:
+def data_name(model: type[EventData]) -> str:
+    """The name (and title) of an event's ``data`` schema: ``OrderChangedData``."""
+    return f"{model.__name__}Data"
+
+
+def webhook_name(model: type[EventData]) -> str:
+    """The name (and title) of an event's whole body's schema: ``OrderChangedWebhook``."""
     return f"{model.__name__}Webhook"
 
 
-def data_schema(
-    model: type[EventData], ref_template: str = "#/$defs/{model}"
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The model's schema as sent (every field present, nullable ones as null) and its
-    definitions (the medication object), referred to through ``ref_template``."""
+def definitions(model: type[EventData], ref_template: str = "#/$defs/{model}") -> dict[str, Any]:
+    """The named schemas an event's body refers to through ``ref_template``: its ``data`` as
+    sent (every field present, nullable ones as null), with the seed's example, and what that
+    refers to (the medication object)."""
     schema = model.model_json_schema(mode="serialization", ref_template=ref_template)
-    return schema, schema.pop("$defs", {})
+    nested = schema.pop("$defs", {})
+    schema["title"] = data_name(model)
+    schema["examples"] = [model.example()]
+    return {data_name(model): schema, **nested}
 
 
 def wrapper_schema(model: type[EventData], ref_template: str = "#/$defs/{model}") -> dict[str, Any]:
     """The body of one event's webhook: the standard wrapper around the event's data."""
-    data, _defs = data_schema(model, ref_template)
     return {
-        "title": _name(model),
+        "title": webhook_name(model),
         "description": described(model),
         "type": "object",
         "properties": {
@@ -90,31 +115,32 @@ def wrapper_schema(model: type[EventData], ref_template: str = "#/$defs/{model}"
                 "format": "date-time",
                 "description": "When the event was dispatched, UTC YYYY-MM-DDTHH:MM:SSZ; the same on every attempt",
             },
-            "data": data,
-            "metadata": {"$ref": ref_template.format(model="Metadata")},
+            "data": {"$ref": ref_template.format(model=data_name(model))},
+            "metadata": {"$ref": ref_template.format(model=METADATA_NAME)},
         },
         "required": ["event", "timestamp", "data", "metadata"],
         "additionalProperties": False,
+        "examples": [example_payload(model)],
     }
 
 
 def event_schema(event: str) -> dict[str, Any]:
     """The JSON Schema (2020-12) of an event's whole body (``dispatcher schema EVENT``)."""
     model = get_event(event)
-    _data, defs = data_schema(model)
     return {
         "$schema": DIALECT,
         "$id": f"https://baremeds.example/webhooks/{WEBHOOK_VERSION}/{model.event}.json",
         **wrapper_schema(model),
-        "$defs": {**defs, "Metadata": METADATA_SCHEMA},
+        "$defs": {**definitions(model), METADATA_NAME: copy.deepcopy(METADATA_SCHEMA)},
     }
 
 
-def seed_payload(model: type[EventData]) -> dict[str, Any]:
-    """The seed's example payload of an event, whole (wrapper, data and metadata)."""
+def example_payload(model: type[EventData]) -> dict[str, Any]:
+    """The seed's example payload of an event, whole (wrapper, data and metadata), with a real
+    ``request_id`` in place of the seed's ``"uuid"``."""
     return {
         "event": model.event,
         "timestamp": SEED_TIMESTAMP,
         "data": model.example(),
-        "metadata": copy.deepcopy(SEED_METADATA),
+        "metadata": copy.deepcopy(EXAMPLE_METADATA),
     }

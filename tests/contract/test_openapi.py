@@ -11,7 +11,7 @@ from typing import Any
 
 from dispatcher.contract import openapi
 from dispatcher.contract.catalogue import CATALOGUE
-from dispatcher.contract.schemas import METADATA_SCHEMA, described, wrapper_schema
+from dispatcher.contract.schemas import METADATA_NAME, METADATA_SCHEMA, definitions, described, wrapper_schema
 from dispatcher.contract.wrapper import WEBHOOK_VERSION
 
 
@@ -40,7 +40,7 @@ def test_the_document_lists_the_six_events_as_webhooks_and_no_path() -> None:
 def test_each_webhook_is_its_events_model_with_its_wrappers_schema() -> None:
     document = openapi.openapi_document()
     schemas = document["components"]["schemas"]
-    assert schemas["Metadata"] == METADATA_SCHEMA
+    assert schemas[METADATA_NAME] == METADATA_SCHEMA
     for event, model in CATALOGUE.items():
         post = document["webhooks"][event]["post"]
         assert (post["operationId"], post["summary"]) == (event, model.summary)
@@ -53,12 +53,29 @@ def test_each_webhook_is_its_events_model_with_its_wrappers_schema() -> None:
         name = f"{model.__name__}Webhook"
         assert body["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{name}"}
         assert schemas[name] == wrapper_schema(model, openapi.REF)
+        for part, schema in definitions(model, openapi.REF).items():
+            assert schemas[part] == schema
+
+
+def test_every_component_is_named_and_titled_as_the_classes_a_generator_writes() -> None:
+    """``WebhookMetadata``, ``Medication``, then ``<Event>Data`` and ``<Event>Webhook`` for each
+    event, each with its name as title (code generators name classes from them)."""
+    schemas = openapi.openapi_document()["components"]["schemas"]
+    names = [METADATA_NAME, "Medication"]
+    for model in CATALOGUE.values():
+        names += [f"{model.__name__}Data", f"{model.__name__}Webhook"]
+    assert sorted(schemas) == sorted(names)
+    assert all(schema["title"] == name for name, schema in schemas.items())
+    order = schemas["OrderChangedWebhook"]["properties"]
+    assert order["data"] == {"$ref": "#/components/schemas/OrderChangedData"}
+    assert order["metadata"] == {"$ref": f"#/components/schemas/{METADATA_NAME}"}
 
 
 def test_every_reference_resolves_to_a_component() -> None:
     document = openapi.openapi_document()
     found = set(references(document))
-    assert "#/components/schemas/Medication" in found and "#/components/schemas/Metadata" in found
+    assert "#/components/schemas/Medication" in found
+    assert f"#/components/schemas/{METADATA_NAME}" in found
     for reference in found:
         assert reference.startswith("#/components/schemas/"), reference
         assert reference.removeprefix("#/components/schemas/") in document["components"]["schemas"]
@@ -83,7 +100,9 @@ def test_each_document_and_each_webhook_has_its_own_copies() -> None:
     order["parameters"][0]["required"] = False
     order["responses"]["2XX"]["description"] = "changed"
     assert first["webhooks"]["message_created"]["post"]["parameters"][0]["required"] is True
+    first["components"]["schemas"][METADATA_NAME]["required"].clear()
     assert openapi.HEADERS[0]["required"] is True
+    assert METADATA_SCHEMA["required"] and second["components"]["schemas"][METADATA_NAME]["required"]
     assert openapi.RESPONSES["2XX"]["description"].startswith("Success")
     assert (
         second["webhooks"]["order_changed"]["post"]
