@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from .output import to_json
+from .output import fail, plural, to_json
 
 if TYPE_CHECKING:
     from ..config import Settings
@@ -22,20 +22,37 @@ def config_group() -> None:
 
 
 @config_group.command("check")
-def config_check() -> None:
-    """Load and validate the configuration; print the effective settings with keys masked."""
+@click.option("--strict", is_flag=True, help="Also exit non-zero on any warning (for deploy scripts).")
+def config_check(strict: bool) -> None:
+    """Load and validate the configuration; print the effective settings, named as the file names
+    them, with keys masked. Warns about every endpoint address the sender will refuse (add its
+    network to allow_networks) or cannot resolve, and about endpoints on the default key xxx."""
     from ..config import load_settings, production_warnings
 
     settings = load_settings()
     click.echo(to_json(masked_settings(settings)))
     problems = production_warnings(settings)
+    warnings = check_warnings(settings, refused=problems)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     for problem in problems:
         click.echo(f"error: config: {problem}", err=True)
     if problems:
         sys.exit(1)
-    click.echo(
-        f"config ok ({len(settings.endpoints)} endpoints, environment {settings.environment})", err=True
-    )
+    if strict and warnings:
+        fail(f"{plural(len(warnings), 'warning')} (--strict)")
+    endpoints = plural(len(settings.endpoints), "endpoint")
+    noted = f"; {plural(len(warnings), 'warning')}" if warnings else ""
+    click.echo(f"config ok ({endpoints}, environment {settings.environment}{noted})", err=True)
+
+
+def check_warnings(settings: Settings, refused: Sequence[str] = ()) -> list[str]:
+    """What ``config check`` warns about: endpoint addresses the sender will refuse or cannot
+    resolve, and endpoints on the default key (unless ``refused`` already names them)."""
+    from ..config import default_key_warnings
+    from ..sending.preflight import endpoint_warnings
+
+    return endpoint_warnings(settings) + [w for w in default_key_warnings(settings) if w not in refused]
 
 
 @config_group.command("schema")
@@ -48,15 +65,8 @@ def config_schema_command() -> None:
 
 
 def masked_settings(settings: Settings) -> dict[str, Any]:
-    """The settings as a document, with keys, signing secrets, storage keys and the Redis and
-    database passwords masked."""
-    from ..redaction import mask_url
+    """The settings as a document keyed as the file is, with keys, signing secrets, storage and
+    search keys, console secrets and the Redis and database passwords masked."""
+    from ..config.document import settings_document
 
-    document = asdict(settings)
-    for endpoint in document["endpoints"]:
-        endpoint["key"] = "xxx (default)" if not endpoint.pop("key_configured") else "****"
-        endpoint["signing_secrets"] = ["whsec_****"] * len(endpoint["signing_secrets"])
-    document["storage_keys"] = ["****"] * len(settings.storage_keys)
-    document["redis_url"] = mask_url(settings.redis_url)
-    document["database_url"] = mask_url(settings.database_url)
-    return document
+    return settings_document(settings)

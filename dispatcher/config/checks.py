@@ -15,6 +15,9 @@ import ipaddress
 import math
 import re
 import reprlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -66,8 +69,32 @@ class UnknownSetting(Problem):
         self.key = key
 
 
+_CONCEALED: ContextVar[Mapping[str, str] | None] = ContextVar("concealed", default=None)
+
+
+@contextmanager
+def concealing(written: Mapping[str, str]) -> Iterator[None]:
+    """While validating: a value that came from the environment (a key of ``written``) is quoted
+    as the file wrote it (``'${PARTNER_KEY}'``), never as its value (:mod:`.interpolation`)."""
+    token = _CONCEALED.set(written)
+    try:
+        yield
+    finally:
+        _CONCEALED.reset(token)
+
+
+def concealed(value: object) -> str | None:
+    """The text the file wrote for ``value`` when the environment gave it, else None."""
+    written = _CONCEALED.get()
+    return written.get(value) if written and isinstance(value, str) else None
+
+
 def shown(value: object) -> str:
-    """``repr(value)`` cut to at most :data:`SHOWN_CHARS` characters, never failing."""
+    """``repr(value)`` cut to at most :data:`SHOWN_CHARS` characters, never failing; a value
+    from the environment as the file wrote it (:func:`concealing`)."""
+    written = concealed(value)
+    if written is not None:
+        value = written
     try:
         text = _REPR.repr(value)
     except Exception:  # noqa: BLE001 - e.g. an int with more digits than str() converts
@@ -76,7 +103,10 @@ def shown(value: object) -> str:
 
 
 def shown_url(url: object) -> str:
-    """A URL for an error: its password masked, cut short."""
+    """A URL for an error: its password masked, cut short (as written, when from the environment)."""
+    written = concealed(url)
+    if written is not None:  # '${DATABASE_URL}', or a URL around a reference
+        return shown(mask_url(written) if "://" in written else written)
     return shown(mask_url(url) if isinstance(url, str) else url)
 
 
@@ -224,6 +254,20 @@ def storage_key(key: str) -> str:
     return key
 
 
+SEARCH_KEY_MIN_CHARS = 32
+
+
+def search_key(key: str) -> str:
+    """The business-id search index's HMAC key: at least 32 printable ASCII characters. The
+    problem never repeats it."""
+    if len(key) < SEARCH_KEY_MIN_CHARS or not all(" " <= c <= "~" for c in key):
+        raise Problem(
+            f"must be at least {SEARCH_KEY_MIN_CHARS} printable ASCII characters "
+            "(dispatcher keys generate --search prints one)"
+        )
+    return key
+
+
 def backoff_name(name: str) -> str:
     if name != "exponential":
         raise Problem(f"expected 'exponential', a list of seconds or a mapping, got {shown(name)}")
@@ -238,6 +282,8 @@ def duration_seconds(value: object, longest: int) -> int:
     try:
         seconds = math.ceil(parse_duration(unicode_text(value) if isinstance(value, str) else value))
     except (ValueError, OverflowError) as exc:
+        if concealed(value) is not None:  # parse_duration's words would quote the value
+            raise Problem(f"{shown(value)} is not a duration longer than 0 (45s, 30m, 12h, 5d, 2w)") from None
         raise Problem(str(exc)) from None  # parse_duration quotes the value cut short
     if seconds > longest:
         raise Problem(f"must be at most {longest} seconds, got {shown(value)}")

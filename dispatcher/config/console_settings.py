@@ -3,8 +3,8 @@ single sign-on proxy it may trust, and the host names it answers to.
 
 Kept apart from :mod:`.settings` so the one section with passwords stays in one place. A secret
 here (a password hash, the session secret) is :class:`Concealed`: its ``repr`` and its copy
-(what ``dataclasses.asdict`` makes, so what ``dispatcher config check`` prints) are ``****``,
-and only :meth:`Concealed.reveal` gives the text.
+(what ``dataclasses.asdict`` makes) are ``****``, and only :meth:`Concealed.reveal` gives the
+text (``dispatcher config check`` prints ``****`` for each: :mod:`.document`).
 """
 
 from __future__ import annotations

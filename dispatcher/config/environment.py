@@ -1,7 +1,7 @@
 """The ``DISPATCHER_*`` environment variables that override the file, read with pydantic-settings.
 
-``DISPATCHER_REDIS_URL``, ``DISPATCHER_DATABASE_URL`` and ``DISPATCHER_STORAGE_KEYS`` (keys
-separated by commas). Each overrides the setting it is named after (``redis_url``), with that
+``DISPATCHER_REDIS_URL``, ``DISPATCHER_DATABASE_URL``, ``DISPATCHER_STORAGE_KEYS`` (keys
+separated by commas) and ``DISPATCHER_SEARCH_KEY``. Each overrides the setting it is named after (``redis_url``), with that
 setting's type and checks; it wins over the file, whose value it replaces unchecked; an empty
 variable is ignored. A mistake names the setting and the
 variable: ``config: redis_url: expected a redis:// URL, got 'http://cache' (set by
@@ -51,6 +51,7 @@ class Overrides(BaseSettings):
     redis_url: f.RedisUrl | None = Field(default=None, description="DISPATCHER_REDIS_URL")
     database_url: f.DatabaseUrl | None = Field(default=None, description="DISPATCHER_DATABASE_URL")
     storage_keys: CommaSeparated = Field(default=(), description="DISPATCHER_STORAGE_KEYS, comma-separated")
+    search_key: f.SearchKey | None = Field(default=None, description="DISPATCHER_SEARCH_KEY")
 
     @classmethod
     def settings_customise_sources(

@@ -198,6 +198,11 @@ SigningSecret = Annotated[
     Text, AfterValidator(checks.signing_secret), Hint(pattern=r"^whsec_[A-Za-z0-9+/]+={0,2}$")
 ]
 StorageKey = Annotated[Text, AfterValidator(checks.storage_key), Hint(pattern=r"^[A-Za-z0-9_-]{43}=$")]
+SearchKey = Annotated[
+    Text,
+    AfterValidator(checks.search_key),
+    Hint(minLength=checks.SEARCH_KEY_MIN_CHARS, pattern=r"^[\x20-\x7e]+$"),
+]
 Network = Annotated[Text, AfterValidator(checks.network), Hint(examples=["127.0.0.0/8", "::1/128"])]
 CaBundle = Annotated[Text, AfterValidator(checks.existing_file)]
 BackoffName = Annotated[Text, AfterValidator(checks.backoff_name), WithJsonSchema({"const": "exponential"})]

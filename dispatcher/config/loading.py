@@ -1,8 +1,9 @@
 """The configuration's validation: the file's mapping and the environment's overrides, as Settings.
 
 The file is named by ``DISPATCHER_CONFIG``; else ``./config.yaml`` when present; else the
-built-in defaults (:mod:`.files` reads it). ``DISPATCHER_REDIS_URL`` and
-``DISPATCHER_DATABASE_URL`` override it (:mod:`.environment`). What the file may hold is defined
+built-in defaults (:mod:`.files` reads it). Its ``${NAME}`` references are replaced from the
+environment (:mod:`.interpolation`); ``DISPATCHER_REDIS_URL``, ``DISPATCHER_DATABASE_URL``,
+``DISPATCHER_STORAGE_KEYS`` and ``DISPATCHER_SEARCH_KEY`` override it (:mod:`.environment`). What the file may hold is defined
 once, by the pydantic models of :mod:`.model`; anything unknown, of the wrong type or out of
 bounds is a :class:`ConfigError` naming the setting (:mod:`.problems`), so a worker refuses to
 start on it.
@@ -19,10 +20,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConfigError
-from .checks import shown
+from ..redaction import Masker
+from .checks import concealing, shown
 from .settings import DEFAULT_KEY, Settings
 
 _PREFIX = "DISPATCHER_"
+_MASKED_CHARS = 4
 _NOT_AN_OVERRIDE = frozenset({"DISPATCHER_CONFIG"})  # names the file (files.config_path)
 
 
@@ -34,19 +37,31 @@ def parse_settings(raw: dict[str, Any] | None, env: Mapping[str, str] | None = N
     """
     from pydantic import ValidationError
 
+    from .interpolation import expand
     from .model import ConfigFile
     from .problems import config_error
 
     env = os.environ if env is None else env
     raw = {} if raw is None else raw
     overrides, set_by = _overrides(env)
-    if overrides and isinstance(raw, dict):
-        raw = {**raw, **overrides}  # the environment wins; the file's value is not checked
-    try:
-        file = ConfigFile.model_validate(raw)
-    except ValidationError as exc:
-        raise config_error(exc, set_by) from None
+    written: dict[str, str] = {}
+    if isinstance(raw, dict):
+        # The environment wins; the file's value is neither checked nor expanded.
+        raw, written = expand({k: v for k, v in raw.items() if k not in overrides}, env)
+        raw = {**raw, **overrides}
+    with concealing(written):
+        try:
+            file = ConfigFile.model_validate(raw)
+        except ValidationError as exc:
+            raise _unquoted(config_error(exc, set_by), written) from None
     return file.to_settings()
+
+
+def _unquoted(error: ConfigError, written: Mapping[str, str]) -> ConfigError:
+    """``error`` with any value from the environment masked, should a check have quoted one
+    other than through :func:`.checks.shown` (too short a value to mask is left as it is)."""
+    masker = Masker(value for value in written if len(value) >= _MASKED_CHARS)
+    return ConfigError(error.setting, masker(error.problem)) if masker else error
 
 
 def _overrides(env: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -90,7 +105,13 @@ def production_warnings(settings: Settings) -> list[str]:
     if settings.environment != "production":
         return []
     missing_keys = [] if settings.storage_keys else [f"storage_keys: {STORAGE_KEYS_REQUIRED}"]
-    return missing_keys + [
+    return missing_keys + default_key_warnings(settings)
+
+
+def default_key_warnings(settings: Settings) -> list[str]:
+    """One line for every endpoint on the seed's default key ``xxx``, in any environment (a
+    worker warns at start-up; ``config check`` refuses it in production, ``--strict`` anywhere)."""
+    return [
         f"endpoints[{i}].key: endpoint {shown(e.name)} uses the default key xxx; configure a unique key"
         for i, e in enumerate(settings.endpoints)
         if e.key == DEFAULT_KEY

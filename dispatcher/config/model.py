@@ -305,6 +305,12 @@ class ConfigFile(Section):
         "(dispatcher keys generate --storage); DISPATCHER_STORAGE_KEYS (comma-separated) overrides "
         "it. Required by a production worker.",
     )
+    search_key: f.Omittable[f.SearchKey] = setting(
+        None,
+        "The HMAC key of the business-id search index (order number, prescription, encounter or "
+        "patient id), 32+ printable ASCII characters (dispatcher keys generate --search); "
+        "DISPATCHER_SEARCH_KEY overrides it. Without it there is no business-id search.",
+    )
     console: ConsoleFile = Field(
         default_factory=lambda: ConsoleFile(), description="The operator console (dispatcher console)."
     )
@@ -352,6 +358,7 @@ class ConfigFile(Section):
             worker_threads=self.worker.threads,
             retention=frozen.RetentionSettings(self.retention.payload_days, self.retention.rows_days),
             storage_keys=tuple(self.storage_keys),
+            search_key=self.search_key,
             idempotency_ttl_seconds=self.idempotency_ttl,
             console=self.console.to_settings(),
         )
@@ -371,6 +378,10 @@ class _FileSchema(GenerateJsonSchema):
 
 
 def file_schema() -> dict[str, Any]:
-    """The JSON Schema (2020-12) of the configuration file."""
-    schema = ConfigFile.model_json_schema(schema_generator=_FileSchema)
+    """The JSON Schema (2020-12) of the configuration file; a string the loader checks also
+    takes a ``${NAME}`` reference (:mod:`.interpolation`)."""
+    from .interpolation import REFERENCE_SCHEMA, accept_references
+
+    schema = accept_references(ConfigFile.model_json_schema(schema_generator=_FileSchema))
+    schema["$defs"]["EnvironmentReference"] = REFERENCE_SCHEMA
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}

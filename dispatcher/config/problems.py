@@ -17,8 +17,9 @@ from pydantic import ValidationError
 from ..errors import ConfigError
 from .checks import Problem, UnknownSetting, got, shown
 
-SECRET_SETTINGS = frozenset({"key", "signing_secret"})
-"""Settings whose value an error never quotes: an endpoint's key and signing secrets."""
+SECRET_SETTINGS = frozenset({"key", "signing_secret", "storage_keys", "search_key"})
+"""Settings whose value an error never quotes: an endpoint's key and signing secrets, the
+storage keys and the search key."""
 
 _EXPECTED = {
     "string_type": "a string",

@@ -173,6 +173,9 @@ class Settings:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     storage_keys: tuple[str, ...] = ()
     """Encryption at rest (``storage_keys``, ``DISPATCHER_STORAGE_KEYS``): the first seals, all open."""
+    search_key: str | None = None
+    """The HMAC key of the business-id search index (``search_key``, ``DISPATCHER_SEARCH_KEY``);
+    None: no business-id search."""
     idempotency_ttl_seconds: int = 86400
     """How long an idempotency key is remembered (``idempotency_ttl``)."""
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
@@ -205,9 +208,10 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Every configured secret, for masking: endpoint keys and signing secrets (the default
-        key is public, so it is not one), and the storage keys."""
+        key is public, so it is not one), the storage keys and the search key."""
         return (
             [secret for endpoint in self.endpoints for secret in endpoint.secrets()]
             + list(self.storage_keys)
+            + ([self.search_key] if self.search_key else [])
             + self.console.secrets()
         )

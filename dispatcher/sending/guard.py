@@ -24,14 +24,27 @@ from . import deadline
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
 METADATA_NETWORKS = (
     ipaddress.ip_network("169.254.169.254/32"),
     ipaddress.ip_network("fd00:ec2::254/128"),
 )
+_NAMED_NETWORKS = (
+    (ipaddress.ip_network("0.0.0.0/8"), "this network"),
+    (ipaddress.ip_network("100.64.0.0/10"), "shared address space"),
+    (ipaddress.ip_network("192.0.2.0/24"), "documentation"),
+    (ipaddress.ip_network("198.51.100.0/24"), "documentation"),
+    (ipaddress.ip_network("203.0.113.0/24"), "documentation"),
+    (ipaddress.ip_network("2001:db8::/32"), "documentation"),
+    (ipaddress.ip_network("198.18.0.0/15"), "benchmarking"),
+)
+"""Non-public ranges whose name says more than "private" (Python counts most of them private)."""
 
 
 class DestinationRefused(OSError):
-    """The endpoint resolves only to addresses this sender may not connect to."""
+    """The endpoint resolves only to addresses this sender may not connect to. Its message is
+    one line: ``127.0.0.1 is not allowed (loopback): add it to allow_networks``."""
 
 
 def parse_networks(values: Sequence[str]) -> tuple[Network, ...]:
@@ -48,11 +61,47 @@ def is_forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool
     return not address.is_global or address.is_multicast
 
 
-def is_allowed(address: str, allow: Sequence[Network]) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
+def address_kind(address: Address) -> str:
+    """Why a forbidden address is not public, in a word or two: ``loopback``, ``private``,
+    ``link-local``, ``multicast``, ``reserved``, ``unspecified``, ``cloud metadata``,
+    ``shared address space``, ``documentation``, ``benchmarking``, ``this network``, else
+    ``not public``. An IPv4-mapped IPv6 address is named by its IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address_kind(address.ipv4_mapped)
+    if any(address in network for network in METADATA_NETWORKS):
+        return "cloud metadata"
+    flags = (
+        (address.is_unspecified, "unspecified"),
+        (address.is_loopback, "loopback"),
+        (address.is_link_local, "link-local"),
+        (address.is_multicast, "multicast"),
+        (address.is_reserved, "reserved"),
+    )
+    for flag, kind in flags:
+        if flag:
+            return kind
+    for network, kind in _NAMED_NETWORKS:
+        if address.version == network.version and address in network:
+            return kind
+    return "private" if address.is_private else "not public"
+
+
+def refusal_reason(address: str | Address, allow: Sequence[Network]) -> str | None:
+    """None when the sender may connect to ``address`` (public, or inside an ``allow_networks``
+    entry); else why not (:func:`address_kind`). Pure: no lookup, no socket."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0]) if isinstance(address, str) else address
     if any(ip.version == net.version and ip in net for net in allow):
-        return True
-    return not is_forbidden(ip)
+        return None
+    return address_kind(ip) if is_forbidden(ip) else None
+
+
+def refusal_message(address: str, reason: str) -> str:
+    """The one line a refused destination is reported with (the attempt's error)."""
+    return f"{address} is not allowed ({reason}): add it to allow_networks"
+
+
+def is_allowed(address: str, allow: Sequence[Network]) -> bool:
+    return refusal_reason(address, allow) is None
 
 
 def guarded_create_connection(
@@ -64,12 +113,13 @@ def guarded_create_connection(
     socket_options: Sequence[tuple[int, int, int | bytes]] | None = None,
 ) -> socket.socket:
     """Like ``socket.create_connection``, but only to allowed addresses."""
-    refused: list[str] = []
+    refused: dict[str, str] = {}  # address -> why
     last_error: OSError | None = None
     for family, socktype, proto, _name, sockaddr in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM):
         address = str(sockaddr[0])
-        if not is_allowed(address, allow):
-            refused.append(address)
+        reason = refusal_reason(address, allow)
+        if reason is not None:
+            refused[address] = reason
             continue
         sock = socket.socket(family, socktype, proto)
         try:
@@ -81,8 +131,10 @@ def guarded_create_connection(
                 sock.bind(source_address)
             sock.connect(sockaddr)
             # The address actually connected to, checked once more.
-            if not is_allowed(sock.getpeername()[0], allow):
-                raise DestinationRefused(f"connected address {sock.getpeername()[0]} is not allowed")
+            peer = str(sock.getpeername()[0])
+            reason = refusal_reason(peer, allow)
+            if reason is not None:
+                raise DestinationRefused(refusal_message(peer, reason))
             return sock
         except DestinationRefused:
             sock.close()
@@ -91,10 +143,9 @@ def guarded_create_connection(
             last_error = exc
             sock.close()
     if refused and last_error is None:
-        raise DestinationRefused(
-            f"{host} resolves to {', '.join(sorted(set(refused)))}: private, loopback, link-local or "
-            "otherwise non-public addresses are refused (add the network to allow_networks to permit it)"
-        )
+        first, *others = sorted(refused)
+        more = f" (and {len(others)} more address{'es' if len(others) > 1 else ''})" if others else ""
+        raise DestinationRefused(refusal_message(first, refused[first]) + more)
     raise last_error or OSError(f"could not resolve {host}")
 
 
@@ -164,19 +215,3 @@ def guard_session(
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
-
-
-def is_refusal(exc: BaseException) -> bool:
-    """True when a requests error was caused by the guard."""
-    seen: set[int] = set()
-    stack: list[BaseException | None] = [exc]
-    while stack:
-        current = stack.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, DestinationRefused):
-            return True
-        stack.extend(arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException))
-        stack.extend([current.__cause__, current.__context__, getattr(current, "reason", None)])
-    return False

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from dispatcher.cli import cli
 from tests.cli.helpers import invoke
+from tests.conftest import ROOT
 
 
 def test_config_check_masks_keys(write_config, receiver, monkeypatch):
@@ -98,3 +99,138 @@ def test_config_schema_prints_the_files_json_schema_without_reading_the_file(tmp
     schema = json.loads(result.output)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["properties"]["worker"]["$ref"] == "#/$defs/WorkerFile"
+
+
+def test_config_check_names_settings_as_the_file_does(write_config, receiver, monkeypatch):
+    endpoint = {"name": "partner-a", "url": receiver.url, "key": "k-1", "timeout": 3}
+    config = write_config(endpoints=[endpoint], worker={"threads": 4}, search_key="s" * 40)
+    monkeypatch.setenv("DISPATCHER_CONFIG", str(config))
+    result = invoke("config", "check")
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["worker"] == {"threads": 4} and "worker_threads" not in document
+    assert document["delivery"]["timeout"] == 5.0 and document["endpoints"][0]["timeout"] == 3.0
+    assert (
+        document["endpoints"][0]["signing_secret"] == [] and "key_configured" not in document["endpoints"][0]
+    )
+    assert document["idempotency_ttl"] == 86400 and document["search_key"] == "****"
+    assert "s" * 40 not in result.output
+    assert result.stderr == "config ok (1 endpoint, environment test)\n"  # loopback is allowed there
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    return path
+
+
+LOOPBACK = """environment: development
+endpoints:
+  - name: local
+    url: http://127.0.0.1:8787/webhooks/patient-77
+    key: local-key
+"""
+
+
+def test_config_check_warns_about_an_endpoint_the_sender_will_refuse(tmp_path, monkeypatch):
+    monkeypatch.setenv("DISPATCHER_CONFIG", str(_write(tmp_path, LOOPBACK)))
+    result = invoke("config", "check")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["endpoints"][0]["name"] == "local"
+    assert result.stderr.splitlines() == [
+        "warning: endpoint local (http://127.0.0.1:8787): 127.0.0.1 is not allowed (loopback): "
+        'add it to allow_networks, e.g. allow_networks: ["127.0.0.0/8"]',
+        "config ok (1 endpoint, environment development; 1 warning)",
+    ]
+    assert "patient-77" not in result.stderr
+
+    strict = invoke("config", "check", "--strict")
+    assert strict.exit_code == 1
+    assert strict.stderr.splitlines()[-1] == "error: 1 warning (--strict)"
+
+    allowed = _write(tmp_path, LOOPBACK + 'allow_networks: ["127.0.0.0/8"]\n')
+    monkeypatch.setenv("DISPATCHER_CONFIG", str(allowed))
+    assert invoke("config", "check", "--strict").exit_code == 0
+
+
+def test_config_check_strict_refuses_the_default_key_in_any_environment(tmp_path, monkeypatch):
+    text = LOOPBACK.replace("    key: local-key\n", "") + 'allow_networks: ["127.0.0.0/8"]\n'
+    monkeypatch.setenv("DISPATCHER_CONFIG", str(_write(tmp_path, text)))
+    warned = "warning: endpoints[0].key: endpoint 'local' uses the default key xxx; configure a unique key"
+    lenient = invoke("config", "check")
+    assert lenient.exit_code == 0 and warned in lenient.stderr.splitlines()
+    strict = invoke("config", "check", "--strict")
+    assert strict.exit_code == 1 and strict.stderr.splitlines() == [warned, "error: 1 warning (--strict)"]
+
+
+def test_config_check_names_an_unset_variable_without_a_traceback(tmp_path, monkeypatch):
+    text = LOOPBACK.replace("key: local-key", "key: ${LOCAL_KEY}")
+    monkeypatch.setenv("DISPATCHER_CONFIG", str(_write(tmp_path, text)))
+    monkeypatch.delenv("LOCAL_KEY", raising=False)
+    result = CliRunner().invoke(cli, ["config", "check"])
+    assert result.exit_code == 1
+    assert result.output == "error: config: endpoints[0].key: environment variable LOCAL_KEY is not set\n"
+    monkeypatch.setenv("LOCAL_KEY", "from-the-environment-31337")
+    result = CliRunner().invoke(cli, ["config", "check"])
+    assert result.exit_code == 0 and "31337" not in result.output
+
+
+def test_the_development_example_passes_strict(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DISPATCHER_CONFIG", str(ROOT / "config.example.yaml"))
+    for name in (
+        "DISPATCHER_REDIS_URL",
+        "DISPATCHER_DATABASE_URL",
+        "DISPATCHER_STORAGE_KEYS",
+        "DISPATCHER_SEARCH_KEY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    result = invoke("config", "check", "--strict")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == "config ok (1 endpoint, environment development)\n"
+    assert json.loads(result.stdout)["endpoints"][0]["url"] == "http://127.0.0.1:8787/webhooks"
+
+
+def production_environment() -> dict[str, str]:
+    """Every variable config.production.example.yaml names, set as a deploy would."""
+    from dispatcher.contract.signing import generate_secret
+
+    return {
+        "DATABASE_URL": "postgresql+psycopg://webhooks:db-pw-31337@db.internal:5432/webhooks",
+        "PARTNER_A_KEY": "partner-a-key-31337",
+        "PARTNER_A_SIGNING_SECRET": generate_secret(),
+        "PHARMACY_KEY": "pharmacy-key-31337",
+        "CONSOLE_SESSION_SECRET": "console-session-secret-31337-" + "x" * 10,
+        "DISPATCHER_STORAGE_KEYS": "KlJtPQ3RtJK714n-i00gwv9-5KxcybK_I0X4uBgY56Q=",
+        "DISPATCHER_SEARCH_KEY": "search-key-31337-" + "y" * 20,
+    }
+
+
+def test_the_production_example_passes_once_its_variables_are_set(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DISPATCHER_CONFIG", str(ROOT / "config.production.example.yaml"))
+    monkeypatch.delenv("DISPATCHER_REDIS_URL", raising=False)
+    monkeypatch.delenv("DISPATCHER_DATABASE_URL", raising=False)
+    unset = CliRunner().invoke(cli, ["config", "check"])
+    assert unset.exit_code == 1 and "environment variable" in unset.output and "is not set" in unset.output
+
+    environment = production_environment()
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    result = invoke("config", "check")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["environment"] == "production" and document["storage_keys"] == ["****"]
+    assert document["redis_url"].startswith("redis+sentinel://sentinel-1.internal:26379,")
+    assert document["database_url"] == "postgresql+psycopg://webhooks:****@db.internal:5432/webhooks"
+    assert [e["url"].split("/")[2] for e in document["endpoints"]] == [
+        "partner-a.example.com",
+        "pharmacy.example.com",
+    ]
+    assert document["console"]["session_secret"] == "****" and document["search_key"] == "****"
+    for value in environment.values():
+        assert value not in result.output
+    # Where the example hosts do not resolve (no DNS here), that is a warning, never an error.
+    for line in result.stderr.splitlines()[:-1]:
+        assert line.startswith("warning: endpoint ") and ": could not resolve " in line
+    assert result.stderr.splitlines()[-1].startswith("config ok (2 endpoints, environment production")

@@ -95,3 +95,18 @@ def test_a_list_variable_is_read_from_the_process_environment(monkeypatch: pytes
 
     monkeypatch.setenv("DISPATCHER_STORAGE_KEYS", "key-1,key-2")
     assert read_overrides(os.environ) == {"storage_keys": ["key-1", "key-2"]}
+
+
+def test_the_search_key_variable_overrides_the_file_and_is_checked_without_quoting_it() -> None:
+    key = "env-search-key-" + "s" * 20
+    settings = parse_settings(
+        {"search_key": "file-search-key-" + "f" * 20}, env={"DISPATCHER_SEARCH_KEY": key}
+    )
+    assert settings.search_key == key and key in settings.secrets()
+    short = "short-search-key-31337"
+    error = refused({}, {"DISPATCHER_SEARCH_KEY": short})
+    assert str(error) == (
+        "config: search_key: must be at least 32 printable ASCII characters "
+        "(dispatcher keys generate --search prints one) (set by DISPATCHER_SEARCH_KEY)"
+    )
+    assert "31337" not in str(error)

@@ -394,13 +394,46 @@ def test_bad_backoff_mappings_are_rejected(mapping: dict, setting: str) -> None:
 # --- config.example.yaml ---------------------------------------------------------------------
 
 
-def test_config_example_yaml_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    example = ROOT / "config.example.yaml"
-    if not example.exists():
-        pytest.skip("config.example.yaml is not in the repository yet")
+def test_config_example_yaml_is_a_development_config_for_the_local_receiver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dispatcher.config import default_key_warnings, production_warnings
+
     monkeypatch.chdir(tmp_path)
-    settings = load_settings(example, env={})
-    assert isinstance(settings, Settings)
+    settings = load_settings(ROOT / "config.example.yaml", env={})
+    assert settings.environment == "development" and settings.database_url.startswith("sqlite:///")
+    assert settings.allow_networks == ("127.0.0.0/8", "::1/128")
+    (local,) = settings.endpoints
+    assert (local.name, local.url) == ("local", "http://127.0.0.1:8787/webhooks")  # receiver's default port
+    assert local.key == "local-dev-key"  # `dispatcher receiver --key local-dev-key`
+    assert production_warnings(settings) == [] and default_key_warnings(settings) == []
+
+
+def test_the_search_key() -> None:
+    assert parse({}).search_key is None
+    key = "k" * 31 + "~"
+    settings = parse({"search_key": key})
+    assert settings.search_key == key and key in settings.secrets()
+    for bad in ("k" * 31, "k" * 31 + "\u00e9", "k" * 31 + "\n"):
+        error = config_error({"search_key": bad})
+        assert_names(error, "search_key")
+        assert "at least 32 printable ASCII characters" in str(error) and bad not in str(error)
+    error = config_error({"search_key": 12345678901234567890123456789012345})
+    assert str(error) == "config: search_key: expected a string, got int"  # never quoted
+
+
+def test_default_key_warnings_in_any_environment() -> None:
+    from dispatcher.config import default_key_warnings
+
+    endpoints = [{"name": "p", "url": "http://p.example.com"}, {**ENDPOINT, "key": "k"}]
+    for environment in ("development", "staging"):
+        assert default_key_warnings(parse({"environment": environment, "endpoints": endpoints})) == [
+            "endpoints[0].key: endpoint 'p' uses the default key xxx; configure a unique key"
+        ]
+    written = parse({"endpoints": [{**ENDPOINT, "key": "xxx"}]})
+    assert default_key_warnings(written) == [
+        "endpoints[0].key: endpoint 'partner-a' uses the default key xxx; configure a unique key"
+    ]
 
 
 def test_worker_threads() -> None:

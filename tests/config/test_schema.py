@@ -1,5 +1,5 @@
 """The configuration file's JSON Schema: what ``dispatcher config schema`` prints, committed as
-config.schema.json (never stale), and config.example.yaml valid against it."""
+config.schema.json (never stale), and both example files valid against it."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from dispatcher.config import config_schema
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = ROOT / "config.schema.json"
 EXAMPLE = ROOT / "config.example.yaml"
+PRODUCTION_EXAMPLE = ROOT / "config.production.example.yaml"
 
 
 def validator() -> jsonschema.Draft202012Validator:
@@ -38,8 +39,9 @@ def test_the_schema_is_a_2020_12_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
 
 
-def test_the_example_names_the_schema_and_is_valid_against_it() -> None:
-    text = EXAMPLE.read_text(encoding="utf-8")
+@pytest.mark.parametrize("example", [EXAMPLE, PRODUCTION_EXAMPLE], ids=lambda path: path.name)
+def test_the_examples_name_the_schema_and_are_valid_against_it(example: Path) -> None:
+    text = example.read_text(encoding="utf-8")
     assert text.startswith("# yaml-language-server: $schema=./config.schema.json\n")
     errors = [error.message for error in validator().iter_errors(yaml.safe_load(text))]
     assert errors == []
@@ -51,7 +53,7 @@ def test_the_schema_describes_the_file_not_the_program() -> None:
     assert set(top) == {
         "source", "environment", "redis_url", "database_url", "queue_name", "process_log",
         "process_log_retention_days", "delivery", "endpoints", "allow_networks", "metrics", "worker",
-        "retention", "idempotency_ttl", "storage_keys", "console",
+        "retention", "idempotency_ttl", "storage_keys", "search_key", "console",
     }  # fmt: skip
     endpoint = defs["EndpointFile"]["properties"]
     assert "signing_secret" in endpoint and "key_configured" not in endpoint
@@ -89,6 +91,7 @@ def test_the_schema_describes_the_file_not_the_program() -> None:
             ]
         },
         {"metrics": {"port": 9108, "host": "0.0.0.0", "port_range": 16}, "worker": {"threads": 8}},
+        {"search_key": "k" * 32},
     ],
 )
 def test_the_schema_accepts_every_form_the_file_takes(document: dict) -> None:
@@ -114,6 +117,8 @@ def test_the_schema_accepts_every_form_the_file_takes(document: dict) -> None:
         },
         {"worker": {"threads": 65}},
         {"metrics": {"port": 0}},
+        {"search_key": "k" * 31},
+        {"search_key": "k" * 31 + "\u00e9"},
     ],
 )
 def test_the_schema_refuses_what_the_loader_refuses(document: dict) -> None:

@@ -1,0 +1,116 @@
+"""The effective settings as a document shaped like the file, every secret masked: what
+``dispatcher config check`` prints.
+
+Each key is the file's (``delivery.timeout`` under ``delivery``, ``worker.threads``,
+``endpoints[].signing_secret``, ``idempotency_ttl`` in seconds, ``console.trusted_proxy.from``),
+never a field of :mod:`.settings` (``worker_threads``, ``key_configured``), so what a person
+reads can be looked up in the file, the README and the JSON Schema. The masked: endpoint keys
+(``****``, or ``xxx (default)`` when none is configured), signing secrets (``whsec_****``),
+storage keys, the search key, password hashes, the session secret, and the passwords of the
+Redis and database URLs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..redaction import MASK, mask_url
+from .console_settings import ConsoleSettings
+from .settings import Backoff, DeliverySettings, Endpoint, ExponentialBackoff, Settings
+
+DEFAULT_KEY_SHOWN = "xxx (default)"
+SIGNING_SECRET_SHOWN = "whsec_****"
+
+
+def settings_document(settings: Settings) -> dict[str, Any]:
+    """The settings as the file names them, in the file's order, secrets masked."""
+    metrics = settings.metrics
+    return {
+        "source": settings.source,
+        "environment": settings.environment,
+        "redis_url": mask_url(settings.redis_url),
+        "database_url": mask_url(settings.database_url),
+        "queue_name": settings.queue_name,
+        "process_log": settings.process_log,
+        "process_log_retention_days": settings.process_log_retention_days,
+        "delivery": delivery_document(settings.delivery),
+        "endpoints": [endpoint_document(e, settings.delivery_for(e)) for e in settings.endpoints],
+        "allow_networks": list(settings.allow_networks),
+        "metrics": None
+        if metrics is None
+        else {"port": metrics.port, "host": metrics.host, "port_range": metrics.port_range},
+        "worker": {"threads": settings.worker_threads},
+        "retention": {
+            "payload_days": settings.retention.payload_days,
+            "rows_days": settings.retention.rows_days,
+        },
+        "idempotency_ttl": settings.idempotency_ttl_seconds,
+        "storage_keys": [MASK] * len(settings.storage_keys),
+        "search_key": MASK if settings.search_key else None,
+        "console": console_document(settings.console),
+    }
+
+
+def backoff_document(backoff: Backoff) -> dict[str, float] | list[int]:
+    """A backoff in a form the file takes: the mapping of an exponential one, or the list."""
+    if isinstance(backoff, ExponentialBackoff):
+        return {
+            "base": backoff.base,
+            "multiplier": backoff.multiplier,
+            "cap": backoff.cap,
+            "jitter": backoff.jitter,
+        }
+    return list(backoff.seconds)
+
+
+def delivery_document(delivery: DeliverySettings) -> dict[str, Any]:
+    return {
+        "timeout": delivery.timeout,
+        "connect_timeout": delivery.connect_timeout,
+        "max_attempts": delivery.max_attempts,
+        "backoff": backoff_document(delivery.backoff),
+        "retry_4xx": list(delivery.retry_4xx),
+        "max_payload_bytes": delivery.max_payload_bytes,
+        "response_body_limit": delivery.response_body_limit,
+        "tls_verify": delivery.tls_verify,
+        "ca_bundle": delivery.ca_bundle,
+    }
+
+
+def endpoint_document(endpoint: Endpoint, delivery: DeliverySettings) -> dict[str, Any]:
+    """One endpoint; ``timeout``, ``connect_timeout``, ``max_attempts`` and ``backoff`` are the
+    ones in force for it (``delivery``: its overrides, else the global ones)."""
+    rule = endpoint.disable_after
+    return {
+        "name": endpoint.name,
+        "url": mask_url(endpoint.url),
+        "key": MASK if endpoint.key_configured else DEFAULT_KEY_SHOWN,
+        "events": list(endpoint.events),
+        "include_key_in_body": endpoint.include_key_in_body,
+        "signing_secret": [SIGNING_SECRET_SHOWN] * len(endpoint.signing_secrets),
+        "timeout": delivery.timeout,
+        "connect_timeout": delivery.connect_timeout,
+        "max_attempts": delivery.max_attempts,
+        "backoff": backoff_document(delivery.backoff),
+        "max_concurrency": endpoint.max_concurrency,
+        "rate_per_second": endpoint.rate_per_second,
+        "disable_after": None
+        if rule is None
+        else {"failed_deliveries": rule.failed_deliveries, "window": rule.window_seconds},
+        "ordered": endpoint.ordered,
+        "ordering_fields": list(endpoint.ordering_fields),
+    }
+
+
+def console_document(console: ConsoleSettings) -> dict[str, Any]:
+    proxy = console.trusted_proxy
+    return {
+        "users": [{"name": u.name, "password_hash": MASK, "role": u.role} for u in console.users],
+        "session_hours": console.session_hours,
+        "https": console.https,
+        "session_secret": MASK if console.session_secret is not None else None,
+        "trusted_proxy": None if proxy is None else {"header": proxy.header, "from": list(proxy.networks)},
+        "proxy_roles": dict(console.proxy_roles),
+        "allowed_hosts": list(console.allowed_hosts),
+        "public_url": console.public_url,
+    }
