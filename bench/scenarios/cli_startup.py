@@ -83,7 +83,10 @@ def one_delivery(tmp: Path) -> tuple[dict[str, str], str]:
     config, _raw = write_config(tmp, "cli", NOWHERE, f"sqlite:///{tmp}/cli.db")
     env = cli_env(config)
     check_code_under_test(env)
-    (request_id,) = json.loads(cli(["send", EVENT, "--sample", "--json"], env).stdout)
+    ((request_id,),) = [
+        [d["request_id"]]
+        for d in json.loads(cli(["send", EVENT, "--sample", "--json"], env).stdout)["deliveries"]
+    ]
     return env, request_id
 
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from ..vocabulary import EVENT_NAMES
+from .output import cell, to_json
 from .params import EVENT, read_data_option
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
 
 
 @click.command()
@@ -22,7 +27,9 @@ from .params import EVENT, read_data_option
     "prints the first send's request ids and sends nothing.",
 )
 @click.option("--ordering-key", help="For ordered endpoints: the key whose events arrive in dispatch order.")
-@click.option("--json", "as_json", is_flag=True, help="Print the request ids as a JSON array.")
+@click.option(
+    "--json", "as_json", is_flag=True, help='Print {"deliveries": [{"endpoint": ..., "request_id": ...}]}.'
+)
 def send(
     event: str,
     data_text: str | None,
@@ -33,7 +40,7 @@ def send(
     ordering_key: str | None,
     as_json: bool,
 ) -> None:
-    """Dispatch EVENT and print one request id per delivery.
+    """Dispatch EVENT and print one row per delivery: its endpoint and request id.
 
     EVENT is one of:"""
     if sample == (data_text is not None):
@@ -52,14 +59,42 @@ def send(
         idempotency_key=idempotency_key,
         ordering_key=ordering_key,
     )
-    request_ids = dispatch_request(get_runtime(), request)
+    runtime = get_runtime()
+    request_ids = dispatch_request(runtime, request)
+    deliveries = [
+        {"endpoint": endpoint, "request_id": rid} for rid, endpoint in endpoints_of(runtime, request_ids)
+    ]
     if as_json:
-        click.echo(json.dumps(request_ids))
-    elif not request_ids:
+        click.echo(to_json({"deliveries": deliveries}))
+    elif not deliveries:
         click.echo(f"no endpoint subscribes to {event}; nothing was sent", err=True)
     else:
-        for request_id in request_ids:
-            click.echo(request_id)
+        click.echo(
+            aligned(["endpoint", "request_id"], [[d["endpoint"], d["request_id"]] for d in deliveries])
+        )
+
+
+def endpoints_of(runtime: Runtime, request_ids: list[str]) -> list[tuple[str, str]]:
+    """Each request id with the endpoint its delivery is for, in the order given (one short read
+    per id, from the log: a repeated idempotency key's ids are an earlier dispatch's)."""
+    from .. import store
+
+    found: list[tuple[str, str]] = []
+    for request_id in request_ids:
+        rows = list(store.rows(runtime.engine, store.Selection(request_id=request_id), ["endpoint"]))
+        found.append((request_id, str(rows[0].endpoint) if rows else "?"))
+    return found
+
+
+def aligned(header: list[str], rows: list[list[str]]) -> str:
+    """A plain table: a header and rows, each column as wide as its widest cell, two spaces
+    apart; a cell as :func:`~.output.cell` shows it (no character that moves a terminal)."""
+    lines = [header, *([cell(value) for value in row] for row in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
 
 
 send.help = (send.help or "") + " " + ", ".join(EVENT_NAMES) + "."

@@ -3,6 +3,7 @@ subprocess (``python -m dispatcher``), and the attempt rows a bulk command leave
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -48,3 +49,8 @@ def attempt_counts(runtime) -> dict[str, int]:
     a = store.ATTEMPTS
     with runtime.engine.connect() as conn:
         return dict(conn.execute(sa.select(a.c.request_id, sa.func.count()).group_by(a.c.request_id)).all())
+
+
+def sent_ids(stdout: str) -> list[str]:
+    """The request ids ``dispatcher send --json`` printed, in order."""
+    return [delivery["request_id"] for delivery in json.loads(stdout)["deliveries"]]

@@ -117,7 +117,10 @@ def test_sample_prints_the_seed_example_and_send_takes_it_back(make_runtime, red
     sent = invoke("send", "order_changed", "--data", f"@{data_file}", "--dispatched-by", "cli-test", "--json")
 
     assert sent.exit_code == 0, sent.output
-    (request_id,) = json.loads(sent.stdout)
+    ((endpoint, request_id),) = [
+        (d["endpoint"], d["request_id"]) for d in json.loads(sent.stdout)["deliveries"]
+    ]
+    assert endpoint == "partner-a"
     row = store.get_delivery(runtime.engine, request_id)
     assert (row["event"], row["endpoint"], row["status"]) == ("order_changed", "partner-a", "queued")
     payload = json.loads(row["payload"])
@@ -145,5 +148,37 @@ def test_send_to_an_event_nobody_subscribes_to_says_nothing_was_sent(make_runtim
     assert result.exit_code == 0
     assert result.stdout == ""
     assert result.stderr == "no endpoint subscribes to message_created; nothing was sent\n"
-    assert invoke("send", "message_created", "--sample", "--json").stdout == "[]\n"
+    assert invoke("send", "message_created", "--sample", "--json").stdout == '{\n  "deliveries": []\n}\n'
     assert store.list_deliveries(runtime.engine) == []
+
+
+ENDPOINTS = [
+    {"name": "partner-a", "url": "http://127.0.0.1:9/a", "key": KEY},
+    {"name": "pharmacy-long-name", "url": "http://127.0.0.1:9/p", "key": KEY, "events": ["order_changed"]},
+    {"name": "other", "url": "http://127.0.0.1:9/o", "key": KEY, "events": ["message_created"]},
+]
+
+
+def test_send_prints_one_row_per_delivery_with_its_endpoint(make_runtime, redis_client) -> None:
+    runtime = make_runtime(endpoints=ENDPOINTS)
+    result = invoke("send", "order_changed", "--sample")
+    assert result.exit_code == 0 and result.stderr == ""
+    header, *rows = result.stdout.splitlines()
+    assert header == "endpoint            request_id"
+    by_endpoint = {row.split()[0]: row.split()[1] for row in rows}
+    assert list(by_endpoint) == ["partner-a", "pharmacy-long-name"]
+    for row, (endpoint, request_id) in zip(rows, by_endpoint.items(), strict=True):
+        assert row == f"{endpoint:<18}  {request_id}"  # aligned under the header
+        assert store.get_delivery(runtime.engine, request_id)["endpoint"] == endpoint
+        assert redis_client.exists(f"rq:job:{request_id}") == 1
+
+
+def test_send_json_names_each_deliverys_endpoint_also_for_a_repeated_key(make_runtime) -> None:
+    runtime = make_runtime(endpoints=ENDPOINTS)
+    args = ("send", "order_changed", "--sample", "--idempotency-key", "order-9", "--json")
+    first = json.loads(invoke(*args).stdout)
+    again = json.loads(invoke(*args).stdout)  # the first send's deliveries, nothing new
+    assert first == again
+    assert [d["endpoint"] for d in first["deliveries"]] == ["partner-a", "pharmacy-long-name"]
+    assert all(list(d) == ["endpoint", "request_id"] for d in first["deliveries"])
+    assert len(store.list_deliveries(runtime.engine)) == 2

@@ -6,7 +6,7 @@ import json
 
 from dispatcher import store
 from dispatcher.contract import catalogue as events
-from tests.cli.helpers import run_cli
+from tests.cli.helpers import run_cli, sent_ids
 from tests.conftest import wait_for
 from tests.servers import Answer
 
@@ -27,11 +27,12 @@ def test_send_list_show_the_six_seed_events(make_runtime, write_config, start_wo
     for name in events.EVENT_NAMES:
         data_file = tmp_path / f"{name}.json"
         data_file.write_text(run_cli(config, "sample", name).stdout)
-        out = run_cli(
+        header, *rows = run_cli(
             config, "send", name, "--data", f"@{data_file}", "--dispatched-by", "cli-test"
-        ).stdout.split()
-        assert len(out) == 1
-        request_ids.append(out[0])
+        ).stdout.splitlines()
+        assert header.split() == ["endpoint", "request_id"] and len(rows) == 1
+        assert rows[0].split()[0] == "partner-a"
+        request_ids.append(rows[0].split()[1])
     for rid in request_ids:
         wait_for(
             lambda rid=rid: status_of(runtime, rid) == "delivered", timeout=30, message=f"{rid} delivered"
@@ -110,7 +111,7 @@ def test_retry_re_delivers_a_failed_delivery_with_continuing_attempts(
     runtime = make_runtime(endpoints=[ep])
     config = write_config(endpoints=[ep])
     start_worker(config)
-    (request_id,) = run_cli(config, "send", "order_changed", "--sample").stdout.split()
+    (request_id,) = sent_ids(run_cli(config, "send", "order_changed", "--sample", "--json").stdout)
     wait_for(
         lambda: status_of(runtime, request_id) == "failed", timeout=30, message="the 400 to fail the delivery"
     )

@@ -8,7 +8,7 @@ import json
 from dispatcher import store
 from dispatcher.times import utcnow
 from dispatcher.vocabulary import DeliveryStatus
-from tests.cli.helpers import run_cli
+from tests.cli.helpers import run_cli, sent_ids
 from tests.conftest import wait_for
 from tests.e2e.test_cli_e2e import status_of
 from tests.servers import Answer
@@ -22,7 +22,11 @@ def test_retry_failed_re_delivers_every_failed_delivery(make_runtime, write_conf
     runtime = make_runtime(endpoints=[ep])
     config = write_config(endpoints=[ep])
     start_worker(config)
-    request_ids = [run_cli(config, "send", "order_changed", "--sample").stdout.strip() for _ in range(3)]
+    request_ids = [
+        rid
+        for _ in range(3)
+        for rid in sent_ids(run_cli(config, "send", "order_changed", "--sample", "--json").stdout)
+    ]
     for rid in request_ids:
         wait_for(lambda rid=rid: status_of(runtime, rid) == "failed", timeout=30, message=f"{rid} failed")
 
@@ -60,7 +64,9 @@ def test_replay_re_sends_a_time_range_as_new_deliveries(make_runtime, write_conf
     config = write_config(endpoints=[ep])
     start_worker(config)
     originals = [
-        run_cli(config, "send", event, "--sample", "--dispatched-by", "e2e-origin").stdout.strip()
+        sent_ids(
+            run_cli(config, "send", event, "--sample", "--dispatched-by", "e2e-origin", "--json").stdout
+        )[0]
         for event in ("order_changed", "message_created")
     ]
     for rid in originals:
@@ -102,8 +108,8 @@ def test_prune_and_the_progress_bar_on_a_terminal(make_runtime, write_config, re
     ep = {"name": "partner-a", "url": receiver.url, "key": KEY}
     runtime = make_runtime(endpoints=[ep])
     config = write_config(endpoints=[ep])
-    (old,) = run_cli(config, "send", "order_changed", "--sample").stdout.split()
-    (fresh,) = run_cli(config, "send", "order_changed", "--sample").stdout.split()
+    (old,) = sent_ids(run_cli(config, "send", "order_changed", "--sample", "--json").stdout)
+    (fresh,) = sent_ids(run_cli(config, "send", "order_changed", "--sample", "--json").stdout)
     with runtime.engine.begin() as conn:
         conn.execute(
             store.DELIVERIES.update()

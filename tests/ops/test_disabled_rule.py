@@ -55,7 +55,10 @@ def test_every_way_in_for_new_deliveries_holds_them_back(runtime, redis_client) 
     with Session(runtime.engine) as session:
         outboxed = dispatch_in_transaction(session, "order_changed", ORDER)
         session.commit()
-    sent = json.loads(invoke("send", "order_changed", "--sample", "--json").stdout)
+    sent = [
+        d["request_id"]
+        for d in json.loads(invoke("send", "order_changed", "--sample", "--json").stdout)["deliveries"]
+    ]
     for request_ids in (
         outboxed,
         sent,
