@@ -1,5 +1,6 @@
-"""Run a webhook worker: ``python worker.py [--burst] [--name NAME] [--concurrency N] [--threads N]``
-(same as ``dispatcher worker``)."""
+"""Run a webhook worker: ``.venv/bin/python worker.py [--burst] [--name NAME] [--concurrency N]
+[--threads N] [--verbose]`` (same as ``dispatcher worker``; the virtualenv's python, where the
+package is installed)."""
 
 import sys
 

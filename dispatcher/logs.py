@@ -9,6 +9,9 @@ at the first line of a new day.
 
 Never a key, never the event's ``data``: callers log identifiers and outcomes only, and a
 redacting filter masks every configured secret should one reach a message anyway.
+
+Besides, the worker's terminal (:func:`setup_terminal`, :func:`say`): one short line per attempt
+on stdout for the person watching it, printed only where a worker set it up.
 """
 
 from __future__ import annotations
@@ -17,14 +20,18 @@ import json
 import logging
 import os
 import re
+import sys
 import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TextIO
 
 from .redaction import MASK as MASK
 from .redaction import Masker
 
 LOGGER_NAME = "dispatcher.process"
+TERMINAL_LOGGER_NAME = "dispatcher.terminal"
+logging.getLogger(TERMINAL_LOGGER_NAME).propagate = False  # silent until a worker sets it up
 
 
 class DailyFileHandler(logging.Handler):
@@ -171,6 +178,30 @@ def log_line(level: int, message: str, **fields: object) -> None:
     process_logger().log(level, "%s %s", message, rendered) if rendered else process_logger().log(
         level, "%s", message
     )
+
+
+def setup_terminal(secrets: list[str], stream: TextIO | None = None) -> logging.Logger:
+    """Prints what :func:`say` says on ``stream`` (stdout), each line as it is, secrets masked;
+    calling again replaces the stream. Only a worker process calls this: elsewhere (tests, the
+    demo, an application that dispatches) nothing is printed."""
+    logger = logging.getLogger(TERMINAL_LOGGER_NAME)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    for old in list(logger.filters):
+        logger.removeFilter(old)
+    handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.addFilter(RedactingFilter(secrets))
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger
+
+
+def say(line: str) -> None:
+    """One line on the worker's terminal (if a worker set it up), control characters shown as
+    escapes: the caller's words, never a payload, an answer's body or a key."""
+    logging.getLogger(TERMINAL_LOGGER_NAME).info("%s", visible(line))
 
 
 def _escapes(keep_lines: bool) -> dict[int, str]:

@@ -1,7 +1,9 @@
-"""The process log (dispatcher.logs): daily files, a symlink, retention, many writers, redaction."""
+"""The process log (dispatcher.logs): daily files, a symlink, retention, many writers, redaction;
+and the worker's terminal."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import multiprocessing
@@ -387,3 +389,47 @@ def test_setup_process_log_again_switches_to_the_new_path(base, tmp_path, proces
     logs.log_line(logging.INFO, "new", n=2)
     assert [line.split(" ", 2)[2] for line in read_all(base)] == ["old n=1"]
     assert [line.split(" ", 2)[2] for line in read_all(other)] == ["new n=2"]
+
+
+# --- the worker's terminal ------------------------------------------------------------------
+
+
+@pytest.fixture
+def terminal_state():
+    """Restores the terminal logger (silent) after a test that sets it up."""
+    logger = logging.getLogger(logs.TERMINAL_LOGGER_NAME)
+    saved = (list(logger.handlers), list(logger.filters), logger.level, logger.propagate)
+    yield logger
+    logger.handlers[:], logger.filters[:] = saved[0], saved[1]
+    logger.setLevel(saved[2])
+    logger.propagate = saved[3]
+
+
+def test_say_prints_nothing_anywhere_until_a_worker_sets_the_terminal_up(terminal_state, caplog, capsys):
+    for handler in list(terminal_state.handlers):
+        terminal_state.removeHandler(handler)
+    with caplog.at_level(logging.DEBUG):
+        logs.say("17:02:11  order_changed  pharmacy  3f9a2c1e  delivered 200  41 ms")
+    assert caplog.records == []
+    assert capsys.readouterr() == ("", "")
+
+
+def test_say_prints_one_line_as_it_is_on_the_terminal(terminal_state):
+    stream = io.StringIO()
+    logs.setup_terminal([SECRET], stream)
+    logs.say("17:02:11  order_changed  pharmacy  3f9a2c1e  delivered 200  41 ms")
+    logs.say(f"a line with {SECRET}, a newline\nand an escape \x1b[31m")
+    assert stream.getvalue().splitlines() == [
+        "17:02:11  order_changed  pharmacy  3f9a2c1e  delivered 200  41 ms",
+        f"a line with {logs.MASK}, a newline\\x0aand an escape \\x1b[31m",
+    ]
+
+
+def test_setup_terminal_again_replaces_the_stream_and_prints_on_stdout_by_default(terminal_state, capsys):
+    first = io.StringIO()
+    logs.setup_terminal([], first)
+    logs.setup_terminal([])
+    logs.say("once")
+    assert first.getvalue() == ""
+    assert capsys.readouterr().out == "once\n"
+    assert len(terminal_state.handlers) == 1 and terminal_state.propagate is False

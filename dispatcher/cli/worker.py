@@ -26,8 +26,13 @@ from .output import to_json
     type=click.IntRange(1, MAX_WORKER_THREADS),
     help="POSTs each worker process keeps in flight at once (default: worker.threads, 16).",
 )
-def worker(burst: bool, name: str | None, concurrency: int, threads: int | None) -> None:
-    """Run a worker on the configured queue, with the scheduler."""
+@click.option(
+    "--verbose", is_flag=True, help="Also print RQ's own lines about each job (Job OK, retries, registries)."
+)
+def worker(burst: bool, name: str | None, concurrency: int, threads: int | None, verbose: bool) -> None:
+    """Run a worker on the configured queue, with the scheduler.
+
+    It prints one line per attempt: time, event, endpoint, request id (first 8), outcome, ms."""
     from ..config import load_settings, require_for_worker
 
     settings = load_settings()  # a bad config stops here, before any process starts
@@ -37,13 +42,16 @@ def worker(burst: bool, name: str | None, concurrency: int, threads: int | None)
     if concurrency == 1:
         from ..worker.process import run_worker
 
-        run_worker(settings, burst=burst, name=name)
+        run_worker(settings, burst=burst, name=name, verbose=verbose)
         return
     from ..logs import setup_process_log
     from ..worker.supervisor import Supervisor, default_base_name
 
     setup_process_log(settings.process_log, settings.process_log_retention_days, settings.secrets())
-    sys.exit(Supervisor(concurrency, name or default_base_name(), burst=burst, threads=threads).run())
+    supervisor = Supervisor(
+        concurrency, name or default_base_name(), burst=burst, threads=threads, verbose=verbose
+    )
+    sys.exit(supervisor.run())
 
 
 @click.command("reconcile")

@@ -1,8 +1,9 @@
 """The sending room: one HTTP attempt to a partner, and what may stop it from being made.
 
 Owns: the POST and its classification into a :class:`~dispatcher.policy.retry.DeliveryOutcome`
-(:mod:`.attempt`), the destination guard that keeps the sender off private networks
-(:mod:`.guard`), and the endpoint limits shared by every worker through Redis (:mod:`.limits`,
+(:mod:`.attempt`), a failure in one line a person can act on (:mod:`.explain`), the destination
+guard that keeps the sender off private networks (:mod:`.guard`) and its check of every
+endpoint's addresses before a worker starts (:mod:`.preflight`), and the endpoint limits shared by every worker through Redis (:mod:`.limits`,
 its Lua in ``.lua`` files beside it).
 
 May import: ``policy`` (the outcome type), ``contract`` (the headers a partner checks),

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 from importlib.metadata import PackageNotFoundError, version
 
 import requests
-import urllib3
 
 from ..policy.retry import DeliveryOutcome
 from ..vocabulary import FailureKind
-from . import deadline, guard
+from . import deadline, explain, guard
 
 try:
     __version__ = version("baremeds-webhook-dispatcher")
@@ -46,29 +44,9 @@ def build_headers(key: str) -> dict[str, str]:
     }
 
 
-def _is_dns_failure(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, socket.gaierror | urllib3.exceptions.NameResolutionError):
-            return True
-        for arg in getattr(current, "args", ()):
-            if isinstance(arg, BaseException) and _is_dns_failure(arg):
-                return True
-        current = current.__cause__ or current.__context__ or getattr(current, "reason", None)
-    return False
-
-
 def _cut(text: str, limit: int) -> str:
     """``text`` at most ``limit`` characters, ending in ``...`` when it was cut."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _short(exc: BaseException, mask: Callable[[str], str] = str) -> str:
-    """An exception as error text, masked then cut short (it may quote a URL, a host, or bytes
-    the partner sent)."""
-    return _cut(mask(f"{type(exc).__name__}: {exc}"), 300)
 
 
 def answer_error(status: int, reason: str | None, mask: Callable[[str], str] = str) -> str | None:
@@ -85,14 +63,6 @@ def _decode(raw: bytes, encoding: str | None) -> str:
         return raw.decode(encoding or "utf-8", errors="replace")
     except LookupError:  # a charset Python does not know
         return raw.decode("utf-8", errors="replace")
-
-
-def _is_timeout(exc: BaseException) -> bool:
-    """True for a timeout, including one raised while the body was being read (requests wraps
-    urllib3's ReadTimeoutError in a ConnectionError there)."""
-    if isinstance(exc, requests.Timeout | TimeoutError):
-        return True
-    return any(isinstance(arg, urllib3.exceptions.TimeoutError) for arg in getattr(exc, "args", ()))
 
 
 def _read_limited(response: requests.Response, limit: int) -> bytes:
@@ -118,7 +88,9 @@ def post(
     verify: bool | str = True,
     mask: Callable[[str], str] = str,
 ) -> DeliveryOutcome:
-    """POSTs once, without following redirects, and classifies what happened.
+    """POSTs once, without following redirects, and classifies what happened. A POST that got
+    no answer is worded in one line by :func:`.explain.explain` (``connection refused by
+    127.0.0.1:9000``, ``no answer within 30 s``...): the endpoint's host and port, never its path.
 
     ``mask`` takes the endpoint's secrets out of the answer's text and of any error text (before
     either is cut short), so a partner echoing its key, or an error quoting a header, never
@@ -144,10 +116,13 @@ def post(
             answer = exc
     ms = elapsed()
     if alarm.fired:
-        cut = f"attempt timeout after {ms} ms (the answer did not end within timeout + connect_timeout)"
+        cut = f"no complete answer within {explain.seconds(limit)} s (timeout + connect_timeout)"
         return DeliveryOutcome(None, FailureKind.TIMEOUT, cut, None, ms)
     if isinstance(answer, BaseException):
-        return _failure(answer, ms, mask)
+        error = _cut(
+            mask(explain.explain(answer, url, timeout=timeout, connect_timeout=connect_timeout)), ERROR_CHARS
+        )
+        return DeliveryOutcome(None, failure_kind(answer), error, None, ms)
     status, reason, text, retry_after = answer
     return DeliveryOutcome(status, None, answer_error(status, reason, mask), mask(text), ms, retry_after)
 
@@ -170,25 +145,16 @@ def _exchange(
         return response.status_code, response.reason, text, response.headers.get("Retry-After")
 
 
-def _failure(exc: BaseException, ms: int, mask: Callable[[str], str] = str) -> DeliveryOutcome:
-    """What a failed POST was: a timeout, a refused destination, DNS, a broken connection..."""
-    if isinstance(exc, requests.Timeout | TimeoutError):
-        kind = "connect timeout" if isinstance(exc, requests.ConnectTimeout) else "read timeout"
-        return DeliveryOutcome(None, FailureKind.TIMEOUT, f"{kind} after {ms} ms", None, ms)
-    if isinstance(exc, requests.ConnectionError):
-        if guard.is_refusal(exc):
-            return DeliveryOutcome(None, FailureKind.DESTINATION_REFUSED, _short(exc, mask), None, ms)
-        if _is_timeout(exc):
-            return DeliveryOutcome(None, FailureKind.TIMEOUT, f"read timeout after {ms} ms", None, ms)
-        failure = FailureKind.DNS_ERROR if _is_dns_failure(exc) else FailureKind.CONNECTION_ERROR
-        return DeliveryOutcome(None, failure, _short(exc, mask), None, ms)
-    if isinstance(
-        exc,
-        requests.exceptions.InvalidURL
-        | requests.exceptions.MissingSchema
-        | requests.exceptions.InvalidSchema
-        | requests.exceptions.InvalidHeader,
-    ):
-        return DeliveryOutcome(None, FailureKind.INVALID_REQUEST, _short(exc, mask), None, ms)
-    # ChunkedEncodingError, ContentDecodingError...: the connection broke mid-answer.
-    return DeliveryOutcome(None, FailureKind.CONNECTION_ERROR, _short(exc, mask), None, ms)
+def failure_kind(exc: BaseException) -> FailureKind:
+    """What kind of failure a POST that got no answer was (the policy decides on it; the words
+    are :func:`.explain.explain`'s)."""
+    if explain.is_refusal(exc):
+        return FailureKind.DESTINATION_REFUSED
+    if explain.is_invalid_request(exc):
+        return FailureKind.INVALID_REQUEST
+    if explain.is_timeout(exc):
+        return FailureKind.TIMEOUT
+    if explain.is_dns_failure(exc):
+        return FailureKind.DNS_ERROR
+    # refused, reset, TLS, broken mid-answer (ChunkedEncodingError...): may pass
+    return FailureKind.CONNECTION_ERROR

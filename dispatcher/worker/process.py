@@ -7,6 +7,10 @@ takes over a delivery from a live worker, however long an attempt waits on the d
 whatever Redis lost). The housekeeping thread writes spooled attempt
 records once the database answers, and runs reconcile about once a minute when no other
 worker has.
+
+Its terminal shows one line per attempt (:func:`dispatcher.worker.recording.attempt_line`) and
+RQ's warnings and errors; RQ's own lines about each job ("Job OK", a retry's "... remaining",
+"cleaning registries") only with ``verbose``.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ import uuid
 import redis
 from rq import SimpleWorker
 
-from ..config import DEFAULT_KEY, Settings, require_for_worker
-from ..logs import log_line
+from ..config import Settings, default_key_warnings, require_for_worker
+from ..logs import log_line, say, setup_terminal
 from ..runtime import Runtime, set_runtime
+from ..sending.preflight import endpoint_warnings
 from . import liveness, metrics, reconcile
 from .housekeeping import RECONCILE_EVERY_SECONDS, Heartbeat, Housekeeping, Lease, Urgency
 
@@ -199,17 +204,15 @@ def _stop_before_rq_listens(worker: WebhookWorker, runtime: Runtime):  # type: i
     return stop
 
 
-def warn_default_keys(settings: Settings) -> list[str]:
-    warned = []
-    for endpoint in settings.endpoints:
-        if endpoint.key == DEFAULT_KEY:
-            log_line(
-                logging.WARNING,
-                "endpoint uses the default key xxx; configure a unique key",
-                endpoint=endpoint.name,
-            )
-            warned.append(endpoint.name)
-    return warned
+def warn_at_start(settings: Settings) -> list[str]:
+    """What ``config check`` warns about, said again where the operator is looking when a worker
+    starts (its terminal and the process log): endpoints on the default key ``xxx``, and
+    endpoints whose addresses the sender will refuse (every delivery to them would fail)."""
+    warnings = [*default_key_warnings(settings), *endpoint_warnings(settings)]
+    for warning in warnings:
+        log_line(logging.WARNING, "configuration warning", warning=warning)
+        say(f"{time.strftime('%H:%M:%S')}  warning: {warning}")
+    return warnings
 
 
 def run_worker(
@@ -218,16 +221,18 @@ def run_worker(
     burst: bool = False,
     name: str | None = None,
     reconcile_every: int = RECONCILE_EVERY_SECONDS,
-    logging_level: str = "INFO",
+    verbose: bool = False,
 ) -> bool:
     """Runs one worker until SIGTERM (after the current attempt) or, with ``burst``, an empty queue.
 
     The connections are checked before the first job: a database or Redis that does not answer
-    stops the worker at start-up with a clear error.
+    stops the worker at start-up with a clear error. The terminal gets a line per attempt, and
+    RQ's lines about each job only when ``verbose`` (:func:`rq_logging_level`).
     """
     global _worker_pid
     _worker_pid = os.getpid()
     os.register_at_fork(after_in_child=_die_with_parent)
+    setup_terminal(settings.secrets())
     runtime = _connected_runtime(settings, name or worker_name())
     worker = WebhookWorker(
         [runtime.queue],
@@ -251,14 +256,22 @@ def run_worker(
     log_line(
         logging.INFO, "worker started", worker=runtime.worker_name, queue=settings.queue_name, burst=burst
     )
+    say(f"{time.strftime('%H:%M:%S')}  worker started: {runtime.worker_name} on {settings.queue_name}")
     stop_early = _stop_before_rq_listens(worker, runtime)
     signal.signal(signal.SIGTERM, stop_early)
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a supervisor's child ignores it
         signal.signal(signal.SIGINT, stop_early)
     try:
-        return worker.work(burst=burst, with_scheduler=True, logging_level=logging_level)
+        return worker.work(burst=burst, with_scheduler=True, logging_level=rq_logging_level(verbose))
     finally:
         _shut_down(runtime, heartbeat, lease, housekeeping)
+
+
+def rq_logging_level(verbose: bool) -> str:
+    """RQ's loggers (its worker, its jobs, its scheduler): every line when ``verbose``, else its
+    warnings and errors only -- not a line per job ("Job OK" for a delivery that failed), nor a
+    retry's "999999999 remaining" (RQ's counter, never the budget: :data:`.results.RETRY_FOREVER`)."""
+    return "INFO" if verbose else "WARNING"
 
 
 def _serve_metrics(settings: Settings, runtime: Runtime) -> None:
@@ -275,7 +288,7 @@ def _connected_runtime(settings: Settings, name: str) -> Runtime:
     require_for_worker(settings)
     runtime = Runtime(settings, worker_name=name, redis_socket_timeout=WORKER_TTL + 30)
     set_runtime(runtime)
-    warn_default_keys(settings)
+    warn_at_start(settings)
     runtime.engine  # noqa: B018 - the tables made or at this version's schema, or fail now (StoreUnavailable, SchemaOutdated)
     runtime.redis.ping()
     return runtime
@@ -298,4 +311,5 @@ def _shut_down(runtime: Runtime, heartbeat: Heartbeat, lease: Lease, housekeepin
         pass
     lease.release()
     log_line(logging.INFO, "worker stopped", worker=runtime.worker_name)
+    say(f"{time.strftime('%H:%M:%S')}  worker stopped: {runtime.worker_name}")
     runtime.close()

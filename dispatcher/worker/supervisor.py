@@ -1,7 +1,8 @@
 """``worker --concurrency N``: N worker processes under one supervisor.
 
 Each child is an ordinary worker (``python -m dispatcher worker --name NAME``), so the
-supervisor adds no behaviour of its own to a delivery. It starts them, replaces a child that
+supervisor adds no behaviour of its own to a delivery; the children share its terminal, each
+printing its own line per attempt. It starts them, replaces a child that
 dies (under a new name, so reconcile sees the dead one's liveness expire and recovers its
 delivery), and on SIGTERM or SIGINT passes the signal on and waits for every child to finish
 its current attempt. RQ's scheduler lock lets one child at a time run the scheduler.
@@ -33,10 +34,16 @@ class Child:
 
 class Supervisor:
     def __init__(
-        self, concurrency: int, base_name: str, burst: bool = False, threads: int | None = None
+        self,
+        concurrency: int,
+        base_name: str,
+        burst: bool = False,
+        threads: int | None = None,
+        verbose: bool = False,
     ) -> None:
         self.concurrency = concurrency
         self.threads = threads
+        self.verbose = verbose
         self.base_name = base_name
         self.burst = burst
         self.children: dict[int, Child] = {}
@@ -52,6 +59,8 @@ class Supervisor:
             command.append("--burst")
         if self.threads is not None:
             command += ["--threads", str(self.threads)]
+        if self.verbose:
+            command.append("--verbose")
         # Children ignore SIGINT from the terminal's process group: the supervisor forwards it once.
         process = subprocess.Popen(command, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
         child = Child(slot, name, process, time.monotonic())

@@ -31,7 +31,8 @@ def test_reconcile_command_requeues_after_flush(make_runtime, write_config, rece
     ep = {"name": "partner-a", "url": receiver.url, "key": KEY}
     runtime = make_runtime(endpoints=[ep])
     config = write_config(endpoints=[ep])
-    (request_id,) = run_cli(config, "send", "order_changed", "--sample").stdout.split()
+    (sent,) = json.loads(run_cli(config, "send", "order_changed", "--sample", "--json").stdout)["deliveries"]
+    request_id = sent["request_id"]
     redis_client.flushdb()
     # make the row older than reconcile's grace period for in-progress dispatches
     with runtime.engine.begin() as conn:
@@ -50,8 +51,9 @@ def test_reconcile_command_requeues_after_flush(make_runtime, write_config, rece
 def test_worker_help_names_its_options() -> None:
     result = invoke("worker", "--help")
     assert result.exit_code == 0
-    for option in ("--burst", "--name", "--concurrency", "--threads"):
+    for option in ("--burst", "--name", "--concurrency", "--threads", "--verbose"):
         assert option in result.stdout
+    assert "one line per attempt" in result.stdout
 
 
 def test_worker_concurrency_out_of_range_and_an_unknown_option_are_usage_errors(

@@ -4,7 +4,12 @@ HTTP receiver on 127.0.0.1."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,7 +18,8 @@ import pytest
 from dispatcher import dispatch, store
 from dispatcher.contract import catalogue as events
 from dispatcher.vocabulary import FINAL_STATUSES
-from tests.conftest import wait_for
+from tests.cli.helpers import run_cli
+from tests.conftest import ROOT, wait_for
 from tests.servers import Answer
 
 KEY = "partner-secret-key-123"
@@ -98,7 +104,7 @@ def test_timeout_is_retried(make_runtime, write_config, start_worker, receiver):
     assert row["status"] == "delivered"
     first, second = store.list_attempts(runtime.engine, request_id)
     assert first["outcome"] == "retry_scheduled" and first["http_status"] is None
-    assert "timeout" in first["error"]
+    assert first["error"] == "no answer within 1 s" and first["failure"] == "timeout"
     assert second["outcome"] == "delivered"
 
 
@@ -300,3 +306,114 @@ def test_retries_go_on_while_a_dead_worker_still_holds_rqs_scheduler_lock(
     assert redis_client.get(lock) == b"scheduler-of-a-dead-host"  # RQ's scheduler never ran
     log = "".join(p.read_text() for p in (tmp_path / "logs").glob("*.log") if not p.is_symlink())
     assert "no rq scheduler running; due jobs moved to the queue" in log
+
+
+# --- the worker's terminal -------------------------------------------------------------------
+
+LINE = r"^\d\d:\d\d:\d\d  {event}  {endpoint}  {short}  {outcome}  \d+ ms$"
+RQ_LINES = ("Job OK", "remaining", "Successfully completed", "cleaning registries", "Listening on")
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def terminal_lines(output: str, request_id: str, endpoint_name: str) -> list[str]:
+    """The terminal's lines for one delivery, each checked against the line's shape."""
+    mine = [line for line in output.splitlines() if f"  {request_id[:8]}  " in line]
+    for line in mine:
+        shape = LINE.format(event="order_changed", endpoint=endpoint_name, short=request_id[:8], outcome=".+")
+        assert re.match(shape, line), line
+    return [line.split("  ")[4] for line in mine]
+
+
+def dispatched_per_endpoint(runtime, names: list[str]) -> dict[str, str]:
+    request_ids = dispatch("order_changed", events.CATALOGUE["order_changed"].example(), endpoints=names)
+    return {store.get_delivery(runtime.engine, rid)["endpoint"]: rid for rid in request_ids}
+
+
+def test_the_terminal_says_one_line_per_attempt_and_none_of_rqs(
+    make_runtime, write_config, start_worker, receiver, tmp_path
+):
+    """200, 503 then 200, 400, a closed port and a refused destination: a line for each attempt
+    with its outcome, and no RQ line about the job; no payload value or key, no partner's words."""
+    port = closed_port()
+    endpoints = [
+        endpoint(receiver, name="pharmacy"),
+        endpoint(receiver, name="lab"),
+        endpoint(receiver, name="billing"),
+        {"name": "closed", "url": f"http://127.0.0.1:{port}/hooks?patient=1", "key": KEY},
+        {"name": "guarded", "url": f"http://0.0.0.0:{port}/hooks", "key": KEY},
+    ]
+    delivery = {"max_attempts": 2, "backoff": [1]}
+    runtime = make_runtime(endpoints=endpoints, delivery=delivery)
+    ids = dispatched_per_endpoint(runtime, [e["name"] for e in endpoints])
+    receiver.scripts[ids["lab"]] = [Answer(status=503, body=b"PARTNER-WORDS"), Answer(status=200)]
+    receiver.scripts[ids["billing"]] = [Answer(status=400, body=b'{"error":"PARTNER-WORDS"}')]
+    worker = start_worker(write_config(endpoints=endpoints, delivery=delivery))
+    wait_final(runtime, list(ids.values()))
+    worker.stop()
+    output = worker.output()
+
+    assert terminal_lines(output, ids["pharmacy"], "pharmacy") == ["delivered 200"]
+    assert terminal_lines(output, ids["lab"], "lab") == ["retry in 1 s after 503", "delivered 200"]
+    assert terminal_lines(output, ids["billing"], "billing") == ["failed 400"]
+    refused = f"connection refused by 127.0.0.1:{port}"
+    assert terminal_lines(output, ids["closed"], "closed") == [
+        f"retry in 1 s: {refused}",
+        f"failed: {refused}; attempts exhausted",
+    ]
+    (guarded,) = terminal_lines(output, ids["guarded"], "guarded")
+    assert guarded.startswith("refused: 0.0.0.0") and "allow_networks" in guarded
+    assert "worker started: test-worker-1 on send-webhook-request" in output
+    assert "worker stopped: test-worker-1" in output
+    for rq_line in RQ_LINES:
+        assert rq_line not in output
+    example = events.CATALOGUE["order_changed"].example()
+    for secret in (KEY, "PARTNER-WORDS", "patient=1", "/hooks", str(example["order_number"])):
+        assert secret not in output
+
+    # the same one line is what the log keeps, and what `dispatcher log show` prints
+    first, last = store.list_attempts(runtime.engine, ids["closed"])
+    assert (first["error"], last["error"]) == (refused, f"{refused}; attempts exhausted")
+    shown = run_cli(write_config(endpoints=endpoints, delivery=delivery), "log", "show", ids["closed"]).stdout
+    assert refused in shown and "Max retries" not in shown and "ConnectionPool" not in shown
+
+
+def test_verbose_workers_under_a_supervisor_add_rqs_lines_to_theirs(
+    make_runtime, write_config, receiver, tmp_path
+):
+    """``--concurrency 2 --verbose``: each child prints its attempts' lines, and RQ's own."""
+    receiver.script_all(503, 200)
+    ep = endpoint(receiver, name="pharmacy")
+    runtime = make_runtime(endpoints=[ep])
+    config = write_config(endpoints=[ep])
+    env = {**os.environ, "DISPATCHER_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
+    env.pop("DISPATCHER_REDIS_URL", None)
+    env.pop("DISPATCHER_DATABASE_URL", None)
+    out = tmp_path / "supervisor.out"
+    with open(out, "wb") as log:
+        supervisor = subprocess.Popen(
+            [sys.executable, "worker.py", "--concurrency", "2", "--verbose", "--name", "loud"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            request_ids = [
+                rid
+                for _ in range(2)
+                for rid in dispatch("order_changed", events.CATALOGUE["order_changed"].example())
+            ]
+            wait_final(runtime, request_ids)
+        finally:
+            supervisor.send_signal(signal.SIGTERM)
+            supervisor.wait(timeout=60)
+    output = out.read_text(errors="replace")
+    for request_id in request_ids:
+        assert terminal_lines(output, request_id, "pharmacy") == ["retry in 1 s after 503", "delivered 200"]
+    assert output.count("worker started: loud.") == 2
+    assert "Job OK" in output and "remaining" in output

@@ -1,6 +1,10 @@
-"""The worker process: RQ's loop, started and stopped cleanly."""
+"""The worker process: RQ's loop, started and stopped cleanly, and quiet unless verbose."""
 
 from __future__ import annotations
+
+import logging
+
+import pytest
 
 from dispatcher.worker import process as worker_module
 
@@ -15,3 +19,60 @@ def test_a_sigterm_before_rq_listens_stops_the_loop_before_its_first_job(make_ru
     assert worker._stop_requested is True and runtime.stop_requested is True
     assert worker.work(burst=True) is False  # the loop stops before dequeuing anything
     assert "early-stop" not in {w.name for w in worker_module.SimpleWorker.all(connection=runtime.redis)}
+
+
+@pytest.fixture
+def rq_loggers():
+    """RQ's loggers put back as they were (the worker sets their level)."""
+    loggers = [logging.getLogger(name) for name in ("rq.worker", "rq.job")]
+    saved = [(logger.level, list(logger.handlers), logger.propagate) for logger in loggers]
+    yield
+    for logger, (level, handlers, propagate) in zip(loggers, saved, strict=True):
+        logger.setLevel(level)
+        logger.handlers[:] = handlers
+        logger.propagate = propagate
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_rqs_lines_about_each_job_only_when_verbose(make_runtime, caplog, rq_loggers, verbose: bool) -> None:
+    runtime = make_runtime(endpoints=[])
+    worker = worker_module.WebhookWorker([runtime.queue], connection=runtime.redis, name=f"quiet-{verbose}")
+    logging.getLogger("rq.worker").addHandler(caplog.handler)  # RQ stops its loggers' propagation
+    with caplog.at_level(logging.DEBUG):
+        worker.work(burst=True, logging_level=worker_module.rq_logging_level(verbose))
+    said = caplog.text
+    assert ("Listening on" in said) is verbose and ("done, quitting" in said) is verbose
+    assert worker_module.rq_logging_level(verbose) == ("INFO" if verbose else "WARNING")
+
+
+def test_a_worker_starting_says_what_config_check_warns_about(tmp_path) -> None:
+    """An endpoint on loopback without allow_networks, and one on the default key: the worker's
+    terminal names both before the first delivery fails."""
+    import io
+
+    from dispatcher.logs import setup_terminal
+    from tests.conftest import settings_from
+
+    settings = settings_from(
+        {
+            "environment": "development",
+            "database_url": f"sqlite:///{tmp_path}/w.db",
+            "endpoints": [
+                {"name": "local", "url": "http://127.0.0.1:9/hook/ORDER-1", "key": "k-local"},
+                {"name": "defaulted", "url": "https://93.184.215.14/hook"},
+            ],
+        }
+    )
+    terminal = io.StringIO()
+    setup_terminal(settings.secrets(), terminal)
+    try:
+        warnings = worker_module.warn_at_start(settings)
+    finally:
+        setup_terminal([], io.StringIO())
+    printed = terminal.getvalue()
+    assert any("127.0.0.1 is not allowed (loopback): add it to allow_networks" in w for w in warnings), (
+        warnings
+    )
+    assert any("defaulted" in w and "default key xxx" in w for w in warnings), warnings
+    assert len(printed.splitlines()) == len(warnings) and "warning: " in printed
+    assert "ORDER-1" not in printed and "k-local" not in printed

@@ -91,3 +91,17 @@ def test_a_child_that_dies_is_replaced_under_a_new_name_and_a_stop_reaches_every
 
 def test_the_default_base_name_is_host_and_pid() -> None:
     assert supervisor.default_base_name() == f"{socket.gethostname()}.{os.getpid()}"
+
+
+def test_verbose_reaches_every_child_which_prints_on_the_supervisors_terminal(
+    configured, redis_url, capfd
+) -> None:
+    quiet = Supervisor(1, "sup-quiet", burst=True)
+    assert quiet.run() == 0
+    said = capfd.readouterr().out
+    assert "worker started: sup-quiet.0.1 on send-webhook-request" in said and "Listening on" not in said
+    loud = Supervisor(1, "sup-loud", burst=True, verbose=True)
+    assert loud.run() == 0
+    assert loud.children[0].process.args[-4:] == ["--name", "sup-loud.0.1", "--burst", "--verbose"]
+    said = capfd.readouterr().out
+    assert "worker started: sup-loud.0.1 on send-webhook-request" in said and "Listening on" in said
