@@ -25,7 +25,7 @@ from ..contract.catalogue import get_event
 from ..contract.events import EventData
 from ..contract.validation import validate, validated_model
 from ..errors import InvalidEventData, PayloadTooLarge
-from ..store import NewDelivery
+from ..store import NewDelivery, search
 from ..store.erasure import patient_keys
 from ..store.idempotency import IdempotencyKey
 from ..store.sealing import PLAIN, Keyring
@@ -168,8 +168,9 @@ def build(
     A delivery to a ``disabled`` endpoint (no default: every way in gives it) is built
     ``failed`` with reason ``endpoint_disabled`` (:mod:`dispatcher.intake.disabled`). Each
     carries the keyed hashes of its patient and encounter ids (``keyring``), by which erasure
-    finds it, its request's ordering key for an ordered endpoint, its idempotency key, and its
-    request's index (``item``). A request repeating an earlier one's idempotency key gets no
+    finds it, those of its business ids under ``settings.search_key`` (none without one), by
+    which a search finds it, its request's ordering key for an ordered endpoint, its
+    idempotency key, and its request's index (``item``). A request repeating an earlier one's idempotency key gets no
     deliveries (the earlier one's stand).
 
     Raises:
@@ -181,6 +182,7 @@ def build(
         if one.repeat:
             continue
         patient_key, encounter_key = patient_keys(keyring, one.data)
+        business_keys = search.business_keys(settings.search_key, one.data)
         for endpoint in one.endpoints:
             new.append(
                 _delivery(
@@ -191,6 +193,7 @@ def build(
                     held=held_back(endpoint.name, disabled),
                     patient_key=patient_key,
                     encounter_key=encounter_key,
+                    business_keys=business_keys,
                     ordering=keys.ordering_for(keyring, endpoint, one.data, one.request.ordering_key),
                     item=index,
                 )
@@ -258,7 +261,7 @@ def _delivery(
     settings: Settings, admitted: Admitted, endpoint: Endpoint, timestamp: str, held: bool, **marks: Any
 ) -> NewDelivery:
     """One request's delivery to one endpoint, its wrapper built and its size checked;
-    ``marks`` are the rest of its fields (patient keys, ordering, item)."""
+    ``marks`` are the rest of its fields (patient and business keys, ordering, item)."""
     request = admitted.request
     request_id = str(uuid.uuid4())
     body = wrapper.build(

@@ -7,8 +7,9 @@ the counts of final deliveries kept as they change (:mod:`.counts`), endpoint st
 reports (:mod:`.reports`) and deletion (:mod:`.maintenance`); the schema's revisions
 (:mod:`.migrations`, :mod:`.versioning`); encryption at rest and the patient index
 (:mod:`.sealing`), erasing PHI (:mod:`.erasure`), sealing rows already stored
-(:mod:`.resealing`), the audit trail (:mod:`.audit`), per-key ordering (:mod:`.ordering`) and
-idempotent dispatch (:mod:`.idempotency`).
+(:mod:`.resealing`), the audit trail (:mod:`.audit`), per-key ordering (:mod:`.ordering`),
+idempotent dispatch (:mod:`.idempotency`) and the business-id index (:mod:`.search`: keyed
+hashes of order, prescription, encounter and patient ids, to find a delivery by one).
 
 May import: ``policy`` (the status after an outcome), ``config``, and the shared kernel. Knows
 nothing of HTTP, Redis or RQ.
@@ -54,6 +55,7 @@ from .reports import ROW_KINDS, TIME_COLUMNS, GroupStats, Stats, count_rows, del
 from .schema import (
     ATTEMPTS,
     AUDIT,
+    BUSINESS_IDS,
     DELIVERIES,
     ENDPOINT_STATE,
     IDEMPOTENCY,
@@ -85,6 +87,7 @@ from .selection import (
 __all__ = [
     "ATTEMPTS",
     "AUDIT",
+    "BUSINESS_IDS",
     "IDEMPOTENCY",
     "ATTEMPT_FIELDS",
     "ATTEMPT_RESULT",

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..times import utcnow
 from ..vocabulary import CLAIMABLE_STATUSES, FINAL_STATUSES, DeliveryStatus
-from . import counts, idempotency, ordering
+from . import counts, idempotency, ordering, search
 from .engine import reading
 from .idempotency import IdempotencyKey
 from .schema import DELIVERIES, UTCDateTime
@@ -51,6 +51,9 @@ class NewDelivery:
     """The item's idempotency key: a repeat stores nothing (:mod:`dispatcher.store.idempotency`)."""
     item: int = 0
     """Which item of its dispatch this is a delivery of."""
+    business_keys: tuple[str, ...] = ()
+    """The keyed hashes of its event's business ids (:func:`dispatcher.store.search.business_keys`),
+    stored with it so a search finds it; none without ``search_key``."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +105,8 @@ def _store(
     seal: Callable[[str], str] | None = None,
 ) -> Stored:
     """In the caller's transaction: records the idempotency keys, leaves out the repeats,
-    numbers the ordered deliveries after the last of their key, and inserts the rest."""
+    numbers the ordered deliveries after the last of their key, and inserts the rest with their
+    business ids' keyed hashes."""
     keyed: dict[str, tuple[IdempotencyKey, list[str]]] = {}
     for row in rows:
         if row.idempotency is not None:
@@ -123,6 +127,7 @@ def _store(
             value["payload"] = seal(value["payload"])
     if values:
         conn.execute(DELIVERIES.insert(), values)
+        search.insert_keys(conn, [(r.request_id, r.business_keys) for r in new])
         counts.add(conn, Counter(v["status"] for v in values))
     return Stored(new, repeated, {new[i].request_id for i in heads}, [new[i].request_id for i in recheck])
 

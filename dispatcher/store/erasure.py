@@ -3,9 +3,10 @@ finding a patient's deliveries by keyed hash, and indexing rows written before t
 
 Erasing a delivery empties its ``payload`` and each of its attempts' ``request_payload``,
 ``response_body`` and ``error`` (NULL: what the partner answered, its reason phrase included, is
-PHI), sets ``payload_erased_at``, and unlinks it from its patient (its keys become ``-``); the
-row keeps everything else (status, reason, times, attempts, HTTP statuses, failure kinds), so
-the log still answers "was it delivered, when, how often, and why not". Only a final delivery (delivered or failed) is
+PHI), sets ``payload_erased_at``, and unlinks it from its patient (its keys become ``-``) and from
+its business ids (their rows in ``webhook_business_ids`` go, :mod:`.search`); the row keeps
+everything else (status, reason, times, attempts, HTTP statuses, failure kinds), so the log still
+answers "was it delivered, when, how often, and why not". Only a final delivery (delivered or failed) is
 erased: one still to be sent keeps what it will send.
 """
 
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ..vocabulary import FINAL_STATUSES, PENDING_STATUSES
+from . import search
 from .engine import reading
 from .schema import ATTEMPTS, DELIVERIES
 from .sealing import NO_PATIENT, Keyring, Unreadable
@@ -92,6 +94,7 @@ def erase(engine: Engine, request_ids: Sequence[str], now: datetime) -> Erased:
                 .where(ATTEMPTS.c.request_id.in_(erased))
                 .values(request_payload=None, response_body=None, error=None)
             ).rowcount
+            search.delete_keys(conn, erased)
     return Erased(len(erased), attempts)
 
 

@@ -1,4 +1,5 @@
-"""Deleting what the log no longer needs: final deliveries and their attempt rows."""
+"""Deleting what the log no longer needs: final deliveries, their attempt rows and their business
+ids' keyed hashes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 
 from ..vocabulary import FINAL_STATUSES
-from . import counts
+from . import counts, search
 from .schema import ATTEMPTS, DELIVERIES
 
 
@@ -16,7 +17,7 @@ def delete_final(
     engine: Engine, request_ids: Sequence[str], statuses: Sequence[str], cutoff: datetime
 ) -> tuple[int, int]:
     """Deletes, in one transaction, those of the deliveries still in a final status in
-    ``statuses`` and last updated before ``cutoff``, with their attempt rows.
+    ``statuses`` and last updated before ``cutoff``, with their attempt rows and business-id rows.
 
     The conditions are checked again by the DELETE itself, so a delivery re-opened since it
     was read (``dispatcher retry``) is kept, attempts and all. Returns (deliveries, attempts).
@@ -38,5 +39,6 @@ def delete_final(
             return 0, 0
         ids = [row.request_id for row in deleted]
         attempts = conn.execute(ATTEMPTS.delete().where(ATTEMPTS.c.request_id.in_(ids))).rowcount
+        search.delete_keys(conn, ids)
         counts.add(conn, {status: -n for status, n in counts.statuses_of(deleted).items()})
     return len(deleted), attempts

@@ -10,6 +10,8 @@
   change.
 * ``webhook_audit`` (:data:`AUDIT`): one row per operator action that changes or reveals the log.
 * ``webhook_idempotency`` (:data:`IDEMPOTENCY`): what a dispatch with an idempotency key stored.
+* ``webhook_business_ids`` (:data:`BUSINESS_IDS`): a delivery's business ids as keyed hashes, to
+  find it by one (:mod:`dispatcher.store.search`).
 
 The PHI columns -- a delivery's ``payload``, an attempt's ``request_payload``, ``response_body``
 and ``error`` (what a partner answers is PHI too) -- are :class:`~dispatcher.store.sealing.SealedText`: encrypted with the
@@ -210,7 +212,29 @@ WORKER_LEASES = sa.Table(
 is alive whatever Redis says, so a Redis flush never makes a live worker's claims look abandoned
 (:mod:`dispatcher.store.leases`)."""
 
-TABLES = [DELIVERIES, ATTEMPTS, ENDPOINT_STATE, STATUS_COUNTS, AUDIT, IDEMPOTENCY, WORKER_LEASES]
+BUSINESS_IDS = sa.Table(
+    "webhook_business_ids",
+    METADATA,
+    sa.Column("request_id", sa.String(36), primary_key=True),
+    sa.Column("digest", sa.String(64), primary_key=True),
+    # A search is a seek on the digest that yields the request ids without visiting the table.
+    sa.Index("ix_webhook_business_ids_digest", "digest", "request_id"),
+)
+"""One row per business id of a delivery (an order number, a prescription's, encounter's or
+patient's id): its HMAC-SHA256 under ``search_key`` as hex, never the id
+(:mod:`dispatcher.store.search`). Written with the delivery, deleted with it or when its payload
+is erased; none without ``search_key``."""
+
+TABLES = [
+    DELIVERIES,
+    ATTEMPTS,
+    ENDPOINT_STATE,
+    STATUS_COUNTS,
+    AUDIT,
+    IDEMPOTENCY,
+    WORKER_LEASES,
+    BUSINESS_IDS,
+]
 
 Delivery = DELIVERIES
 WebhookEventTransactionLog = ATTEMPTS

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine, Row
 
 from .engine import reading
 from .schema import ATTEMPTS, DELIVERIES
+from .search import matching
 
 PAGE_SIZE = 1000
 """Rows per page of a bulk read."""
@@ -42,6 +43,8 @@ class Selection:
     ``statuses``, ``updated_before``, ``with_payload`` (only deliveries whose payload is not
     erased) and ``patient_keys`` / ``encounter_keys`` (stored under one of these keyed hashes,
     :meth:`~dispatcher.store.sealing.Keyring.candidates`) apply to deliveries only.
+    ``business_key`` takes the deliveries (or their attempts) indexed under this keyed hash of a
+    business id (:func:`dispatcher.store.search.business_key`: the hash, never the id itself).
     """
 
     statuses: tuple[str, ...] = ()
@@ -54,6 +57,7 @@ class Selection:
     with_payload: bool = False
     patient_keys: tuple[str, ...] = ()
     encounter_keys: tuple[str, ...] = ()
+    business_key: str | None = None
 
     def conditions(self, table: sa.Table = DELIVERIES) -> list[Any]:
         """The WHERE clauses on ``table`` (the deliveries, or the attempts)."""
@@ -82,6 +86,8 @@ class Selection:
             conditions.append(table.c.patient_key.in_(self.patient_keys))
         if self.encounter_keys:
             conditions.append(table.c.encounter_key.in_(self.encounter_keys))
+        if self.business_key:
+            conditions.append(table.c.request_id.in_(matching(self.business_key)))
         return conditions
 
 

@@ -1,5 +1,5 @@
 """``dispatcher keys generate`` in-process (click's runner): a fresh Standard Webhooks signing
-secret of the asked length, or a storage key, each one line the config takes as it is."""
+secret of the asked length, a storage key or a search key, each one line the config takes as it is."""
 
 from __future__ import annotations
 
@@ -45,3 +45,15 @@ def test_a_length_out_of_range_is_a_usage_error(size: str) -> None:
     result = invoke("keys", "generate", "--bytes", size)
     assert result.exit_code == 2 and result.stdout == ""
     assert "'--bytes'" in result.stderr and size in result.stderr
+
+
+def test_a_search_key_is_fresh_and_what_search_key_takes() -> None:
+    key = generated("--search")
+    assert not key.startswith("whsec_") and len(key) >= 32 and generated("--search") != key
+    assert parse_settings({"search_key": key}, env={}).search_key == key
+
+
+def test_storage_and_search_together_is_a_usage_error() -> None:
+    result = invoke("keys", "generate", "--storage", "--search")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "--storage and --search: choose one" in result.stderr

@@ -90,3 +90,20 @@ def test_an_erase_runs_only_its_own_plan(runtime) -> None:
     with pytest.raises(TypeError, match="ErasePlan"):
         Erase([MISSING]).run(runtime, other)
     assert audit.entries(runtime.engine) == []
+
+
+def test_a_patients_erased_deliveries_are_no_longer_found_by_their_business_ids(
+    make_runtime, database_url: str
+) -> None:
+    from tests.intake.test_dispatch_search import SEARCH_KEY, found
+
+    runtime = make_runtime(database_url=database_url, endpoints=[ENDPOINT], search_key=SEARCH_KEY)
+    done, pending = (dispatch("message_created", message("PAT-8", "ENC-8"))[0] for _ in range(2))
+    (other,) = dispatch("message_created", message("PAT-9", "ENC-8"))
+    finished(runtime.engine, done)
+    door = Erase(patient_id="PAT-8")
+
+    assert door.carry_out(runtime, Actor.cli(), door.plan(runtime)).erased == 1
+
+    assert found(runtime, "PAT-8") == {pending}  # one still to be sent keeps what it will send
+    assert found(runtime, "ENC-8") == {pending, other}

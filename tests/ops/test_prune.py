@@ -85,3 +85,17 @@ def test_carrying_out_deletes_old_final_deliveries_and_writes_one_audit_row(runt
     assert (entry.actor, entry.action) == ("grace", "prune")
     assert entry.selection == {"statuses": ["failed"], "updated_before": str(cutoff), "via": "console"}
     assert entry.counts == {"matched": 1, "deleted": 1, "attempts_deleted": 1}
+
+
+def test_a_pruned_delivery_is_no_longer_found_by_its_business_ids(make_runtime, database_url: str) -> None:
+    from tests.intake.test_dispatch_search import SEARCH_KEY, found
+
+    runtime = make_runtime(database_url=database_url, endpoints=[ENDPOINT], search_key=SEARCH_KEY)
+    old, recent = (dispatch("message_created", message("PAT-9"))[0] for _ in range(2))
+    finished(runtime.engine, old, days_ago=40)
+    finished(runtime.engine, recent, days_ago=1)
+    door = Prune(["delivered"], utcnow() - timedelta(days=30))
+
+    assert door.carry_out(runtime, Actor.cli(), door.plan(runtime)).deleted == 1
+
+    assert found(runtime, "PAT-9") == found(runtime, "ENC-1") == {recent}

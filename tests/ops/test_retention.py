@@ -83,3 +83,22 @@ def test_carrying_out_applies_the_policy_and_writes_one_audit_row(runtime) -> No
     (entry,) = audit.entries(engine)
     assert (entry.actor, entry.action, entry.selection) == (Actor.cli().name, "retention run", RULES)
     assert entry.counts == report.counts() and entry.counts["erased"] == 1
+
+
+def test_retention_unlinks_erased_and_deleted_deliveries_from_their_business_ids(
+    make_runtime, database_url: str
+) -> None:
+    from tests.intake.test_dispatch_search import SEARCH_KEY, found
+
+    runtime = make_runtime(
+        database_url=database_url, endpoints=[ENDPOINT], retention=RULES, search_key=SEARCH_KEY
+    )
+    young, old, ancient = aged_deliveries(runtime.engine)
+    door = RetentionRun.configured(runtime.settings)
+
+    report = door.carry_out(runtime, Actor.cli(), door.plan(runtime))
+
+    assert (report.erased, report.deleted) == (1, 1)
+    assert found(runtime, "PAT-0") == {young}
+    assert found(runtime, "PAT-1") == found(runtime, "PAT-2") == set()
+    assert found(runtime, "ENC-1") == {young}
