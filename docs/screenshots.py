@@ -1,11 +1,12 @@
 """Takes the README's screenshots of the operator console: docs/console-deliveries.png,
-docs/console-delivery.png and docs/console-endpoints.png.
+docs/console-delivery.png, docs/console-endpoints.png and docs/console-audit.png.
 
-Fills a throwaway SQLite log with made-up deliveries (fake partners, fake patients), serves the
-console with uvicorn on 127.0.0.1 and photographs it in headless Chromium, signed in as an
-operator. Sessions live in Redis: it uses ``redis://127.0.0.1:6379/14`` (or
-``$SCREENSHOTS_REDIS_URL``), where its one session expires like any other. Run from the repository:
-``.venv/bin/python docs/screenshots.py``.
+Fills a throwaway SQLite log with made-up deliveries (fake partners, fake patients, their
+business ids indexed under a made-up search key) and audit rows, serves the console with uvicorn
+on 127.0.0.1 and photographs it in headless Chromium at 1280 x 900 (the narrowest window the
+console is made to fit), signed in as an operator. Sessions live in Redis: it uses
+``redis://127.0.0.1:6379/14`` (or ``$SCREENSHOTS_REDIS_URL``), where its one session expires like
+any other. Run from the repository: ``.venv/bin/python docs/screenshots.py``.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from dispatcher.console.auth import hash_password  # noqa: E402
 from dispatcher.contract import catalogue, wrapper  # noqa: E402
 from dispatcher.contract.validation import validate  # noqa: E402
 from dispatcher.runtime import Runtime  # noqa: E402
-from dispatcher.store import counts  # noqa: E402
-from dispatcher.vocabulary import EVENT_NAMES  # noqa: E402
+from dispatcher.store import audit, counts, search  # noqa: E402
+from dispatcher.vocabulary import EVENT_NAMES, AuditAction  # noqa: E402
 from tests.console.browser import chromium, free_port  # noqa: E402
 
 ENDPOINTS = {
@@ -41,11 +42,14 @@ ENDPOINTS = {
 }
 ERRORS = [
     "HTTP 503 Service Unavailable",
-    "read timeout after 30 s",
+    "no answer within 30 s",
     "HTTP 502 Bad Gateway",
-    "connection refused",
+    "connection refused by hooks.lab-orders.example:443",
 ]
+"""What the attempts that did not deliver said, in the one-line words the sender writes."""
 PASSWORD = "screenshot-pass"
+SEARCH_KEY = "made-up-search-key-for-the-screenshots-only-0000"
+WIDTH, HEIGHT = 1280, 900
 
 
 def _delivery(
@@ -93,8 +97,12 @@ def _delivery(
                 "outcome": outcome,
                 "http_status": http,
                 "error": error,
-                "failure": None if http else "timeout" if "timeout" in (error or "") else "connection_error",
-                "duration_ms": rng.randint(80, 900) if http else 30000 if "timeout" in (error or "") else 3,
+                "failure": None
+                if http
+                else "timeout"
+                if "no answer" in (error or "")
+                else "connection_error",
+                "duration_ms": rng.randint(80, 900) if http else 30000 if "no answer" in (error or "") else 3,
                 "response_body": '{"received":true}'
                 if http == 200
                 else '{"error":"upstream unavailable"}'
@@ -120,14 +128,21 @@ def _delivery(
                 created_at=created,
                 updated_at=attempts[-1]["created_at"],
                 next_attempt_at=attempts[-1]["next_attempt_at"] if status == "retrying" else None,
-                reason="attempts exhausted" if status == "failed" else None,
+                reason=_reason(attempts[-1], tries) if status == "failed" else None,
                 patient_key=runtime.keyring.index(str(rng.randint(10000, 99999))),
                 encounter_key="-",
             )
         )
         conn.execute(store.ATTEMPTS.insert(), attempts)
         counts.add(conn, {status: 1})
+        search.insert_keys(conn, [(request_id, search.business_keys(SEARCH_KEY, data))])
     return request_id
+
+
+def _reason(last: dict[str, object], tries: int) -> str:
+    """Why a delivery failed, as the retry policy words it."""
+    cause = f"HTTP {last['http_status']}" if last["http_status"] else str(last["failure"])
+    return f"{cause}; attempts exhausted ({tries} of {tries})"
 
 
 def fill(runtime: Runtime) -> str:
@@ -152,7 +167,31 @@ def fill(runtime: Runtime) -> str:
         if status == "failed" and i > 3 and not failed:
             failed = request_id
     store.disable(runtime.engine, "care-coordination", "410 Gone from the partner")
+    _audit(runtime, now)
     return failed
+
+
+def _audit(runtime: Runtime, now: datetime) -> None:
+    """Audit rows as the doors write them: the console's operator and the CLI's OS user."""
+    rows = [
+        (now - timedelta(hours=20), "ops", AuditAction.RETENTION_RUN, {"payload_days": 30, "rows_days": 365},
+         {"erased": 1840, "deleted": 0, "attempts_erased": 2210}),
+        (now - timedelta(hours=6), "dana.support", AuditAction.ENDPOINTS_DISABLE,
+         {"endpoint": "care-coordination", "reason": "410 Gone from the partner", "via": "console"}, {"changed": 1}),
+        (now - timedelta(hours=3), "dana.support", AuditAction.DELIVERY_REVEAL,
+         {"request_id": "0b7c2f4e-5a1d-4c8e-9f3a-6d2e8b1c4a70", "via": "console"}, {}),
+        (now - timedelta(hours=2), "dana.support", AuditAction.RETRY,
+         {"endpoint": "quest-lab-orders", "event": "order_changed", "since": now - timedelta(days=1),
+          "statuses": ["failed"], "with_payload": True, "via": "console"},
+         {"matched": 12, "requeued": 12, "awaiting_reconcile": 0, "skipped_endpoint_disabled": 0}),
+        (now - timedelta(minutes=40), "ops", AuditAction.LOG_EXPORT,
+         {"rows": "deliveries", "format": "csv", "since": now - timedelta(days=7)}, {"rows": 2716}),
+        (now - timedelta(minutes=5), "dana.support", AuditAction.REPLAY,
+         {"endpoint": "northside-pharmacy", "since": now - timedelta(hours=4), "until": now - timedelta(hours=1),
+          "via": "console"}, {"matched": 57, "replayed": 57, "skipped": 0, "held_back": 0}),
+    ]  # fmt: skip
+    for at, actor, action, selection, done in rows:
+        audit.record(runtime.engine, actor, action, selection, done, at=at)
 
 
 def serve(app: object, port: int) -> None:
@@ -176,6 +215,7 @@ def main() -> None:
             "database_url": f"sqlite:///{tmp}/webhooks.db",
             "process_log": f"{tmp}/process.log",
             "endpoints": [{"name": name, "url": url} for name, url in ENDPOINTS.items()],
+            "search_key": SEARCH_KEY,
             "console": {
                 "users": [
                     {"name": "dana.support", "password_hash": hash_password(PASSWORD), "role": "operator"}
@@ -187,19 +227,25 @@ def main() -> None:
         port = free_port()
         serve(create_app(runtime), port)
         base = f"http://127.0.0.1:{port}"
-        with chromium(1400, 980) as driver:
+        with chromium(WIDTH, HEIGHT) as driver:
             driver.get(f"{base}/login")
             driver.find_element(By.ID, "name").send_keys("dana.support")
             driver.find_element(By.ID, "password").send_keys(PASSWORD)
             driver.find_element(By.ID, "sign-in").click()
-            driver.get(f"{base}/deliveries?since=1d")
-            driver.save_screenshot(str(ROOT / "docs" / "console-deliveries.png"))
-            driver.get(f"{base}/deliveries/{failed}")
-            driver.save_screenshot(str(ROOT / "docs" / "console-delivery.png"))
-            driver.get(f"{base}/endpoints")
-            driver.save_screenshot(str(ROOT / "docs" / "console-endpoints.png"))
+            while not driver.current_url.endswith("/deliveries"):  # signed in: the session is set
+                time.sleep(0.05)
+            for name, path in (
+                ("deliveries", "/deliveries?since=1d&status=failed"),
+                ("delivery", f"/deliveries/{failed}"),
+                ("endpoints", "/endpoints"),
+                ("audit", "/audit"),
+            ):
+                driver.get(f"{base}{path}")
+                driver.save_screenshot(str(ROOT / "docs" / f"console-{name}.png"))
         runtime.close()
-    print("docs/console-deliveries.png, docs/console-delivery.png, docs/console-endpoints.png")
+    print(
+        "docs/console-deliveries.png, docs/console-delivery.png, docs/console-endpoints.png, docs/console-audit.png"
+    )
 
 
 if __name__ == "__main__":

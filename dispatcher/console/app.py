@@ -8,11 +8,13 @@ links, so a form or link from before a restart is refused once.
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import datetime
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -43,6 +45,7 @@ ROUTES = [
     Route("/logout", login.logout, methods=["POST"]),
     Route("/deliveries", pages.deliveries),
     Route("/deliveries/patient", pages.find_patient, methods=["POST"]),
+    Route("/deliveries/find", pages.find_business, methods=["POST"]),
     Route("/deliveries/{request_id}", pages.delivery),
     Route("/deliveries/{request_id}/reveal", pages.reveal, methods=["POST"]),
     Route("/deliveries/{request_id}/retry", actions.retry_one, methods=["GET", "POST"]),
@@ -57,11 +60,18 @@ ROUTES = [
 ]
 
 
-def _when(moment: object) -> str:
-    """A time as the CLI writes it (UTC); nothing for None."""
+def _when(moment: object, compact: bool = False) -> str:
+    """A time as the CLI writes it (UTC), or ``compact`` for a list whose heading says UTC
+    (``2026-01-31 08:00:00``); nothing for None."""
     if isinstance(moment, datetime):
-        return format_utc(moment)
+        text = format_utc(moment)
+        return text[:19].replace("T", " ") if compact else text
     return "" if moment is None else str(moment)
+
+
+def _breakable(name: object) -> Markup:
+    """A name (an event, an endpoint) that a narrow column may break after ``_``, ``-`` or ``.``."""
+    return Markup(re.sub(r"([_.-])", r"\1<wbr>", str(escape(name))))
 
 
 def templates() -> Jinja2Templates:
@@ -69,6 +79,7 @@ def templates() -> Jinja2Templates:
         loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True)
     )
     environment.filters["when"] = _when
+    environment.filters["breakable"] = _breakable
     return Jinja2Templates(env=environment)
 
 

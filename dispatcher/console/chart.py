@@ -1,5 +1,6 @@
 """An endpoint's last 24 hours as an inline SVG bar chart: attempts per hour, the delivered share
-of each bar filled darker. Server-rendered, no script (the console's CSP allows none). Pure."""
+of each bar filled darker; and the word for its health. Server-rendered, no script (the
+console's CSP allows none). Pure."""
 
 from __future__ import annotations
 
@@ -24,11 +25,6 @@ class EndpointDay:
     @property
     def total(self) -> int:
         return sum(self.attempts)
-
-    @property
-    def success_rate(self) -> float | None:
-        """Delivered attempts over attempts, or None without attempts."""
-        return sum(self.delivered) / self.total if self.total else None
 
 
 def endpoint_day(hours: Sequence[tuple[int, int, int]]) -> EndpointDay:
@@ -62,12 +58,13 @@ def svg(day: EndpointDay) -> Markup:
     return Markup("".join(parts))
 
 
-def health(disabled: bool, day: EndpointDay) -> str:
-    """A word for an endpoint's state: disabled, idle (no attempt in 24 h), failing (under half
-    its attempts delivered), degraded (under 95 %), or healthy."""
-    rate = day.success_rate
+def health(disabled: bool, success_rate: float | None, attempts: int) -> str:
+    """A word for an endpoint's state from its success rate per delivery (delivered over the
+    deliveries that ended) and its attempts: disabled; idle (nothing ended, no attempt); failing
+    (under half delivered, or attempts but none ended: every one is still retrying); degraded
+    (under 95 %); or healthy."""
     if disabled:
         return "disabled"
-    if rate is None:
-        return "idle"
-    return "failing" if rate < 0.5 else "degraded" if rate < 0.95 else "healthy"
+    if success_rate is None:
+        return "failing" if attempts else "idle"
+    return "failing" if success_rate < 0.5 else "degraded" if success_rate < 0.95 else "healthy"

@@ -1,10 +1,13 @@
 """The deliveries page's filters: read from the query string into a store Selection, written
-back into links, and the patient token.
+back into links, and the patient and business-id tokens.
 
 A patient or encounter id is PHI, so it never enters a URL: the search form posts it, and the
 page's links carry a *patient token* instead -- the keyed hashes the deliveries are stored under
 (:meth:`~dispatcher.store.sealing.Keyring.candidates`), encrypted with a key derived from the
-session secret, valid as long as a session. Pure but for the clock the token reads.
+session secret, valid as long as a session. A business id (an order number, a prescription, an
+encounter or a patient id) is searched the same way: posted, and carried in links as a *search
+token* holding its keyed hash (:func:`dispatcher.store.search.business_key`), never the id.
+Pure but for the clock the tokens read.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from ..store import Selection
@@ -35,6 +40,8 @@ class Filters:
     patient_token: str = ""
     patient_keys: tuple[str, ...] = ()
     encounter_keys: tuple[str, ...] = ()
+    search_token: str = ""
+    business_key: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     cursor: Cursor | None = None
@@ -51,16 +58,22 @@ class Filters:
             until=self.until,
             patient_keys=self.patient_keys,
             encounter_keys=self.encounter_keys,
+            business_key=self.business_key,
         )
 
     def query(self, **changes: str) -> str:
         """The query string of these filters (no cursor), with ``changes``."""
-        params = {**self.values, "patient": self.patient_token, **changes}
+        params = {**self.values, **self.tokens(), **changes}
         return urlencode({k: v for k, v in params.items() if v})
+
+    def tokens(self) -> dict[str, str]:
+        """The patient and search tokens in force, by their query names."""
+        tokens = {"patient": self.patient_token, "find": self.search_token}
+        return {name: token for name, token in tokens.items() if token}
 
     @property
     def active(self) -> bool:
-        return bool(any(self.values.values()) or self.patient_token)
+        return bool(any(self.values.values()) or self.patient_token or self.search_token)
 
 
 def read_filters(
@@ -79,6 +92,15 @@ def read_filters(
     filters.until = _moment(filters, "until", now)
     if filters.since and filters.until and filters.since >= filters.until:
         filters.problems.append("since must be before until")
+    _read_tokens(filters, params, secret, token_seconds, now)
+    filters.cursor = read_cursor(params.get("before", ""))
+    return filters
+
+
+def _read_tokens(
+    filters: Filters, params: Mapping[str, str], secret: str, token_seconds: int, now: datetime
+) -> None:
+    """The patient and business-id filters, from the tokens their links carry."""
     token = params.get("patient", "")
     if token:
         keys = open_patient_token(token, secret, token_seconds, now)
@@ -87,8 +109,13 @@ def read_filters(
         else:
             filters.patient_token = token
             filters.patient_keys, filters.encounter_keys = keys
-    filters.cursor = read_cursor(params.get("before", ""))
-    return filters
+    token = params.get("find", "")
+    if token:
+        key = open_search_token(token, secret, token_seconds, now)
+        if key is None:
+            filters.problems.append("the business id search has expired: search again")
+        else:
+            filters.search_token, filters.business_key = token, key
 
 
 def _check_choice(filters: Filters, name: str, choices: Sequence[str]) -> None:
@@ -131,10 +158,19 @@ def _fernet(secret: str):  # type: ignore[no-untyped-def]
     return Fernet(base64.urlsafe_b64encode(digest))
 
 
+def _seal(document: dict[str, Any], secret: str) -> str:
+    return str(_fernet(secret).encrypt(json.dumps(document).encode()).decode("ascii"))
+
+
+def _open(token: str, secret: str, seconds: int, now: datetime) -> Any:
+    """The document a token holds; raises when it is not ours or too old."""
+    text = _fernet(secret).decrypt_at_time(token.encode("ascii"), seconds, int(now.timestamp()))
+    return json.loads(text)
+
+
 def patient_token(patient_keys: Sequence[str], encounter_keys: Sequence[str], secret: str) -> str:
     """The token a link carries for a patient (and encounter) filter: their keyed hashes, encrypted."""
-    text = json.dumps({"p": list(patient_keys), "e": list(encounter_keys)})
-    return str(_fernet(secret).encrypt(text.encode()).decode("ascii"))
+    return _seal({"p": list(patient_keys), "e": list(encounter_keys)}, secret)
 
 
 def open_patient_token(
@@ -144,8 +180,24 @@ def open_patient_token(
     from cryptography.fernet import InvalidToken
 
     try:
-        text = _fernet(secret).decrypt_at_time(token.encode("ascii"), seconds, int(now.timestamp()))
-        document = json.loads(text)
+        document = _open(token, secret, seconds, now)
         return tuple(map(str, document["p"])), tuple(map(str, document["e"]))
     except (InvalidToken, UnicodeError, ValueError, KeyError, TypeError):
         return None
+
+
+def search_token(business_key: str, secret: str) -> str:
+    """The token a link carries for a business-id search: the id's keyed hash, encrypted (so a
+    link does not show which deliveries share an id)."""
+    return _seal({"b": business_key}, secret)
+
+
+def open_search_token(token: str, secret: str, seconds: int, now: datetime) -> str | None:
+    """The business key a search token holds, or None when it is not ours or too old."""
+    from cryptography.fernet import InvalidToken
+
+    try:
+        key = _open(token, secret, seconds, now)["b"]
+    except (InvalidToken, UnicodeError, ValueError, KeyError, TypeError):
+        return None
+    return key if isinstance(key, str) and re.fullmatch(r"[0-9a-f]{64}", key) else None

@@ -12,18 +12,23 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from .. import store
 from ..errors import DeliveryNotFound
-from ..ops import audit, documents, endpoints, info
+from ..ops import documents, endpoints, info
 from ..ops.door import Actor
-from ..store import browsing
+from ..store import audit as audit_trail
+from ..store import browsing, search
+from ..store.endpoints import FinalDeliveries, final_deliveries
 from ..vocabulary import EVENT_NAMES
-from . import chart, filters, views
+from . import audit_words, chart, filters, views
 from .auth import Principal
 from .guard import page, refuse, render
 
 PAGE_ROWS = 50
-AUDIT_ROWS = 200
+SEARCH_FIELD = "search by business id"
+"""What the deliveries page calls its business-id search (in the note on turning it on)."""
+AUDIT_ROWS = 50
+MAX_ROW_ID = 18
+"""Most digits a ``before`` row id may have (beyond a 64-bit integer is no row)."""
 
 
 def token_seconds(request: Request) -> int:
@@ -39,9 +44,13 @@ def deliveries(request: Request, who: Principal, form: FormData | None) -> Respo
         request.query_params, names, request.app.state.secret, token_seconds(request), now
     )
     rows: list[dict[str, Any]] = []
-    cursor = None
+    cursor, counts = None, {}
     if not chosen.problems:
         rows, cursor = browsing.newest_first(runtime.engine, chosen.selection(), chosen.cursor, PAGE_ROWS)
+        # The chips count what the other filters select, so each says what choosing it would list.
+        counts = browsing.status_counts(runtime.engine, chosen.selection(statuses=()))
+    for row in rows:
+        row["reason_text"] = views.reason_column(row)
     return render(
         request,
         who,
@@ -51,10 +60,23 @@ def deliveries(request: Request, who: Principal, form: FormData | None) -> Respo
         endpoints=names,
         statuses=filters.STATUSES,
         events=EVENT_NAMES,
-        counts=store.status_counts(runtime.engine),
+        counts=counts,
+        search=_search_field(runtime.settings.search_key),
         next_page=chosen.query(before=filters.write_cursor(cursor)) if cursor else None,
         first_page=chosen.query() if chosen.cursor else None,
     )
+
+
+def _carried(form: FormData, *tokens: str) -> dict[str, str]:
+    """The filters a search form carries over (hidden fields), and the named tokens."""
+    return {k: str(form.get(k, "")) for k in (*filters.TEXT_FIELDS, *tokens) if form.get(k)}
+
+
+def _search_field(search_key: str | None) -> dict[str, Any]:
+    """What the business-id field says: how to turn it on (disabled), or what it finds."""
+    if search_key is None:
+        return {"enabled": False, "hint": search.needs_key(SEARCH_FIELD)}
+    return {"enabled": True, "hint": search.NOT_INDEXED_NOTE}
 
 
 @page()
@@ -63,13 +85,36 @@ def find_patient(request: Request, who: Principal, form: FormData | None) -> Res
     assert form is not None
     keyring = request.app.state.runtime.keyring
     patient, encounter = str(form.get("patient_id", "")).strip(), str(form.get("encounter_id", "")).strip()
-    params = {k: str(form.get(k, "")) for k in filters.TEXT_FIELDS if form.get(k)}
+    params = _carried(form, "find")
     if patient or encounter:
         params["patient"] = filters.patient_token(
             keyring.candidates(patient) if patient else (),
             keyring.candidates(encounter) if encounter else (),
             request.app.state.secret,
         )
+    return RedirectResponse(f"/deliveries?{urlencode(params)}", status_code=303)
+
+
+@page()
+def find_business(request: Request, who: Principal, form: FormData | None) -> Response:
+    """The business-id search posts the id; the page it leads to carries only its keyed hash,
+    encrypted (the search token). Empty, it clears the search."""
+    assert form is not None
+    search_key = request.app.state.runtime.settings.search_key
+    typed = str(form.get("business_id", "")).strip()
+    params = _carried(form, "patient")
+    if typed:
+        if search_key is None:
+            return refuse(request, who, 400, search.needs_key(SEARCH_FIELD))
+        if len(typed) > search.MAX_BUSINESS_ID:
+            return refuse(
+                request,
+                who,
+                400,
+                f"business id: over {search.MAX_BUSINESS_ID} characters; paste the id alone",
+            )
+        key = search.business_key(search_key, typed)
+        params["find"] = filters.search_token(key, request.app.state.secret)
     return RedirectResponse(f"/deliveries?{urlencode(params)}", status_code=303)
 
 
@@ -110,23 +155,29 @@ def reveal(request: Request, who: Principal, form: FormData | None) -> Response:
 
 @page()
 def endpoint_list(request: Request, who: Principal, form: FormData | None) -> Response:
+    """Each endpoint with its last 24 hours: the attempts per hour (the chart), and its success
+    rate per delivery -- delivered over the deliveries that ended (delivered or failed)."""
     runtime = request.app.state.runtime
     now = datetime.now(UTC)
+    since = now - timedelta(hours=chart.HOURS)
     hours: dict[str, list[tuple[int, int, int]]] = {}
-    for hour in browsing.hourly_attempts(runtime.engine, now - timedelta(hours=chart.HOURS), now):
+    for hour in browsing.hourly_attempts(runtime.engine, since, now):
         hours.setdefault(hour.endpoint, []).append((hour.hour, hour.attempts, hour.delivered))
+    finals = final_deliveries(runtime.engine, since)
     rows = []
     for row in endpoints.endpoint_rows(runtime):
         settings = runtime.settings.require_endpoint(row["name"])
         day = chart.endpoint_day(hours.get(row["name"], []))
+        ended = finals.get(row["name"], FinalDeliveries())
         rows.append(
             {
                 **row,
                 "settings": settings,
                 "delivery": runtime.settings.delivery_for(settings),
                 "day": day,
+                "ended": ended,
                 "chart": chart.svg(day),
-                "health": chart.health(row["disabled"], day),
+                "health": chart.health(row["disabled"], ended.success_rate, day.total),
             }
         )
     return render(request, who, "endpoints.html", rows=rows)
@@ -148,5 +199,17 @@ def queue_page(request: Request, who: Principal, form: FormData | None) -> Respo
 
 @page()
 def audit_page(request: Request, who: Principal, form: FormData | None) -> Response:
-    entries = list(reversed(audit.entries(request.app.state.runtime.engine, limit=AUDIT_ROWS)))
-    return render(request, who, "audit.html", entries=entries, limit=AUDIT_ROWS)
+    """The audit trail newest first, in words, a page of :data:`AUDIT_ROWS` at a time: ``before``
+    (a row id) is where the page starts."""
+    text = request.query_params.get("before", "")
+    before = int(text) if text.isdigit() and len(text) <= MAX_ROW_ID else None
+    rows, older = audit_trail.newest_first(request.app.state.runtime.engine, before, AUDIT_ROWS)
+    return render(
+        request,
+        who,
+        "audit.html",
+        lines=[audit_words.describe(row) for row in rows],
+        older=older,
+        paged=before is not None,
+        limit=AUDIT_ROWS,
+    )

@@ -1,13 +1,16 @@
-"""What the delivery page shows of a delivery: its wrapper with ``data`` held back, and each
-attempt with what the partner answered -- its error (the reason phrase) and its body's first
-bytes -- held back, until an operator reveals them. Anyone signed in sees each attempt's
-outcome, HTTP status and failure kind. Pure."""
+"""What a page shows of a delivery: in the list, why it is not delivered, in a few words; on its
+own page, its wrapper with ``data`` held back, and each attempt with what the partner answered
+-- its error (the reason phrase) and its body's first bytes -- held back, until an operator
+reveals them. Anyone signed in sees each attempt's outcome, HTTP status and failure kind. Pure."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from ..vocabulary import DeliveryStatus, FailureKind, Reason
 
 FIRST_BYTES = 512
 """How much of an answer the timeline shows, once revealed."""
@@ -49,3 +52,57 @@ def has_phi(document: Mapping[str, Any]) -> bool:
     return document.get("payload") is not None or any(
         a.get("response_body") or a.get("error") for a in document["attempts"]
     )
+
+
+REASON_WORDS: dict[str, str] = {
+    FailureKind.TIMEOUT: "timeout",
+    FailureKind.CONNECTION_ERROR: "connection error",
+    FailureKind.DNS_ERROR: "DNS error",
+    FailureKind.INVALID_REQUEST: "invalid request",
+    FailureKind.DESTINATION_REFUSED: "refused: not allowed",
+    Reason.ENDPOINT_DISABLED: "endpoint disabled",
+}
+"""The words of the list's reason column for the stored failure kinds and reasons."""
+MAX_REASON = 28
+_HTTP = re.compile(r"HTTP \d{3}")
+
+
+def _words(code: str) -> str:
+    """A failure kind or reason as words (``dns_error`` -> ``DNS error``)."""
+    if code in REASON_WORDS:
+        return REASON_WORDS[code]
+    words = code.replace("_", " ")
+    return re.sub(r"\b(dns|tls|ssl|http)\b", lambda m: m.group(1).upper(), words)
+
+
+def _reason_category(reason: str) -> str:
+    """A failed delivery's stored reason (``HTTP 503; attempts exhausted (8 of 8)``,
+    ``timeout; ...``, ``HTTP 404 is not retried``, ``endpoint_disabled``, ``stored payload is
+    unusable: ValueError``...) cut to its category."""
+    head = reason.split(";", 1)[0].strip()
+    found = _HTTP.match(head)
+    if found:
+        return found.group(0)
+    if head.startswith("stored payload"):
+        return "payload unreadable"
+    if head.endswith("no longer configured"):
+        return "endpoint removed"
+    if re.fullmatch(r"[a-z_]+", head) and len(head) <= MAX_REASON:
+        return _words(head)
+    return head if len(head) <= MAX_REASON else head[: MAX_REASON - 1] + "…"
+
+
+def reason_column(row: Mapping[str, Any]) -> str:
+    """Why a listed delivery is not delivered, in a few words: its failed reason's category,
+    else its latest attempt's failure kind, else its last HTTP status when not 2xx; empty when
+    delivered, and when there is no failure to name (queued, never attempted)."""
+    if row.get("status") == DeliveryStatus.DELIVERED:
+        return ""
+    if row.get("reason"):
+        return _reason_category(str(row["reason"]))
+    if row.get("last_failure"):
+        return _words(str(row["last_failure"]))
+    http_status = row.get("last_http_status")
+    if http_status and not 200 <= int(http_status) <= 299:
+        return f"HTTP {http_status}"
+    return ""

@@ -5,7 +5,9 @@ One row per operator action that changes or reveals the log (each an
 ``log erase``, ``log export``, ``endpoints disable|enable``, ``storage encrypt|rotate``,
 ``delivery reveal``). The
 selection and counts are JSON written by the action; neither holds PHI (a patient is named by
-its stored key, never its id), and both are shown to operators as they are.
+its stored key, never its id), and both are shown to operators. Read back all at once
+(:func:`entries`, ``dispatcher audit list``) or a page at a time, newest first, by keyset on the
+row's id (:func:`newest_first`, the console).
 """
 
 from __future__ import annotations
@@ -75,6 +77,26 @@ def entries(engine: Engine, since: datetime | None = None, limit: int | None = N
         query = query.order_by(AUDIT.c.id.desc()).limit(limit)
     with reading(engine) as conn:
         rows = sorted(conn.execute(query).all(), key=lambda r: r.id)
-    return [
-        AuditEntry(r.id, r.at, r.actor, r.action, json.loads(r.selection), json.loads(r.counts)) for r in rows
-    ]
+    return [_entry(r) for r in rows]
+
+
+def newest_first(
+    engine: Engine, before: int | None = None, limit: int = 50
+) -> tuple[list[AuditEntry], int | None]:
+    """Up to ``limit`` audit rows older than row ``before`` (from the newest without it), newest
+    first, and the ``before`` of the next page (None on the last). A row's id only grows, so a
+    page is one seek on the primary key, however long the trail."""
+    query = sa.select(AUDIT).order_by(AUDIT.c.id.desc()).limit(limit + 1)
+    if before is not None:
+        query = query.where(AUDIT.c.id < before)
+    with reading(engine) as conn:
+        rows = [_entry(r) for r in conn.execute(query).all()]
+    if len(rows) <= limit:
+        return rows, None
+    return rows[:limit], rows[limit - 1].id
+
+
+def _entry(row: Any) -> AuditEntry:
+    return AuditEntry(
+        row.id, row.at, row.actor, row.action, json.loads(row.selection), json.loads(row.counts)
+    )

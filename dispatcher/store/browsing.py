@@ -1,5 +1,6 @@
 """Reading the log a screen at a time, for the operator console: a page of deliveries newest
-first from a keyset cursor, and an endpoint's attempts per hour.
+first from a keyset cursor, with why each one is not delivered; the selected deliveries per
+status; and an endpoint's attempts per hour.
 
 A page is one short read bounded by the cursor (``created_at``, ``request_id`` of the last row
 shown), never OFFSET, so the thousandth page costs what the first does. The hourly counts read
@@ -15,22 +16,46 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ..vocabulary import AttemptOutcome
+from ..vocabulary import STATUSES, AttemptOutcome
+from .counts import by_status
 from .engine import reading
 from .schema import ATTEMPTS, DELIVERIES
-from .selection import DELIVERY_FIELDS, Selection, _after
+from .selection import DELIVERY_FIELDS, Selection, _after, count_by_status
 
 Cursor = tuple[datetime, str]
 """Where a page ends: the ``created_at`` and ``request_id`` of its last (oldest) row."""
+LISTED_FIELDS = (*DELIVERY_FIELDS, "reason", "last_failure")
+"""A row of a page: a delivery's columns, why it failed (``reason``, None unless failed) and the
+:class:`~dispatcher.vocabulary.FailureKind` of its latest attempt (None when that attempt got an
+answer, or there is none)."""
+
+
+def _last_failure() -> Any:
+    """The failure kind of the delivery's latest attempt (an interrupted one left out): one seek
+    in the attempts' index on ``request_id`` per row of the page."""
+    return (
+        sa.select(ATTEMPTS.c.failure)
+        .where(
+            ATTEMPTS.c.request_id == DELIVERIES.c.request_id,
+            ATTEMPTS.c.outcome != AttemptOutcome.INTERRUPTED.value,
+        )
+        .order_by(ATTEMPTS.c.attempt.desc(), ATTEMPTS.c.id.desc())
+        .limit(1)
+        .correlate(DELIVERIES)
+        .scalar_subquery()
+        .label("last_failure")
+    )
 
 
 def newest_first(
     engine: Engine, selection: Selection, after: Cursor | None = None, limit: int = 50
 ) -> tuple[list[dict[str, Any]], Cursor | None]:
     """Up to ``limit`` selected deliveries older than ``after`` (from the newest without it),
-    newest first, and the cursor of the next page (None on the last)."""
+    newest first, each with :data:`LISTED_FIELDS`, and the cursor of the next page (None on the
+    last)."""
     keys = [DELIVERIES.c.created_at, DELIVERIES.c.request_id]
-    query = sa.select(*(DELIVERIES.c[name] for name in DELIVERY_FIELDS)).where(*selection.conditions())
+    columns = [DELIVERIES.c[name] for name in (*DELIVERY_FIELDS, "reason")]
+    query = sa.select(*columns, _last_failure()).where(*selection.conditions())
     if after is not None:
         query = query.where(_after(keys, after, descending=True))
     query = query.order_by(*(key.desc() for key in keys)).limit(limit + 1)
@@ -40,6 +65,17 @@ def newest_first(
         return rows, None
     rows = rows[:limit]
     return rows, (rows[-1]["created_at"], rows[-1]["request_id"])
+
+
+def status_counts(engine: Engine, selection: Selection) -> dict[str, int]:
+    """The selected deliveries per status, each known status present (0 when none). Selecting
+    everything, it reads the kept counts (:func:`.counts.by_status`), not the log; a filter
+    counts the rows it selects, through the index that filter uses."""
+    if not selection.conditions():
+        with reading(engine) as conn:
+            return by_status(conn)
+    counted = count_by_status(engine, selection)
+    return {status: counted.get(status, 0) for status in STATUSES}
 
 
 @dataclass(frozen=True)

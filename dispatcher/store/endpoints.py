@@ -1,5 +1,6 @@
 """Endpoint state: which endpoints are disabled and why, shared by every worker through the
-database, and read through a cache of a few seconds in each process.
+database, and read through a cache of a few seconds in each process; and how each endpoint's
+deliveries ended lately (its success rate per delivery).
 
 A disabled endpoint gets no new jobs: ``dispatch()`` still returns an id for each of its
 deliveries, recorded ``failed`` with reason ``endpoint_disabled``, so nothing silently vanishes,
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -85,6 +87,48 @@ def failures_without_success(engine: Engine, endpoint: str, since: datetime) -> 
     with reading(engine) as conn:
         counts: dict[str, int] = {status: int(n) for status, n in conn.execute(final).all()}
     return 0 if counts.get(DeliveryStatus.DELIVERED) else counts.get(DeliveryStatus.FAILED, 0)
+
+
+@dataclass(frozen=True)
+class FinalDeliveries:
+    """An endpoint's deliveries that ended in a window: delivered, and failed."""
+
+    delivered: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.delivered + self.failed
+
+    @property
+    def success_rate(self) -> float | None:
+        """Delivered over final deliveries (per delivery, not per attempt); None when none ended."""
+        return self.delivered / self.total if self.total else None
+
+
+def final_deliveries(engine: Engine, since: datetime) -> dict[str, FinalDeliveries]:
+    """Per endpoint, the deliveries that ended (delivered or failed) since ``since``, leaving out
+    those held back while it was disabled (``endpoint_disabled``: the partner never saw them).
+    A delivery ends when it last changes, so it is read by ``updated_at``, through its index."""
+    query = (
+        sa.select(DELIVERIES.c.endpoint, DELIVERIES.c.status, sa.func.count())
+        .where(
+            DELIVERIES.c.updated_at >= since,
+            DELIVERIES.c.status.in_(FINAL_STATUSES),
+            sa.or_(DELIVERIES.c.reason.is_(None), DELIVERIES.c.reason != Reason.ENDPOINT_DISABLED),
+        )
+        .group_by(DELIVERIES.c.endpoint, DELIVERIES.c.status)
+    )
+    counted: dict[str, dict[str, int]] = {}
+    with reading(engine) as conn:
+        for endpoint, status, n in conn.execute(query).all():
+            counted.setdefault(endpoint, {})[status] = int(n)
+    return {
+        endpoint: FinalDeliveries(
+            delivered=by.get(DeliveryStatus.DELIVERED, 0), failed=by.get(DeliveryStatus.FAILED, 0)
+        )
+        for endpoint, by in counted.items()
+    }
 
 
 def held_back(engine: Engine, endpoint: str) -> list[str]:

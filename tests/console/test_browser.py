@@ -1,6 +1,7 @@
 """End to end, as a person uses it: in a real headless Chromium, an operator signs in, filters
 to a failed delivery, opens it, retries it and sees a real worker deliver it to a real receiver;
-a viewer's retry is refused."""
+a viewer's retry is refused. At 1280 x 800 every page fits the window (no column clipped, no
+sideways scrolling), and a business id typed into the search field finds its deliveries."""
 
 from __future__ import annotations
 
@@ -96,3 +97,82 @@ def runtime_status(runtime: Runtime, request_id: str) -> str | None:
 
     found = store.get_delivery(runtime.engine, request_id)
     return found["status"] if found else None
+
+
+SEARCH_KEY = "a-search-key-for-the-browser-tests-0123456789"
+ORDER = "ORDER-2026-55817"
+FITS = """
+const root = document.documentElement;
+const cards = [...document.querySelectorAll('.card')];
+const cells = [...document.querySelectorAll('table.grid th, table.grid td')];
+return {
+  page: [root.scrollWidth, root.clientWidth],
+  cards: cards.filter(c => c.scrollWidth > c.clientWidth + 1).map(c => c.className),
+  cells: cells.filter(c => c.getBoundingClientRect().right > Math.min(
+      root.clientWidth, c.closest('.card') ? c.closest('.card').getBoundingClientRect().right : 1e9) + 1
+  ).map(c => c.textContent.trim()),
+  last: [...document.querySelectorAll('table.grid thead th:last-child')].map(
+      th => th.getBoundingClientRect().right),
+};
+"""
+
+
+def fits(driver) -> dict:
+    """What of the page is wider than the window at its size: nothing, when it fits."""
+    measured = driver.execute_script(FITS)
+    scroll, client = measured["page"]
+    assert scroll <= client, f"the page scrolls sideways: {scroll} > {client} px"
+    assert measured["cards"] == [], f"cards scroll sideways: {measured['cards']}"
+    assert measured["cells"] == [], f"cells beyond the window or their card: {measured['cells'][:5]}"
+    assert all(right <= client for right in measured["last"]), measured["last"]
+    return measured
+
+
+def test_every_page_fits_1280_pixels_and_a_business_id_finds_its_deliveries(write_config, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from dispatcher import store
+
+    long_names = [
+        {"name": "northside-pharmacy-east-region", "url": "http://127.0.0.1:9/a"},
+        {"name": "quest-lab-orders", "url": "http://127.0.0.1:9/b"},
+    ]
+    config = write_config(endpoints=long_names, console=console_section(), search_key=SEARCH_KEY)
+    runtime = Runtime(parse_settings(yaml.safe_load(config.read_text()), env={}), worker_name="e2e")
+    previous = set_runtime(runtime)
+    try:
+        order = dispatch(
+            "order_changed", {**events.get_event("order_changed").example(), "order_number": ORDER}
+        )
+        for event in ("prescription_dosage_changed", "case_assigned_to_clinician", "encounter_cancelled"):
+            for request_id in dispatch(event, events.get_event(event).example()):
+                store.fail_delivery(
+                    runtime.engine, request_id, "connection_error; attempts exhausted (5 of 5)"
+                )
+        with (
+            browser.console_process(config, tmp_path / "console.out") as base,
+            browser.chromium(1280, 800) as driver,
+        ):
+            sign_in(driver, base, "olivia")
+            driver.get(f"{base}/deliveries")
+            measured = fits(driver)
+            headings = [th.text for th in driver.find_elements(By.CSS_SELECTOR, "#deliveries thead th")]
+            assert headings[-1] == "Updated (UTC)" and "Reason" in headings
+            assert measured["last"][0] <= 1280
+            reasons = {td.text for td in driver.find_elements(By.CSS_SELECTOR, "#deliveries td.reason")}
+            assert reasons == {"", "connection error"}
+
+            driver.find_element(By.ID, "f-business").send_keys(ORDER)
+            driver.find_element(By.ID, "business-find").click()
+            wait_for(lambda: "find=" in driver.current_url, 10, message="the searched page")
+            links = driver.find_elements(By.CSS_SELECTOR, "#deliveries tbody a")
+            assert sorted(a.get_attribute("href").rsplit("/", 1)[1] for a in links) == sorted(order)
+            assert ORDER not in driver.current_url and ORDER not in driver.page_source
+            assert driver.find_element(By.ID, "count-all").text == "all 2"
+            fits(driver)
+            for path in ("/endpoints", "/audit", "/queue", f"/deliveries/{order[0]}", "/actions/replay"):
+                driver.get(f"{base}{path}")
+                fits(driver)
+    finally:
+        set_runtime(previous)
+        runtime.close()

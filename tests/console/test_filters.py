@@ -1,5 +1,5 @@
-"""The deliveries page's filters (``dispatcher/console/filters.py``): the patient token, the
-keyset cursor, and the filters read from a query string. Pure."""
+"""The deliveries page's filters (``dispatcher/console/filters.py``): the patient and search
+tokens, the keyset cursor, and the filters read from a query string. Pure."""
 
 from __future__ import annotations
 
@@ -45,3 +45,25 @@ def test_read_filters_keeps_good_values_and_names_bad_ones():
     assert chosen.problems == ["endpoint: no such endpoint 'nowhere'", "since must be before until"]
     assert chosen.selection().statuses == ("failed",)
     assert chosen.selection(statuses=("retrying",)).statuses == ("retrying",)
+
+
+def test_a_search_token_carries_the_business_key_only_and_is_read_into_the_selection():
+    token = filters.search_token(P1, SECRET)
+    assert P1 not in token
+    assert filters.open_search_token(token, SECRET, 3600, datetime.now(UTC)) == P1
+    assert filters.open_search_token(token, SECRET, 3600, datetime.now(UTC) + timedelta(hours=2)) is None
+    assert filters.open_search_token("nonsense", SECRET, 3600, datetime.now(UTC)) is None
+    not_a_key = filters._seal({"b": "ORDER123"}, SECRET)  # only a keyed hash is a business key
+    assert filters.open_search_token(not_a_key, SECRET, 3600, datetime.now(UTC)) is None
+
+    chosen = filters.read_filters(
+        {"find": token, "event": "order_changed"}, [], SECRET, 60, datetime.now(UTC)
+    )
+    assert chosen.business_key == P1 and chosen.active and not chosen.problems
+    assert chosen.selection().business_key == P1
+    assert "find=" in chosen.query() and "find=" not in chosen.query(find="")
+    assert chosen.tokens() == {"find": token}
+    stale = filters.read_filters({"find": "nonsense"}, [], SECRET, 60, NOW)
+    assert stale.business_key is None and stale.problems == [
+        "the business id search has expired: search again"
+    ]

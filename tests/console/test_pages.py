@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 
+from dispatcher import store
 from dispatcher.console.app import COOKIE
 from dispatcher.ops import audit
+from dispatcher.store import counts
 
 from .conftest import (
     ENDPOINT_KEY,
@@ -199,11 +201,111 @@ def test_the_endpoints_queue_and_audit_pages(client_for, runtime, redis_url):
     client = client_for("victor")
     endpoints = client.get("/endpoints").text
     assert "pharmacy" in endpoints and "lab" in endpoints and "<svg" in endpoints
-    assert "50.0 % of 2 attempts" in endpoints and "degraded" in endpoints and "idle" in endpoints
+    assert "<b>50.0 %</b> of 2 deliveries (1 delivered, 1 failed)" in endpoints
+    assert "degraded" in endpoints and "idle" in endpoints
     queue = client.get("/queue").text
     assert "send-webhook-request" in queue and "No worker is registered" in queue
     audit.record(runtime.engine, "retry", {"request_ids": ["x"]}, {"requeued": 0}, actor="someone")
-    assert "someone" in client.get("/audit").text
+    assert "someone retried delivery x (left alone, not re-queued)" in client.get("/audit").text
+
+
+def test_an_endpoints_success_rate_is_per_delivery_not_per_attempt(client_for, runtime):
+    """Three deliveries that ended -- two delivered (one after three failed attempts), one failed
+    -- are 66.7 %, whatever the six attempts say; one still retrying is not counted."""
+    from dispatcher.times import utcnow
+
+    delivered_late = seed(runtime, status="delivered")
+    with runtime.engine.begin() as conn:
+        for n in (2, 3, 4):  # three more attempts before it was delivered
+            conn.execute(
+                store.ATTEMPTS.insert().values(
+                    request_id=delivered_late, event="prescription_submitted", endpoint="pharmacy",
+                    url="http://127.0.0.1:9/hook", attempt=n, retry=True, outcome="retry_scheduled",
+                    http_status=503, created_at=utcnow(),
+                )
+            )  # fmt: skip
+    seed(runtime, status="delivered")
+    seed(runtime, status="failed")
+    seed(runtime, status="retrying")
+    page = client_for("victor").get("/endpoints").text
+    assert "<b>66.7 %</b> of 3 deliveries (2 delivered, 1 failed)" in page and "· 7 attempts" in page
+    assert 'health-degraded">degraded' in page  # by the deliveries' 66.7 %, not the attempts' 2 of 7
+
+
+def test_the_status_counts_count_what_the_other_filters_select(client_for, runtime):
+    seed(runtime, status="failed")
+    seed(runtime, status="failed")
+    seed(runtime, status="delivered")
+    seed(runtime, status="failed", endpoint="lab")
+    with runtime.engine.begin() as conn:  # as a worker's recording keeps them (seed writes rows only)
+        counts.add(conn, {"failed": 3, "delivered": 1})
+    client = client_for("victor")
+
+    def chips(params: dict) -> dict[str, str]:
+        html = client.get("/deliveries", params=params).text
+        return dict(re.findall(r'id="count-([a-z_]+)">[a-z ]+ <b>([0-9,]+)</b>', html))
+
+    assert chips({}) == {
+        "all": "4",
+        "queued": "0",
+        "in_flight": "0",
+        "retrying": "0",
+        "delivered": "1",
+        "failed": "3",
+    }
+    assert chips({"endpoint": "lab"})["all"] == "1" and chips({"endpoint": "lab"})["failed"] == "1"
+    # choosing a status lists it, and the chips still show every status of the other filters
+    assert chips({"endpoint": "pharmacy", "status": "failed"}) == chips({"endpoint": "pharmacy"})
+    assert chips({"endpoint": "pharmacy"})["failed"] == "2"
+    assert chips({"since": "1h", "until": "30m"})["all"] == "0"
+    html = client.get("/deliveries", params={"endpoint": "lab"}).text
+    assert (
+        'href="/deliveries?status=failed&amp;endpoint=lab"' in html and "counted within these filters" in html
+    )
+
+
+def test_the_list_says_why_a_delivery_is_not_delivered(client_for, runtime):
+    failed = seed(runtime, status="failed")
+    delivered = seed(runtime, status="delivered")
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            store.DELIVERIES.update()
+            .where(store.DELIVERIES.c.request_id == failed)
+            .values(reason="HTTP 500; attempts exhausted (5 of 5)")
+        )
+    html = client_for("victor").get("/deliveries").text
+    cells = dict(
+        re.findall(r'href="/deliveries/([0-9a-f-]{36})".*?<td class="reason"[^>]*>([^<]*)</td>', html, re.S)
+    )
+    assert cells == {failed: "HTTP 500", delivered: ""}
+    assert 'title="HTTP 500; attempts exhausted (5 of 5)"' in html
+
+
+def test_the_audit_page_reads_in_words_newest_first_a_page_at_a_time(client_for, runtime):
+    for n in range(55):
+        audit.record(
+            runtime.engine,
+            "retry",
+            {"endpoint": "pharmacy", "statuses": ["failed"], "with_payload": True, "via": "console"},
+            {"matched": n, "requeued": n},
+            actor=f"person-{n}",
+        )
+    client = client_for("victor")
+    first = client.get("/audit").text
+    sentences = re.findall(r'<div class="sentence">([^<]+)</div>', first)
+    assert len(sentences) == 50
+    assert sentences[0] == "person-54 (console) retried 54 failed deliveries to pharmacy"
+    assert sentences[-1].startswith("person-5 (console)")
+    assert "{" not in first.split("<main>")[1] and "&#39;" not in first and "=" not in "".join(sentences)
+    older = re.search(r'href="/audit\?before=(\d+)" class="button quiet" id="older"', first)
+    assert older
+    second = client.get(f"/audit?before={older.group(1)}").text
+    assert [s.split(" ")[0] for s in re.findall(r'<div class="sentence">([^<]+)</div>', second)] == [
+        f"person-{n}" for n in reversed(range(5))
+    ]
+    assert 'id="older"' not in second and 'id="newest"' in second
+    assert "Nothing older." in client.get("/audit?before=1").text
+    assert len(re.findall('class="sentence"', client.get("/audit?before=nonsense").text)) == 50
 
 
 def test_the_proxy_header_is_believed_only_from_the_trusted_addresses(console_runtime):

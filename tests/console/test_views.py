@@ -1,6 +1,6 @@
-"""What the delivery page shows of a delivery (``dispatcher/console/views.py``): the wrapper
-with ``data`` held back and each attempt with the partner's words held back until revealed,
-secrets masked either way. Pure."""
+"""What a page shows of a delivery (``dispatcher/console/views.py``): in the list, why it is not
+delivered in a few words; on its page, the wrapper with ``data`` held back and each attempt with
+the partner's words held back until revealed, secrets masked either way. Pure."""
 
 from __future__ import annotations
 
@@ -72,3 +72,31 @@ def test_there_is_phi_to_reveal_when_a_payload_an_answer_or_an_error_is_kept():
     assert views.has_phi({"payload": None, "attempts": [attempt(), attempt(error="HTTP 500")]})
     assert views.has_phi({"payload": None, "attempts": [attempt(response_body="answer")]})
     assert not views.has_phi({"payload": None, "attempts": [attempt(), attempt(response_body="")]})
+
+
+def listed(**changes: object) -> dict[str, object]:
+    return {"status": "failed", "reason": None, "last_failure": None, "last_http_status": None} | changes
+
+
+def test_the_reason_column_names_the_failure_category_in_a_few_words():
+    cases = [
+        (listed(reason="HTTP 503; attempts exhausted (8 of 8)", last_http_status=503), "HTTP 503"),
+        (listed(reason="HTTP 404 is not retried", last_http_status=404), "HTTP 404"),
+        (listed(reason="timeout; attempts exhausted (5 of 5)", last_failure="timeout"), "timeout"),
+        (listed(reason="dns_error; attempts exhausted (5 of 5)"), "DNS error"),
+        (listed(reason="destination_refused", last_failure="destination_refused"), "refused: not allowed"),
+        (listed(reason="endpoint_disabled"), "endpoint disabled"),
+        (listed(reason="stored payload is unusable: ValueError"), "payload unreadable"),
+        (listed(reason="stored payload is unreadable: it was erased"), "payload unreadable"),
+        (listed(reason="endpoint 'lab' is no longer configured"), "endpoint removed"),
+        (listed(reason="tls_error"), "TLS error"),  # a kind this list has no words for yet
+        (listed(reason="x" * 60), "x" * 27 + "…"),
+        (listed(reason="a certificate for another host name entirely"), "a certificate for another h…"),
+        (listed(status="retrying", last_failure="connection_error"), "connection error"),
+        (listed(status="retrying", last_http_status=503), "HTTP 503"),
+        (listed(status="queued"), ""),  # never attempted
+        (listed(status="in_flight", last_http_status=200), ""),
+        (listed(status="delivered", last_http_status=200, reason="stale"), ""),
+    ]
+    for row, words in cases:
+        assert views.reason_column(row) == words, row

@@ -1,5 +1,6 @@
 """The audit trail (dispatcher.store.audit), on both backends: rows read back oldest first, from
-a moment, the newest ``limit``; the actor kept to its column, the selection and counts as JSON."""
+a moment, the newest ``limit``, or a page at a time newest first by keyset; the actor kept to its
+column, the selection and counts as JSON."""
 
 from __future__ import annotations
 
@@ -49,4 +50,24 @@ def test_a_row_keeps_the_actor_to_255_characters_and_writes_any_value_as_json(da
         "selection": {"since": str(T0), "statuses": ["failed"]},
         "counts": {"retried": 1},
     }
+    engine.dispose()
+
+
+def test_pages_run_newest_first_by_keyset_until_the_oldest(database_url: str) -> None:
+    engine = store.create_store_engine(database_url)
+    for n in range(7):
+        audit.record(engine, f"actor-{n}", AuditAction.RETRY, {"n": n}, {"requeued": n}, at=T0)
+    seen, before, pages = [], None, 0
+    while True:
+        page, before = audit.newest_first(engine, before, limit=3)
+        seen += [e.actor for e in page]
+        pages += 1
+        if before is None:
+            break
+        assert before == page[-1].id
+    assert seen == [f"actor-{n}" for n in reversed(range(7))] and pages == 3
+    assert audit.newest_first(engine, limit=7)[1] is None  # a page that holds the rest has no next
+    newest = audit.newest_first(engine, limit=1)[0][0]
+    assert (newest.selection, newest.counts) == ({"n": 6}, {"requeued": 6})
+    assert audit.newest_first(engine, before=1) == ([], None)
     engine.dispose()

@@ -1,13 +1,14 @@
 """Endpoint state in the log (dispatcher.store.endpoints), on both backends: disabling and
 enabling say whether they changed anything, failures without success are counted in a window,
-what a disabled endpoint held back is listed oldest first, and the cache re-reads after its
-time or when told."""
+what a disabled endpoint held back is listed oldest first, the deliveries that ended in a window
+give the success rate per delivery, and the cache re-reads after its time or when told."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from dispatcher import store
+from dispatcher.store.endpoints import FinalDeliveries, final_deliveries
 from dispatcher.times import utcnow
 from dispatcher.vocabulary import DeliveryStatus, Reason
 from tests.store.rows import T0, attempt_record, claimed, new_delivery
@@ -62,6 +63,44 @@ def test_failures_without_success_count_only_the_window_and_a_success_clears_the
     finished(engine, "delivered")
     assert store.failures_without_success(engine, "partner-a", since) == 0
     assert store.failures_without_success(engine, "partner-b", since) == 1
+
+
+def retried_then(engine, outcome: str, endpoint: str = "partner-a", retries: int = 2) -> str:
+    """A delivery that took ``retries`` retries (an attempt row each) before ``outcome``."""
+    claim = claimed(engine, endpoint=endpoint)
+    for _ in range(retries):
+        store.record_attempt(
+            engine, attempt_record(claim, "retry_scheduled", http_status=503, next_attempt_at=utcnow()), "w1"
+        )
+        claim = store.claim(engine, claim.request_id, "w1")
+    http_status = 200 if outcome == "delivered" else 404
+    store.record_attempt(engine, attempt_record(claim, outcome, http_status=http_status), "w1")
+    return claim.request_id
+
+
+def test_the_success_rate_counts_deliveries_that_ended_not_attempts(engine) -> None:
+    since = utcnow() - timedelta(hours=24)
+    retried_then(engine, "delivered", retries=3)  # four attempts, one delivery delivered
+    retried_then(engine, "delivered", retries=0)
+    retried_then(engine, "failed", retries=1)
+    finished(engine, "delivered", when=since - timedelta(minutes=1))  # ended before the window
+    finished(engine, "failed", endpoint="partner-b")
+    retrying = claimed(engine)  # not ended: not counted
+    store.record_attempt(
+        engine, attempt_record(retrying, "retry_scheduled", http_status=503, next_attempt_at=utcnow()), "w1"
+    )
+    held = new_delivery()
+    failed_held = {"status": DeliveryStatus.FAILED, "reason": Reason.ENDPOINT_DISABLED}
+    store.insert_deliveries(engine, [store.NewDelivery(**{**held.__dict__, **failed_held})])
+
+    ended = final_deliveries(engine, since)
+    assert ended == {
+        "partner-a": FinalDeliveries(delivered=2, failed=1),
+        "partner-b": FinalDeliveries(delivered=0, failed=1),
+    }
+    assert ended["partner-a"].total == 3 and ended["partner-a"].success_rate == 2 / 3
+    assert ended["partner-b"].success_rate == 0.0
+    assert FinalDeliveries().success_rate is None
 
 
 def test_held_back_lists_the_endpoints_disabled_failures_oldest_first(engine) -> None:
