@@ -16,16 +16,18 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from ..store import Selection
 from ..store.browsing import Cursor
 from ..times import parse_moment
 from ..vocabulary import EVENT_NAMES, DeliveryStatus
+
+T = TypeVar("T")
 
 TEXT_FIELDS = ("status", "event", "endpoint", "since", "until", "request_id")
 STATUSES = tuple(s.value for s in DeliveryStatus)
@@ -100,22 +102,22 @@ def read_filters(
 def _read_tokens(
     filters: Filters, params: Mapping[str, str], secret: str, token_seconds: int, now: datetime
 ) -> None:
-    """The patient and business-id filters, from the tokens their links carry."""
-    token = params.get("patient", "")
-    if token:
-        keys = open_patient_token(token, secret, token_seconds, now)
-        if keys is None:
-            filters.problems.append("the patient filter has expired: search for the patient again")
-        else:
-            filters.patient_token = token
-            filters.patient_keys, filters.encounter_keys = keys
-    token = params.get("find", "")
-    if token:
-        key = open_search_token(token, secret, token_seconds, now)
-        if key is None:
-            filters.problems.append("the business id search has expired: search again")
-        else:
-            filters.search_token, filters.business_key = token, key
+    """The patient and business-id filters, from the tokens their links carry (an expired one is
+    a problem shown on the page, saying to search again)."""
+
+    def opened(name: str, opener: Callable[..., T | None], expired: str) -> tuple[str, T] | None:
+        token = params.get(name, "")
+        held = opener(token, secret, token_seconds, now) if token else None
+        if token and held is None:
+            filters.problems.append(expired)
+        return (token, held) if held is not None else None
+
+    if patient := opened(
+        "patient", open_patient_token, "the patient filter has expired: search for the patient again"
+    ):
+        filters.patient_token, (filters.patient_keys, filters.encounter_keys) = patient
+    if found := opened("find", open_search_token, "the business id search has expired: search again"):
+        filters.search_token, filters.business_key = found
 
 
 def _check_choice(filters: Filters, name: str, choices: Sequence[str]) -> None:
