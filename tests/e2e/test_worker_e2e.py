@@ -160,7 +160,9 @@ def test_no_key_sends_default_xxx_and_warns(
     assert got.headers["X-Webhook-Key"] == "xxx"
     worker.stop()
     process_log = (tmp_path / "logs" / "send-webhook-request-process.log").read_text()
-    assert "WARNING endpoint uses the default key xxx" in process_log and "endpoint=partner-a" in process_log
+    assert "WARNING configuration warning" in process_log
+    assert "uses the default key xxx; configure a unique key" in process_log
+    assert "warning: endpoints[0].key: endpoint 'partner-a' uses the default key xxx" in worker.output()
 
 
 def test_two_workers_deliver_each_exactly_once(make_runtime, write_config, start_worker, receiver):
