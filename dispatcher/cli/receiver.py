@@ -22,12 +22,17 @@ def receiver(host: str, port: int, key: str, signing_secret: str | None) -> None
     def show(received: Any) -> None:
         click.echo(f"{received.event:<28} {received.request_id}  retry={str(received.retry).lower()}")
 
+    def refused(why: str) -> None:
+        click.echo(f"answered 401: {why}")
+
     if signing_secret:
         try:
             decode_secret(signing_secret)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--signing-secret") from None
-    server = ReceiverServer(host, port, ReceiverState(key=key, signing_secret=signing_secret, on_event=show))
+    server = ReceiverServer(
+        host, port, ReceiverState(key=key, signing_secret=signing_secret, on_event=show, on_reject=refused)
+    )
     click.echo(f"receiving on http://{host}:{server.server_address[1]}/ (any path); Ctrl-C stops", err=True)
     try:
         server.serve_forever()

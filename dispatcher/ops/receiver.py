@@ -38,6 +38,7 @@ class ReceiverState:
     rejected: int = 0
     failed_once: set[str] = field(default_factory=set)
     on_event: Callable[[ReceivedEvent], None] | None = None
+    on_reject: Callable[[str], None] | None = None  # told why a POST got 401 (never the key sent)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -74,19 +75,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _reject(self, error: str, why: str) -> None:
+        state = self.server.state
+        with state.lock:
+            state.rejected += 1
+        self._answer(401, {"error": error})
+        if state.on_reject:
+            state.on_reject(why)
+
     def do_POST(self) -> None:  # the stdlib's name
         state = self.server.state
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         if not hmac.compare_digest(self.headers.get("X-Webhook-Key", ""), state.key):
-            with state.lock:
-                state.rejected += 1
-            self._answer(401, {"error": "invalid X-Webhook-Key"})
+            self._reject("invalid X-Webhook-Key", "the X-Webhook-Key is not the one this receiver accepts")
             return
         if state.signing_secret and not verify_signature(state.signing_secret, raw, self.headers):
-            with state.lock:
-                state.rejected += 1
-            self._answer(401, {"error": "invalid webhook-signature"})
+            self._reject("invalid webhook-signature", "the webhook-signature does not verify")
             return
         try:
             body = json.loads(raw)

@@ -1,6 +1,7 @@
 """``dispatcher receiver``, the reference partner endpoint, as a real process on 127.0.0.1: it
 checks the key (and with ``--signing-secret`` the signature), takes each request_id once, prints
-one line per event it takes, and stops on Ctrl-C. A bad secret is a usage error (click's runner)."""
+one line per event it takes and per request it refuses (why, never the key sent), and stops on
+Ctrl-C. A bad secret is a usage error (click's runner)."""
 
 from __future__ import annotations
 
@@ -85,7 +86,9 @@ def test_it_checks_the_key_takes_each_request_once_and_prints_what_it_took(start
 
     code, printed = receiver.stop()
     assert code == 0
-    assert printed.splitlines() == [f"{'order_changed':<28} {first}  retry=false"]
+    wrong_key = "answered 401: the X-Webhook-Key is not the one this receiver accepts"
+    assert printed.splitlines() == [wrong_key, wrong_key, f"{'order_changed':<28} {first}  retry=false"]
+    assert "wrong" not in printed  # what a sender sent as its key is never printed
 
 
 def test_with_a_signing_secret_it_takes_only_signed_requests(start_receiver) -> None:
@@ -103,7 +106,13 @@ def test_with_a_signing_secret_it_takes_only_signed_requests(start_receiver) -> 
     assert receiver.post(body, **{"X-Webhook-Key": KEY, **headers}).status_code == 200
 
     code, printed = receiver.stop()
-    assert code == 0 and printed.splitlines() == [f"{'message_created':<28} {request_id}  retry=false"]
+    unverified = "answered 401: the webhook-signature does not verify"
+    assert code == 0
+    assert printed.splitlines() == [
+        unverified,
+        unverified,
+        f"{'message_created':<28} {request_id}  retry=false",
+    ]
 
 
 def test_a_signing_secret_that_is_not_whsec_is_a_usage_error() -> None:

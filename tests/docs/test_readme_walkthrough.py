@@ -195,6 +195,7 @@ def test_the_readme_works_word_for_word(walkthrough: Walkthrough) -> None:
     assert "Job OK" not in worker and "remaining" not in worker, worker
     receiver = walkthrough.terminals["receiver"].output()
     assert "order_changed" in receiver and "retry=true" in receiver, receiver
+    assert "answered 401: the X-Webhook-Key is not the one this receiver accepts" in receiver, receiver
     failed_listing = next(t for t in walkthrough.transcript if "--status failed" in t.splitlines()[0])
     assert "order_changed" in failed_listing, failed_listing
     found = next(t for t in walkthrough.transcript if "--business-id ORDER123" in t.splitlines()[0])
