@@ -75,15 +75,12 @@ def send(
 
 
 def endpoints_of(runtime: Runtime, request_ids: list[str]) -> list[tuple[str, str]]:
-    """Each request id with the endpoint its delivery is for, in the order given (one short read
-    per id, from the log: a repeated idempotency key's ids are an earlier dispatch's)."""
+    """Each request id with the endpoint its delivery is for, in the order given (read from the
+    log: a repeated idempotency key's ids are an earlier dispatch's)."""
     from .. import store
 
-    found: list[tuple[str, str]] = []
-    for request_id in request_ids:
-        rows = list(store.rows(runtime.engine, store.Selection(request_id=request_id), ["endpoint"]))
-        found.append((request_id, str(rows[0].endpoint) if rows else "?"))
-    return found
+    found = store.endpoints_of(runtime.engine, request_ids)
+    return [(request_id, found.get(request_id, "?")) for request_id in request_ids]
 
 
 def aligned(header: list[str], rows: list[list[str]]) -> str:

@@ -194,6 +194,17 @@ def get_delivery(engine: Engine, request_id: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
+def endpoints_of(engine: Engine, request_ids: Sequence[str]) -> dict[str, str]:
+    """The endpoint of each delivery named (one read for all of them); an unknown id is absent."""
+    if not request_ids:
+        return {}
+    query = sa.select(DELIVERIES.c.request_id, DELIVERIES.c.endpoint).where(
+        DELIVERIES.c.request_id.in_(list(request_ids))
+    )
+    with reading(engine) as conn:
+        return {str(r.request_id): str(r.endpoint) for r in conn.execute(query)}
+
+
 def list_attempts(engine: Engine, request_id: str) -> list[dict[str, Any]]:
     """Every attempt row of one delivery, in order."""
     query = (

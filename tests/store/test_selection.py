@@ -131,3 +131,13 @@ def test_status_counts_name_every_status(engine) -> None:
     store.insert_deliveries(engine, [new_delivery(), new_delivery()], now=T0)
     counts = store.status_counts(engine)
     assert counts == {"queued": 2, "in_flight": 0, "retrying": 0, "delivered": 0, "failed": 0}
+
+
+def test_endpoints_of_reads_each_named_deliverys_endpoint_at_once(engine) -> None:
+    a, b = new_delivery(endpoint="partner-a"), new_delivery(endpoint="partner-b")
+    store.insert_deliveries(engine, [a, b], now=T0)
+    assert store.endpoints_of(engine, [b.request_id, a.request_id, "no-such-id"]) == {
+        a.request_id: "partner-a",
+        b.request_id: "partner-b",
+    }
+    assert store.endpoints_of(engine, []) == {}
