@@ -15,20 +15,15 @@ from dataclasses import replace
 from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import ConfigDict, Discriminator, Field, Tag, model_validator
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from . import fields as f
 from . import settings as frozen
-from .checks import Problem, UnknownSetting, shown, shown_url
+from .checks import Problem, shown, shown_url
 from .console import ConsoleFile
-
-
-def setting(default: Any, meaning: str, **more: Any) -> Any:
-    """A key with its default and its meaning (the JSON Schema's description)."""
-    return Field(default=default, description=meaning, **more)
-
+from .sections import Section, setting
 
 _SETTINGS = frozen.Settings()
 _DELIVERY = _SETTINGS.delivery
@@ -37,22 +32,6 @@ _METRICS = frozen.MetricsSettings()
 _RETENTION = frozen.RetentionSettings()
 OVERRIDES = ("timeout", "connect_timeout", "max_attempts", "backoff")
 """The delivery settings an endpoint may set for itself."""
-
-
-class Section(BaseModel):
-    """A mapping in the file: its own keys only, each strictly of its type. Frozen."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys(cls, raw: Any) -> Any:
-        """An unknown key is named, with the keys this section has (before any other mistake)."""
-        if isinstance(raw, dict):
-            for key in raw:
-                if key not in cls.model_fields:
-                    raise UnknownSetting(key, list(cls.model_fields))
-        return raw
 
 
 class BackoffMapping(Section):
