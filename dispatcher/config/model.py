@@ -20,9 +20,11 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
 from pydantic_core import core_schema
 
 from . import fields as f
+from . import partner
 from . import settings as frozen
 from .checks import Problem, shown, shown_url
 from .console import ConsoleFile
+from .partner_settings import NO_PROXY
 from .sections import Section, setting
 
 _SETTINGS = frozen.Settings()
@@ -117,6 +119,12 @@ class DeliveryFile(Section):
     ca_bundle: f.Omittable[f.CaBundle] = setting(
         None, "A PEM CA bundle to verify partners' certificates with."
     )
+    proxy: f.Omittable[partner.ProxyUrl] = setting(
+        None, "The HTTP proxy every delivery and token request goes through (CONNECT for https://)."
+    )
+    no_proxy: list[partner.NoProxyEntry] = setting(
+        [], "Hosts sent to directly despite proxy: host, .domain, IP, network or *."
+    )
 
     def to_settings(self) -> frozen.DeliverySettings:
         return frozen.DeliverySettings(
@@ -129,6 +137,8 @@ class DeliveryFile(Section):
             response_body_limit=self.response_body_limit,
             tls_verify=self.tls_verify,
             ca_bundle=self.ca_bundle,
+            proxy=None if self.proxy == NO_PROXY else self.proxy,
+            no_proxy=tuple(self.no_proxy),
         )
 
 
@@ -177,6 +187,19 @@ class EndpointFile(Section):
         "With ordered: the event data fields the ordering key comes from (the first present), "
         "unless dispatch() is given ordering_key.",
     )
+    headers: partner.Headers = setting(
+        {}, "Extra static headers, e.g. {X-Partner-Account: clinic-17}; their values are never shown."
+    )
+    auth: f.Omittable[partner.AuthFile] = setting(None, "The Authorization header: basic, bearer or oauth2.")
+    tls_client_cert: f.Omittable[partner.ClientCertFile] = setting(
+        None, "Mutual TLS: {cert, key, key_password}."
+    )
+    ca_bundle: f.Omittable[f.CaBundle] = setting(
+        None, "A PEM CA bundle for this partner and its token endpoint; delivery.ca_bundle otherwise."
+    )
+    proxy: f.Omittable[partner.ProxyUrl] = setting(
+        None, "This endpoint's HTTP proxy, or none; delivery.proxy otherwise."
+    )
 
     def to_endpoint(self, delivery: frozen.DeliverySettings) -> frozen.Endpoint:
         """The endpoint, its ``delivery`` the global ``delivery`` with its overrides (None without)."""
@@ -201,6 +224,11 @@ class EndpointFile(Section):
             else None,
             ordered=self.ordered,
             ordering_fields=tuple(self.ordering_fields),
+            headers=tuple(self.headers.items()),
+            auth=self.auth.to_settings() if self.auth is not None else None,
+            tls_client_cert=self.tls_client_cert.to_settings() if self.tls_client_cert else None,
+            ca_bundle=self.ca_bundle,
+            proxy=self.proxy,
         )
 
 
@@ -315,6 +343,12 @@ class ConfigFile(Section):
                     f"must be https:// when environment is production, got {shown_url(endpoint.url)} "
                     "(set environment: staging for a plain-http test endpoint)",
                     at=("endpoints", i, "url"),
+                )
+            oauth2 = endpoint.auth.oauth2 if endpoint.auth is not None else None
+            if oauth2 is not None and urlsplit(oauth2.token_url).scheme != "https":
+                raise Problem(
+                    f"must be https:// when environment is production, got {shown_url(oauth2.token_url)}",
+                    at=("endpoints", i, "auth", "oauth2", "token_url"),
                 )
 
     def to_settings(self) -> frozen.Settings:

@@ -15,6 +15,7 @@ from typing import Any
 from ..contract.signing import decode_secret
 from ..errors import UnknownEndpoint
 from .console_settings import ConsoleSettings
+from .partner_settings import Auth, ClientCert, auth_secrets, proxy_secrets
 
 DEFAULT_KEY = "xxx"
 """The seed's key for an endpoint that has none configured."""
@@ -67,6 +68,10 @@ class DeliverySettings:
     response_body_limit: int = 65536
     tls_verify: bool = True
     ca_bundle: str | None = None
+    proxy: str | None = None
+    """The HTTP proxy of every delivery and token request (``delivery.proxy``); None: direct."""
+    no_proxy: tuple[str, ...] = ()
+    """Hosts sent to directly despite :attr:`proxy` (``delivery.no_proxy``)."""
 
     @property
     def verify(self) -> bool | str:
@@ -105,6 +110,15 @@ class Endpoint:
     ordering_fields: tuple[str, ...] = DEFAULT_ORDERING_FIELDS
     """Where a delivery's ordering key comes from when dispatch() is given none: the first of
     these fields present in the event's data."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra static headers (``headers``), sent with every POST; their values are never shown."""
+    auth: Auth | None = None
+    """The ``Authorization`` the sender adds: Basic, Bearer, or an OAuth2 token."""
+    tls_client_cert: ClientCert | None = None
+    ca_bundle: str | None = None
+    """This partner's CA bundle (and its token endpoint's); ``delivery.ca_bundle`` when None."""
+    proxy: str | None = None
+    """This endpoint's proxy URL, ``none`` (direct), or None: ``delivery.proxy``."""
 
     def ordering_key(self, data: Mapping[str, Any], given: str | None = None) -> str | None:
         """The delivery's ordering key: ``given``, else the first of :attr:`ordering_fields` the
@@ -123,7 +137,8 @@ class Endpoint:
         """This endpoint's secrets, for masking: its key (unless the public default) and its
         signing secrets, with and without their ``whsec_`` prefix."""
         key = [self.key] if self.key_configured and self.key != DEFAULT_KEY else []
-        return key + list(self.signing_secrets) + [s[len("whsec_") :] for s in self.signing_secrets]
+        signing = list(self.signing_secrets) + [s[len("whsec_") :] for s in self.signing_secrets]
+        return key + signing + auth_secrets(self.auth, self.tls_client_cert, self.proxy)
 
     def signing_keys(self) -> list[bytes]:
         return [decode_secret(s) for s in self.signing_secrets]
@@ -211,6 +226,7 @@ class Settings:
         key is public, so it is not one), the storage keys and the search key."""
         return (
             [secret for endpoint in self.endpoints for secret in endpoint.secrets()]
+            + proxy_secrets(self.delivery.proxy)
             + list(self.storage_keys)
             + ([self.search_key] if self.search_key else [])
             + self.console.secrets()

@@ -140,7 +140,7 @@ def test_yaml_yes_string_is_not_a_boolean(tmp_path: Path) -> None:
             {"delivery": {"timeouts": 1}},
             "delivery.timeouts: unknown setting; expected one of: timeout, "
             "connect_timeout, max_attempts, backoff, retry_4xx, max_payload_bytes, response_body_limit, "
-            "tls_verify, ca_bundle",
+            "tls_verify, ca_bundle, proxy, no_proxy",
         ),
         (
             {1: "x"},
