@@ -68,10 +68,17 @@ class FailureKind(StrEnum):
     DNS_ERROR = "dns_error"
     INVALID_REQUEST = "invalid_request"
     DESTINATION_REFUSED = "destination_refused"
+    TOKEN_ERROR = "token_error"
+    """No OAuth2 token could be had from the endpoint's token endpoint: nothing was sent."""
 
 
 RETRYABLE_FAILURES: frozenset[str] = frozenset(
-    {FailureKind.TIMEOUT.value, FailureKind.CONNECTION_ERROR.value, FailureKind.DNS_ERROR.value}
+    {
+        FailureKind.TIMEOUT.value,
+        FailureKind.CONNECTION_ERROR.value,
+        FailureKind.DNS_ERROR.value,
+        FailureKind.TOKEN_ERROR.value,
+    }
 )
 
 

@@ -60,6 +60,7 @@ REASON_WORDS: dict[str, str] = {
     FailureKind.DNS_ERROR: "DNS error",
     FailureKind.INVALID_REQUEST: "invalid request",
     FailureKind.DESTINATION_REFUSED: "refused: not allowed",
+    FailureKind.TOKEN_ERROR: "no OAuth2 token",
     Reason.ENDPOINT_DISABLED: "endpoint disabled",
 }
 """The words of the list's reason column for the stored failure kinds and reasons."""

@@ -36,12 +36,16 @@ def new_session(allow_networks: tuple[str, ...] | list[str] = (), pool_maxsize: 
     return guard.guard_session(session, guard.parse_networks(allow_networks), pool_maxsize)
 
 
-def build_headers(key: str) -> dict[str, str]:
-    return {
-        "Content-Type": "application/json",
-        "X-Webhook-Key": key,
-        "User-Agent": USER_AGENT,
-    }
+def build_headers(
+    key: str, extra: tuple[tuple[str, str], ...] = (), authorization: str | None = None
+) -> dict[str, str]:
+    """A POST's headers: the seed's three, an endpoint's ``headers`` (which may not replace
+    them: the configuration refuses those names) and its ``Authorization``, when it has one."""
+    headers = {"Content-Type": "application/json", "X-Webhook-Key": key, "User-Agent": USER_AGENT}
+    headers.update(extra)
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    return headers
 
 
 def _cut(text: str, limit: int) -> str:
@@ -87,6 +91,7 @@ def post(
     response_body_limit: int = 65536,
     verify: bool | str = True,
     mask: Callable[[str], str] = str,
+    proxies: dict[str, str] | None = None,
 ) -> DeliveryOutcome:
     """POSTs once, without following redirects, and classifies what happened. A POST that got
     no answer is worded in one line by :func:`.explain.explain` (``connection refused by
@@ -98,7 +103,8 @@ def post(
 
     The whole attempt -- connecting, sending, the status line, the headers and the body read --
     ends within ``timeout + connect_timeout`` of its start, however slowly the partner answers
-    (:mod:`.deadline`); one cut short is a ``timeout``.
+    (:mod:`.deadline`); one cut short is a ``timeout``. ``proxies`` (requests') sends it through
+    a proxy (:mod:`.connections`).
     """
     started = time.perf_counter()
     limit = timeout + connect_timeout
@@ -110,7 +116,7 @@ def post(
     with deadline.deadline(limit) as alarm:
         try:
             answer = _exchange(
-                session, url, body, headers, (connect_timeout, timeout), response_body_limit, verify
+                session, url, body, headers, (connect_timeout, timeout), response_body_limit, verify, proxies
             )
         except (requests.RequestException, OSError) as exc:
             answer = exc
@@ -119,9 +125,9 @@ def post(
         cut = f"no complete answer within {explain.seconds(limit)} s (timeout + connect_timeout)"
         return DeliveryOutcome(None, FailureKind.TIMEOUT, cut, None, ms)
     if isinstance(answer, BaseException):
-        error = _cut(
-            mask(explain.explain(answer, url, timeout=timeout, connect_timeout=connect_timeout)), ERROR_CHARS
-        )
+        proxy = (proxies or {}).get("https" if url.lower().startswith("https:") else "http")
+        words = explain.explain(answer, url, timeout=timeout, connect_timeout=connect_timeout, proxy=proxy)
+        error = _cut(mask(words), ERROR_CHARS)
         return DeliveryOutcome(None, failure_kind(answer), error, None, ms)
     status, reason, text, retry_after = answer
     return DeliveryOutcome(status, None, answer_error(status, reason, mask), mask(text), ms, retry_after)
@@ -135,10 +141,18 @@ def _exchange(
     timeouts: tuple[float, float],
     response_body_limit: int,
     verify: bool | str,
+    proxies: dict[str, str] | None = None,
 ) -> tuple[int, str | None, str, str | None]:
     """The POST and the bounded read of its answer: (status, reason, stored text, Retry-After)."""
     with session.post(
-        url, data=body, headers=headers, timeout=timeouts, allow_redirects=False, stream=True, verify=verify
+        url,
+        data=body,
+        headers=headers,
+        timeout=timeouts,
+        allow_redirects=False,
+        stream=True,
+        verify=verify,
+        proxies=proxies or {},
     ) as response:
         raw = _read_limited(response, response_body_limit)
         text = _decode(raw[:STORED_BODY_BYTES], response.encoding)

@@ -120,7 +120,9 @@ def seconds(value: float) -> str:
     return f"{value:g}"
 
 
-def explain(exc: BaseException, url: str, *, timeout: float, connect_timeout: float) -> str:
+def explain(
+    exc: BaseException, url: str, *, timeout: float, connect_timeout: float, proxy: str | None = None
+) -> str:
     """What went wrong, in one line that names the endpoint by ``host:port`` only.
 
     Args:
@@ -128,6 +130,7 @@ def explain(exc: BaseException, url: str, *, timeout: float, connect_timeout: fl
         url: the endpoint's URL (only its host and port are quoted).
         timeout: the read timeout, in seconds.
         connect_timeout: the connect timeout, in seconds.
+        proxy: the proxy the POST went through, if any (only its host and port are quoted).
     """
     host, address = endpoint_of(url)
     refusal = find(exc, DestinationRefused)

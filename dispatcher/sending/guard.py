@@ -14,8 +14,10 @@ import ipaddress
 import socket
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+import requests.utils
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -161,12 +163,15 @@ def _connection_class(base: type[HTTPConnection], allow: tuple[Network, ...]) ->
             return super().request(*args, **kwargs)
 
         def _new_conn(self) -> socket.socket:
+            # A connection to a configured proxy is allowed (the partner's address was checked
+            # before the request was handed to it: GuardedAdapter.send).
+            open_to = ANY_ADDRESS if getattr(self, "proxy", None) is not None else allow
             try:
                 sock = guarded_create_connection(
                     self._dns_host,
                     self.port,
                     self.timeout,
-                    allow,
+                    open_to,
                     source_address=self.source_address,
                     socket_options=self.socket_options,
                 )
@@ -190,28 +195,69 @@ def _connection_class(base: type[HTTPConnection], allow: tuple[Network, ...]) ->
     return GuardedConnection
 
 
-class GuardedAdapter(HTTPAdapter):
-    """An adapter whose connections go only to allowed addresses."""
+ANY_ADDRESS: tuple[Network, ...] = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+"""Every address: what a configured proxy may be."""
 
-    def __init__(self, allow: Sequence[Network], **kwargs: object) -> None:
+
+def check_destination(host: str, port: int, allow: Sequence[Network]) -> None:
+    """Before a request is handed to a proxy (which resolves the host itself): every address
+    ``host`` resolves to must be allowed. Raises :class:`DestinationRefused` naming the first
+    that is not, or ``OSError`` when the host does not resolve."""
+    try:
+        found = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise OSError(f"could not resolve {host}") from exc
+    for *_, sockaddr in found:
+        address = str(sockaddr[0])
+        reason = refusal_reason(address, allow)
+        if reason is not None:
+            raise DestinationRefused(refusal_message(address, reason))
+
+
+class GuardedAdapter(HTTPAdapter):
+    """An adapter whose connections go only to allowed addresses: directly, or through a proxy
+    once the partner's address is checked. ``ssl_context`` (a client certificate, a CA) is used
+    for every TLS connection to a partner."""
+
+    def __init__(self, allow: Sequence[Network], ssl_context: Any = None, **kwargs: object) -> None:
         self.allow = tuple(allow)
+        self.ssl_context = ssl_context
         super().__init__(**kwargs)  # type: ignore[arg-type]
 
-    def init_poolmanager(self, *args: object, **kwargs: object) -> None:
-        super().init_poolmanager(*args, **kwargs)  # type: ignore[arg-type]
+    def _guard(self, manager: Any) -> Any:
         http_conn = _connection_class(HTTPConnection, self.allow)
         https_conn = _connection_class(HTTPSConnection, self.allow)
         http_pool = type("GuardedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http_conn})
         https_pool = type("GuardedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https_conn})
-        self.poolmanager.pool_classes_by_scheme = {"http": http_pool, "https": https_pool}
+        manager.pool_classes_by_scheme = {"http": http_pool, "https": https_pool}
+        return manager
+
+    def init_poolmanager(self, *args: object, **kwargs: object) -> None:
+        if self.ssl_context is not None:
+            kwargs["ssl_context"] = self.ssl_context
+        super().init_poolmanager(*args, **kwargs)  # type: ignore[arg-type]
+        self._guard(self.poolmanager)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        if proxy not in self.proxy_manager and self.ssl_context is not None:
+            proxy_kwargs["ssl_context"] = self.ssl_context
+        return self._guard(super().proxy_manager_for(proxy, **proxy_kwargs))
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        proxies = kwargs.get("proxies") or {}
+        if proxies and request.url and requests.utils.select_proxy(request.url, proxies):
+            parts = urlsplit(request.url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            check_destination(parts.hostname or "", port, self.allow)
+        return super().send(request, *args, **kwargs)
 
 
 def guard_session(
-    session: requests.Session, allow: Sequence[Network], pool_maxsize: int = 10
+    session: requests.Session, allow: Sequence[Network], pool_maxsize: int = 10, ssl_context: Any = None
 ) -> requests.Session:
     """Mounts the guarded adapter; ``pool_maxsize`` connections are kept per host (one per
     thread that sends at once)."""
-    adapter = GuardedAdapter(allow, pool_maxsize=max(10, pool_maxsize))
+    adapter = GuardedAdapter(allow, ssl_context, pool_maxsize=max(10, pool_maxsize))
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
