@@ -8,6 +8,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 import requests
 
+from ..config import Endpoint
+from ..config.partner_settings import BasicAuth, BearerAuth
 from ..policy.retry import DeliveryOutcome
 from ..vocabulary import FailureKind
 from . import deadline, explain, guard
@@ -46,6 +48,18 @@ def build_headers(
     if authorization is not None:
         headers["Authorization"] = authorization
     return headers
+
+
+def endpoint_headers(endpoint: Endpoint, token: str | None = None) -> dict[str, str]:
+    """The headers of a POST to ``endpoint``: :func:`build_headers` with its key, its
+    ``headers`` and the ``Authorization`` its ``auth`` gives (an OAuth2 endpoint's ``token``,
+    fetched by the caller)."""
+    auth = endpoint.auth
+    if isinstance(auth, BasicAuth | BearerAuth):
+        authorization: str | None = auth.header()
+    else:
+        authorization = f"Bearer {token}" if token is not None else None
+    return build_headers(endpoint.key, endpoint.headers, authorization)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -103,8 +117,7 @@ def post(
 
     The whole attempt -- connecting, sending, the status line, the headers and the body read --
     ends within ``timeout + connect_timeout`` of its start, however slowly the partner answers
-    (:mod:`.deadline`); one cut short is a ``timeout``. ``proxies`` (requests') sends it through
-    a proxy (:mod:`.connections`).
+    (:mod:`.deadline`); one cut short is a ``timeout``. ``proxies``: requests' (:mod:`.connections`).
     """
     started = time.perf_counter()
     limit = timeout + connect_timeout
