@@ -67,6 +67,16 @@ def no_proxy_entry(entry: str) -> str:
     return entry
 
 
+def oauth2_method(name: str) -> str:
+    methods = [method.value for method in values.OAuth2Method]
+    if name not in methods:
+        raise Problem(f"must be one of {', '.join(methods)}, got {shown(name)}")
+    return name
+
+
+Method = Annotated[
+    f.Text, AfterValidator(oauth2_method), f.Hint(enum=[method.value for method in values.OAuth2Method])
+]
 HeaderName = Annotated[f.Text, AfterValidator(header_name)]
 ProxyUrl = Annotated[
     f.Text,
@@ -103,8 +113,8 @@ class OAuth2File(Section):
 
     token_url: TokenUrl = Field(description="Required: the token endpoint (https:// in production).")
     client_id: f.Required = Field(description="Required: the client's id (iss and sub of a JWT assertion).")
-    method: values.OAuth2Method = setting(
-        values.OAuth2Method.CLIENT_SECRET_BASIC,
+    method: Method = setting(
+        values.OAuth2Method.CLIENT_SECRET_BASIC.value,
         "client_secret_basic (HTTP Basic), client_secret_post (in the form) or private_key_jwt "
         "(RFC 7523, SMART Backend Services).",
     )
@@ -119,7 +129,7 @@ class OAuth2File(Section):
     def _method_needs(self) -> Self:
         if self.algorithm not in values.JWT_ALGORITHMS:
             raise Problem(f"must be RS384 or ES384, got {shown(self.algorithm)}", at=("algorithm",))
-        if self.method is values.OAuth2Method.PRIVATE_KEY_JWT:
+        if self.method == values.OAuth2Method.PRIVATE_KEY_JWT:
             for name in ("private_key", "key_id"):
                 if getattr(self, name) is None:
                     raise Problem("is required with method: private_key_jwt", at=(name,))
@@ -127,7 +137,7 @@ class OAuth2File(Section):
                 raise Problem("is not used with method: private_key_jwt; remove it", at=("client_secret",))
             return self
         if self.client_secret is None:
-            raise Problem(f"is required with method: {self.method.value}", at=("client_secret",))
+            raise Problem(f"is required with method: {self.method}", at=("client_secret",))
         for name in ("private_key", "key_id"):
             if getattr(self, name) is not None:
                 raise Problem("is used only with method: private_key_jwt; remove it", at=(name,))
@@ -137,7 +147,7 @@ class OAuth2File(Section):
         return values.OAuth2Client(
             token_url=self.token_url,
             client_id=self.client_id,
-            method=self.method,
+            method=values.OAuth2Method(self.method),
             client_secret=self.client_secret,
             scope=self.scope,
             audience=self.audience,
