@@ -6,8 +6,8 @@ Each key is the file's (``delivery.timeout`` under ``delivery``, ``worker.thread
 never a field of :mod:`.settings` (``worker_threads``, ``key_configured``), so what a person
 reads can be looked up in the file, the README and the JSON Schema. The masked: endpoint keys
 (``****``, or ``xxx (default)`` when none is configured), signing secrets (``whsec_****``),
-storage keys, the search key, password hashes, the session secret, and the passwords of the
-Redis and database URLs.
+storage keys, the search key, password hashes, the session secret, the passwords of the
+Redis, database and proxy URLs, an endpoint's header values and every auth secret.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 from ..redaction import MASK, mask_url
 from .console_settings import ConsoleSettings
+from .partner_settings import Auth, BasicAuth, BearerAuth
 from .settings import Backoff, DeliverySettings, Endpoint, ExponentialBackoff, Settings
 
 DEFAULT_KEY_SHOWN = "xxx (default)"
@@ -74,6 +75,8 @@ def delivery_document(delivery: DeliverySettings) -> dict[str, Any]:
         "response_body_limit": delivery.response_body_limit,
         "tls_verify": delivery.tls_verify,
         "ca_bundle": delivery.ca_bundle,
+        "proxy": mask_url(delivery.proxy) if delivery.proxy else None,
+        "no_proxy": list(delivery.no_proxy),
     }
 
 
@@ -99,6 +102,44 @@ def endpoint_document(endpoint: Endpoint, delivery: DeliverySettings) -> dict[st
         else {"failed_deliveries": rule.failed_deliveries, "window": rule.window_seconds},
         "ordered": endpoint.ordered,
         "ordering_fields": list(endpoint.ordering_fields),
+        **connection_document(endpoint),
+    }
+
+
+def connection_document(endpoint: Endpoint) -> dict[str, Any]:
+    """An endpoint's headers (their values masked: one may be a partner's API key), auth, client
+    certificate, CA bundle and proxy, every secret masked."""
+    cert = endpoint.tls_client_cert
+    return {
+        "headers": {name: MASK for name, _ in endpoint.headers},
+        "auth": auth_document(endpoint.auth),
+        "tls_client_cert": None
+        if cert is None
+        else {"cert": cert.cert, "key": cert.key, "key_password": MASK if cert.key_password else None},
+        "ca_bundle": endpoint.ca_bundle,
+        "proxy": mask_url(endpoint.proxy) if endpoint.proxy else None,
+    }
+
+
+def auth_document(auth: Auth | None) -> dict[str, Any] | None:
+    if isinstance(auth, BasicAuth):
+        return {"basic": {"username": auth.username, "password": MASK}}
+    if isinstance(auth, BearerAuth):
+        return {"bearer": MASK}
+    if auth is None:
+        return None
+    return {
+        "oauth2": {
+            "token_url": mask_url(auth.token_url),
+            "client_id": auth.client_id,
+            "method": auth.method.value,
+            "client_secret": MASK if auth.client_secret else None,
+            "scope": auth.scope,
+            "audience": auth.audience,
+            "private_key": auth.private_key,
+            "key_id": auth.key_id,
+            "algorithm": auth.algorithm,
+        }
     }
 
 

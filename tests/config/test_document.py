@@ -20,7 +20,11 @@ EVERYTHING = {
     "environment": "staging",
     "redis_url": "redis://default:redis-pw-31337@127.0.0.1:6379/2",
     "database_url": "postgresql+psycopg://hooks:db-pw-31337@127.0.0.1:5432/hooks",
-    "delivery": {"backoff": [10, 60]},
+    "delivery": {
+        "backoff": [10, 60],
+        "proxy": "http://egress:px-31337@proxy.internal:3128",
+        "no_proxy": [".lan"],
+    },
     "endpoints": [
         {
             **ENDPOINT,
@@ -32,8 +36,22 @@ EVERYTHING = {
             "rate_per_second": 2.5,
             "disable_after": {"failed_deliveries": 3, "window": "1d"},
             "ordered": True,
+            "headers": {"X-Partner-Account": "acct-31337"},
+            "auth": {"basic": {"username": "clinic", "password": "basic-31337"}},
+            "tls_client_cert": {"cert": __file__, "key_password": "kp-31337"},
+            "proxy": "none",
         },
-        {"name": "partner-b", "url": "https://b.example.com/hook"},
+        {
+            "name": "partner-b",
+            "url": "https://b.example.com/hook",
+            "auth": {
+                "oauth2": {
+                    "token_url": "https://b.example.com/token",
+                    "client_id": "c",
+                    "client_secret": "cs-31337",
+                }
+            },
+        },
     ],
     "allow_networks": ["10.0.0.0/8"],
     "metrics": {"port": 9200},
@@ -101,6 +119,14 @@ def test_every_secret_is_masked() -> None:
     assert document["storage_keys"] == ["****"] and document["search_key"] == "****"
     assert document["console"]["users"][0]["password_hash"] == "****"
     assert document["console"]["session_secret"] == "****"
+    first, second = document["endpoints"]
+    assert first["headers"] == {"X-Partner-Account": "****"}
+    assert first["auth"] == {"basic": {"username": "clinic", "password": "****"}}
+    assert first["tls_client_cert"] == {"cert": __file__, "key": None, "key_password": "****"}
+    assert (
+        second["auth"]["oauth2"]["client_secret"] == "****" and second["auth"]["oauth2"]["client_id"] == "c"
+    )
+    assert document["delivery"]["proxy"] == "http://egress:****@proxy.internal:3128"
 
 
 def test_the_defaults_document() -> None:
