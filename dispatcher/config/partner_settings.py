@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote_plus, unquote, urlsplit
 
 NO_PROXY = "none"
 """An endpoint's ``proxy: none``: sent directly, whatever ``delivery.proxy`` says."""
@@ -84,7 +84,9 @@ class OAuth2Client:
         if self.client_secret is None:
             return []
         pair = f"{self.client_id}:{self.client_secret}".encode()
-        return [self.client_secret, base64.b64encode(pair).decode("ascii")]
+        encoded = f"{quote_plus(self.client_id)}:{quote_plus(self.client_secret)}".encode()  # RFC 6749 2.3.1
+        forms = {base64.b64encode(pair).decode("ascii"), base64.b64encode(encoded).decode("ascii")}
+        return [self.client_secret, *sorted(forms)]
 
 
 Auth = BasicAuth | BearerAuth | OAuth2Client
