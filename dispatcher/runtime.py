@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from .queue import JobQueue
+    from .sending.connections import Connections
+    from .sending.tokens import TokenCache
     from .store import DisabledCache
     from .store.sealing import Keyring
 
@@ -101,6 +103,23 @@ class Runtime:
         return new_session(self.settings.allow_networks, self.settings.worker_threads)
 
     @cached_property
+    def connections(self) -> Connections:
+        """The sessions of the endpoints with TLS settings of their own; the rest use :attr:`http`."""
+        from .sending.connections import Connections
+
+        return Connections(self.settings.allow_networks, self.settings.worker_threads, self.http)
+
+    @cached_property
+    def tokens(self) -> TokenCache:
+        """OAuth2 tokens, shared by every process through Redis (sealed with the storage keys)."""
+        from .sending.tokens import TokenCache
+
+        keyring = self.keyring
+        if keyring.sealing:
+            return TokenCache(self.redis, seal=keyring.seal, unseal=keyring.open)
+        return TokenCache(self.redis)
+
+    @cached_property
     def senders(self) -> ThreadPoolExecutor:
         """The threads that POST (``worker.threads``); everything else stays on the job's thread."""
         return ThreadPoolExecutor(self.settings.worker_threads, thread_name_prefix="dispatcher-send")
@@ -135,6 +154,8 @@ class Runtime:
             self.redis.close()
         if "senders" in self.__dict__:
             self.senders.shutdown(wait=True)
+        if "connections" in self.__dict__:
+            self.connections.close()
         if "http" in self.__dict__:
             self.http.close()
 

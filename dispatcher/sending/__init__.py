@@ -3,8 +3,11 @@
 Owns: the POST and its classification into a :class:`~dispatcher.policy.retry.DeliveryOutcome`
 (:mod:`.attempt`), a failure in one line a person can act on (:mod:`.explain`), the destination
 guard that keeps the sender off private networks (:mod:`.guard`) and its check of every
-endpoint's addresses before a worker starts (:mod:`.preflight`), and the endpoint limits shared by every worker through Redis (:mod:`.limits`,
-its Lua in ``.lua`` files beside it).
+endpoint's addresses before a worker starts (:mod:`.preflight`), the endpoint limits shared by
+every worker through Redis (:mod:`.limits`, its Lua in ``.lua`` files beside it); how a POST
+reaches a partner -- its session (CA bundle, client certificate) and proxy (:mod:`.connections`);
+one OAuth2 client credentials token (:mod:`.oauth2`), and tokens shared by every process through
+Redis with one fetch at a time per endpoint (:mod:`.tokens`).
 
 May import: ``policy`` (the outcome type), ``contract`` (the headers a partner checks),
 ``config`` and the shared kernel. Knows nothing of the database or RQ.

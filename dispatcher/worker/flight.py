@@ -30,11 +30,10 @@ from ..sending import attempt, limits
 from ..vocabulary import AttemptOutcome, Reason
 from . import metrics
 from .ordering import not_claimed
-from .posting import Sending, send
+from .posting import Sending, send, stored_headers
 from .recording import Entry, attempt_record, db_write, record
 from .results import Result, retry_in
 
-REDACTED_HEADER = "[redacted]"
 CLAIM_RETRY_SECONDS = 15
 """When the database refuses the claim, the job is rescheduled this long later."""
 
@@ -64,7 +63,7 @@ class Finished:
             duration_ms=outcome.duration_ms,
             next_attempt_at=decision.next_attempt_at,
             request_payload=self.sending.logged_body,
-            request_headers={**self.sending.headers, "X-Webhook-Key": REDACTED_HEADER},
+            request_headers=stored_headers(self.sending),
         )
         return row, decision.reason if decision.outcome == AttemptOutcome.FAILED else None
 
@@ -161,7 +160,9 @@ class Flight:
             verdict = gates.after_limits(wait_seconds)
             if verdict.gate is not gates.Gate.SEND:
                 return self._closed(claim, verdict)
-        headers = attempt.build_headers(endpoint.key)  # signed on the sender thread, at send time
+        headers = attempt.endpoint_headers(
+            endpoint
+        )  # signed (and an OAuth2 token added) on the sender thread
         return Sending(claim, endpoint, rules, body, logged_body, headers, limited)
 
     def _closed(self, claim: store.Claim, verdict: gates.GateVerdict) -> Result:
