@@ -7,6 +7,12 @@ connection pool and the URL with its path and query (which may hold PHI). :func:
 the whole chain for the cause and words it itself, naming the endpoint by ``host:port`` only; an
 unknown cause falls back to ``<ExceptionClass>: short text`` without the wrappers' text. Pure: no
 I/O, tested with built exceptions as well as real ones.
+
+Through a proxy, a failure that is the proxy's (urllib3's ``ProxyError`` in the chain: it could
+not be reached, or it refused the CONNECT) names the proxy by ``host:port``, never its
+credentials: ``proxy 127.0.0.1:3128: connection refused``, ``proxy 127.0.0.1:3128 answered 407
+to CONNECT (check the proxy's user and password)``. Any other failure of a proxied request is
+worded as usual, followed by `` (through proxy 127.0.0.1:3128)``.
 """
 
 from __future__ import annotations
@@ -42,6 +48,11 @@ _INVALID_REQUEST: tuple[tuple[type[BaseException], str], ...] = (
     (requests.exceptions.InvalidHeader, "a request header is not valid (check the endpoint's key)"),
 )
 """Fixed words: these exceptions quote the URL or the header's value (the key)."""
+_NO_HOST = "the endpoint's host"
+"""What :func:`endpoint_of` names a URL without a host (or with a port that is not a number)."""
+_PROXY_ERRORS = (requests.exceptions.ProxyError, urllib3.exceptions.ProxyError)
+_TUNNEL_FAILED = re.compile(r"^Tunnel connection failed: (\d{3})\b")
+"""http.client's words (and urllib3's copy of its ``_tunnel``) when a CONNECT is not answered 200."""
 
 
 def causes(exc: BaseException) -> Iterator[BaseException]:
@@ -108,9 +119,9 @@ def endpoint_of(url: str) -> tuple[str, str]:
         parts = urlsplit(url)
         host, port = parts.hostname, parts.port
     except ValueError:  # a port that is not a number
-        return "the endpoint's host", "the endpoint's host"
+        return _NO_HOST, _NO_HOST
     if not host:
-        return "the endpoint's host", "the endpoint's host"
+        return _NO_HOST, _NO_HOST
     port = port or (443 if parts.scheme.lower() == "https" else 80)
     return host, f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -132,13 +143,26 @@ def explain(
         connect_timeout: the connect timeout, in seconds.
         proxy: the proxy the POST went through, if any (only its host and port are quoted).
     """
-    host, address = endpoint_of(url)
+    address = endpoint_of(url)[1]
     refusal = find(exc, DestinationRefused)
     if refusal is not None:
         return str(refusal)  # the guard's own words name the address and the setting
     for kind, words in _INVALID_REQUEST:
         if find(exc, kind) is not None:
             return words
+    if proxy is None and find(exc, _PROXY_ERRORS) is None:
+        return _direct(exc, url, timeout, connect_timeout)
+    proxy_host, proxy_address = endpoint_of(proxy or "")
+    known = proxy_host != _NO_HOST
+    who, proxy_host = (f"proxy {proxy_address}", proxy_host) if known else ("the proxy", "its host")
+    return _proxy(exc, who, proxy_host, address, connect_timeout) or (
+        f"{_direct(exc, url, timeout, connect_timeout)} (through {who})"
+    )
+
+
+def _direct(exc: BaseException, url: str, timeout: float, connect_timeout: float) -> str:
+    """The words of a failure that is not the proxy's."""
+    host, address = endpoint_of(url)
     if is_connect_timeout(exc):
         return f"could not connect to {address} within {seconds(connect_timeout)} s"
     if is_timeout(exc):
@@ -151,6 +175,47 @@ def explain(
     return _connection(exc, address) or _fallback(exc, url)
 
 
+def _proxy(exc: BaseException, who: str, proxy_host: str, address: str, connect_timeout: float) -> str | None:
+    """The words of a failure that is the proxy's (``who``): it could not be reached, or it
+    answered the CONNECT for ``address`` with an error. None when urllib3's ``ProxyError`` wraps
+    anything else: a connection broken by the proxy or by the partner behind it (urllib3 blames
+    the proxy for both)."""
+    wrapped = find(exc, urllib3.exceptions.ProxyError)
+    if not isinstance(wrapped, urllib3.exceptions.ProxyError):
+        return None
+    cause = wrapped.original_error
+    tunnel = _TUNNEL_FAILED.search(str(cause)) if type(cause) is OSError else None
+    if tunnel is not None:
+        return _connect_answer(int(tunnel.group(1)), who, address)
+    if is_connect_timeout(cause):
+        return f"{who}: could not connect within {seconds(connect_timeout)} s"
+    if is_dns_failure(cause):
+        return f"{who}: {_unresolved(cause, proxy_host)}"
+    if find(cause, ConnectionRefusedError) is not None:
+        return f"{who}: connection refused"
+    tls = find(cause, ssl.SSLError)
+    if tls is not None and getattr(tls, "reason", None) == "WRONG_VERSION_NUMBER":
+        return f"{who}: TLS: it did not answer in TLS (should the proxy's URL start with http://?)"
+    if tls is not None:
+        return f"{who}: TLS: {_tls_problem(tls)}"
+    if find(cause, urllib3.exceptions.NewConnectionError) is not None:  # no route, unreachable...
+        failed = next((c for c in causes(cause) if isinstance(c, OSError) and c.strerror), None)
+        words = failed.strerror if isinstance(failed, OSError) and failed.strerror else "could not connect"
+        return f"{who}: {words[:1].lower()}{words[1:]}"
+    return None
+
+
+def _connect_answer(status: int, who: str, address: str) -> str:
+    """The proxy (``who``) answered ``status``, not 200, to the CONNECT for ``address``."""
+    if status in (401, 407):  # tinyproxy answers a wrong password with 401
+        return f"{who} answered {status} to CONNECT (check the proxy's user and password)"
+    if status == 403:
+        return f"{who} refused CONNECT to {address} (403)"
+    if status >= 500:
+        return f"{who} answered {status} to CONNECT to {address} (it could not reach it)"
+    return f"{who} answered {status} to CONNECT to {address}"
+
+
 def _unresolved(exc: BaseException, host: str) -> str:
     lookup = find(exc, socket.gaierror)
     if isinstance(lookup, socket.gaierror) and lookup.errno == socket.EAI_AGAIN:
@@ -159,14 +224,20 @@ def _unresolved(exc: BaseException, host: str) -> str:
 
 
 def _tls(exc: BaseException, host: str, address: str) -> str:
+    """A certificate's problem names the host it was checked for; others the address."""
+    verifying = isinstance(exc, ssl.SSLCertVerificationError) and bool(exc.verify_message)
+    return f"TLS: {_tls_problem(exc)} ({host if verifying else address})"
+
+
+def _tls_problem(exc: BaseException) -> str:
     if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
         problem = exc.verify_message.rstrip(".")
-        return f"TLS: {problem[:1].lower()}{problem[1:]} ({host})"
+        return f"{problem[:1].lower()}{problem[1:]}"
     reason = getattr(exc, "reason", None)
     if isinstance(reason, str) and reason in _TLS_REASONS:
-        return f"TLS: {_TLS_REASONS[reason]} ({address})"
+        return _TLS_REASONS[reason]
     text = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
-    return f"TLS: {_SSL_NOISE.sub('', text) or type(exc).__name__} ({address})"
+    return _SSL_NOISE.sub("", text) or type(exc).__name__
 
 
 def _connection(exc: BaseException, address: str) -> str | None:

@@ -22,8 +22,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from dispatcher.policy.retry import DeliveryOutcome
 from dispatcher.sending import attempt, explain, guard
 from dispatcher.vocabulary import FailureKind
+from tests.partner_servers import MISSING_TINYPROXY, Tinyproxy, tinyproxy_binary
 
 PATH = "/hooks/baremeds?patient=Zo%C3%AB&order=ORD-555"
 """A path and query that must never reach the error text (it may hold PHI)."""
@@ -38,9 +40,7 @@ WRAPPER_WORDS = (
 )
 
 
-def post(
-    url: str, allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128"), **kwargs: object
-) -> attempt.DeliveryOutcome:
+def post(url: str, allow: tuple[str, ...] = ("127.0.0.0/8", "::1/128"), **kwargs: object) -> DeliveryOutcome:
     session = attempt.new_session(allow)
     kwargs.setdefault("timeout", 0.5)
     kwargs.setdefault("connect_timeout", 0.5)
@@ -93,8 +93,11 @@ class TcpServer:
             conn.close()
 
 
+Serve = Callable[..., TcpServer]
+
+
 @pytest.fixture
-def serve() -> Iterator[Callable[..., TcpServer]]:
+def serve() -> Iterator[Serve]:
     servers: list[TcpServer] = []
 
     def start(handle: Callable[[socket.socket], None], wrap: ssl.SSLContext | None = None) -> TcpServer:
@@ -167,7 +170,7 @@ def test_a_closed_port_is_connection_refused_by_host_and_port() -> None:
     assert outcome.failure == FailureKind.CONNECTION_ERROR
 
 
-def test_a_server_that_never_answers_is_no_answer_within_the_timeout(serve) -> None:
+def test_a_server_that_never_answers_is_no_answer_within_the_timeout(serve: Serve) -> None:
     server = serve(lambda conn: read_request(conn))  # reads the request, then says nothing
     outcome = post(f"http://127.0.0.1:{server.port}{PATH}", timeout=0.5)
     assert outcome.error == "no answer within 0.5 s"
@@ -195,7 +198,7 @@ def test_a_full_accept_queue_is_could_not_connect_within_the_connect_timeout() -
     assert outcome.failure == FailureKind.TIMEOUT
 
 
-def test_an_expired_certificate_is_named_with_the_host(serve, tmp_path: Path) -> None:
+def test_an_expired_certificate_is_named_with_the_host(serve: Serve, tmp_path: Path) -> None:
     cert, key = expired_certificate(tmp_path)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
@@ -205,7 +208,7 @@ def test_an_expired_certificate_is_named_with_the_host(serve, tmp_path: Path) ->
     assert outcome.failure == FailureKind.CONNECTION_ERROR
 
 
-def test_https_to_a_plain_http_server_says_it_did_not_answer_in_tls(serve) -> None:
+def test_https_to_a_plain_http_server_says_it_did_not_answer_in_tls(serve: Serve) -> None:
     def plain(conn: socket.socket) -> None:
         conn.recv(65536)
         conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
@@ -234,7 +237,7 @@ def test_a_refused_destination_is_the_guards_own_words() -> None:
     assert_one_clean_line(outcome.error)
 
 
-def test_a_reset_is_connection_reset_by_host_and_port(serve) -> None:
+def test_a_reset_is_connection_reset_by_host_and_port(serve: Serve) -> None:
     def reset(conn: socket.socket) -> None:
         read_request(conn)
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -246,7 +249,7 @@ def test_a_reset_is_connection_reset_by_host_and_port(serve) -> None:
     assert outcome.failure == FailureKind.CONNECTION_ERROR
 
 
-def test_a_server_that_closes_without_answering(serve) -> None:
+def test_a_server_that_closes_without_answering(serve: Serve) -> None:
     def close(conn: socket.socket) -> None:
         read_request(conn)
         conn.shutdown(socket.SHUT_RDWR)
@@ -256,7 +259,7 @@ def test_a_server_that_closes_without_answering(serve) -> None:
     assert outcome.error == f"127.0.0.1:{server.port} closed the connection without answering"
 
 
-def test_an_answer_cut_short_says_so(serve) -> None:
+def test_an_answer_cut_short_says_so(serve: Serve) -> None:
     def cut(conn: socket.socket) -> None:
         read_request(conn)
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nabc")
@@ -268,7 +271,7 @@ def test_an_answer_cut_short_says_so(serve) -> None:
     assert outcome.http_status is None
 
 
-def test_an_answer_that_is_not_http_never_quotes_its_bytes(serve) -> None:
+def test_an_answer_that_is_not_http_never_quotes_its_bytes(serve: Serve) -> None:
     def garbage(conn: socket.socket) -> None:
         read_request(conn)
         conn.sendall(b"PATIENT Zoe 1970-01-01\r\n\r\n")
@@ -279,7 +282,7 @@ def test_an_answer_that_is_not_http_never_quotes_its_bytes(serve) -> None:
     assert outcome.error == f"127.0.0.1:{server.port} answered with something that is not HTTP"
 
 
-def test_a_redirect_is_an_answer_never_followed(serve) -> None:
+def test_a_redirect_is_an_answer_never_followed(serve: Serve) -> None:
     def redirect(conn: socket.socket) -> None:
         read_request(conn)
         conn.sendall(
@@ -298,7 +301,7 @@ URL = "https://partner.example.com/hooks?patient=Zo%C3%AB"
 
 
 def wrapped(
-    reason: BaseException, kind: type[requests.RequestException] = requests.ConnectionError
+    reason: Exception, kind: type[requests.RequestException] = requests.ConnectionError
 ) -> BaseException:
     """``reason`` as requests raises it: ``kind(MaxRetryError(pool, url, reason))``."""
     pool = urllib3.HTTPSConnectionPool("partner.example.com", 443)
@@ -439,3 +442,194 @@ def test_causes_walks_args_reason_cause_and_context_each_once_and_skips_strings(
 )
 def test_endpoint_of_is_host_and_port_only(url: str, host: str, address: str) -> None:
     assert explain.endpoint_of(url) == (host, address)
+
+
+# --- through a proxy: the proxy's failures name the proxy, never its credentials ------------------
+
+PROXY = "http://clinic:pr0xy-pass@proxy.clinic.internal:3128"
+"""A proxy URL with credentials: no wording may quote them."""
+
+
+def via_proxy(error: Exception) -> BaseException:
+    """``error`` as requests raises it when the connection to the proxy (or its CONNECT) failed:
+    ``ProxyError(MaxRetryError(pool, url, urllib3.ProxyError("Unable to connect to proxy", error)))``."""
+    failed = urllib3.exceptions.ProxyError("Unable to connect to proxy", error)
+    failed.__cause__ = error
+    return wrapped(failed, requests.exceptions.ProxyError)
+
+
+def say_proxied(exc: BaseException, proxy: str | None = PROXY, url: str = URL) -> str:
+    words = explain.explain(exc, url, timeout=30, connect_timeout=5, proxy=proxy)
+    assert "pr0xy-pass" not in words and "clinic:" not in words and "/hooks" not in words
+    return words
+
+
+def proxy_connection(
+    error: OSError | None, message: str = "failed to establish a new connection"
+) -> Exception:
+    conn = urllib3.connection.HTTPConnection("proxy.clinic.internal", 3128)
+    failed = urllib3.exceptions.NewConnectionError(conn, message)
+    failed.__cause__ = error
+    return failed
+
+
+@pytest.mark.parametrize(
+    "status, words",
+    [
+        (
+            407,
+            "proxy proxy.clinic.internal:3128 answered 407 to CONNECT (check the proxy's user and password)",
+        ),
+        (
+            401,
+            "proxy proxy.clinic.internal:3128 answered 401 to CONNECT (check the proxy's user and password)",
+        ),
+        (403, "proxy proxy.clinic.internal:3128 refused CONNECT to partner.example.com:443 (403)"),
+        (
+            502,
+            "proxy proxy.clinic.internal:3128 answered 502 to CONNECT to partner.example.com:443 (it could not reach it)",
+        ),
+        (405, "proxy proxy.clinic.internal:3128 answered 405 to CONNECT to partner.example.com:443"),
+    ],
+)
+def test_a_connect_the_proxy_did_not_answer_200_names_the_proxy_and_its_status(
+    status: int, words: str
+) -> None:
+    # http.client's _tunnel (and urllib3's copy of it) raise a bare OSError with these words
+    tunnel = OSError(f"Tunnel connection failed: {status} Some Reason")
+    assert say_proxied(via_proxy(tunnel)) == words
+
+
+def test_a_proxy_that_cannot_be_reached_names_the_proxy_not_the_partner() -> None:
+    refused = proxy_connection(ConnectionRefusedError(111, "Connection refused"))
+    assert say_proxied(via_proxy(refused)) == "proxy proxy.clinic.internal:3128: connection refused"
+    no_route = proxy_connection(OSError(113, "No route to host"))
+    assert say_proxied(via_proxy(no_route)) == "proxy proxy.clinic.internal:3128: no route to host"
+    conn = urllib3.connection.HTTPConnection("proxy.clinic.internal", 3128)
+    timed_out = urllib3.exceptions.ConnectTimeoutError(conn, "connection to proxy.clinic.internal timed out")
+    assert (
+        say_proxied(via_proxy(timed_out)) == "proxy proxy.clinic.internal:3128: could not connect within 5 s"
+    )
+    gai = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+    unresolved = urllib3.exceptions.NameResolutionError("proxy.clinic.internal", conn, gai)
+    assert say_proxied(via_proxy(unresolved)) == (
+        "proxy proxy.clinic.internal:3128: could not resolve proxy.clinic.internal"
+    )
+
+
+def test_tls_to_an_https_proxy_that_speaks_http_suggests_its_url() -> None:
+    tls = ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number (_ssl.c:1006)")
+    tls.reason = "WRONG_VERSION_NUMBER"
+    words = say_proxied(via_proxy(urllib3.exceptions.SSLError(tls)), "https://u:pr0xy-pass@10.0.0.5:3129")
+    assert (
+        words
+        == "proxy 10.0.0.5:3129: TLS: it did not answer in TLS (should the proxy's URL start with http://?)"
+    )
+
+
+def test_any_other_failure_of_a_proxied_post_says_it_went_through_the_proxy() -> None:
+    # urllib3 wraps a connection the partner closed behind the tunnel in ProxyError too
+    closed = via_proxy(http.client.RemoteDisconnected("Remote end closed connection without response"))
+    assert say_proxied(closed) == (
+        "partner.example.com:443 closed the connection without answering (through proxy proxy.clinic.internal:3128)"
+    )
+    expired = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+    expired.verify_message = "certificate has expired"
+    tls = wrapped(urllib3.exceptions.SSLError(expired), requests.exceptions.SSLError)
+    assert (
+        say_proxied(tls)
+        == "TLS: certificate has expired (partner.example.com) (through proxy proxy.clinic.internal:3128)"
+    )
+    read = urllib3.exceptions.ReadTimeoutError(None, "/hooks", "Read timed out.")  # type: ignore[arg-type]
+    assert (
+        say_proxied(requests.ReadTimeout(read))
+        == "no answer within 30 s (through proxy proxy.clinic.internal:3128)"
+    )
+
+
+def test_the_guards_refusal_through_a_proxy_is_its_own_words() -> None:
+    words = "10.0.0.7 is not allowed (private): add it to allow_networks"
+    assert say_proxied(guard.DestinationRefused(words)) == words
+
+
+def test_a_proxy_error_without_the_proxys_url_says_the_proxy() -> None:
+    refused = proxy_connection(ConnectionRefusedError(111, "Connection refused"))
+    assert say_proxied(via_proxy(refused), None) == "the proxy: connection refused"
+    assert say_proxied(
+        via_proxy(OSError("Tunnel connection failed: 407 Proxy Authentication Required")), None
+    ) == ("the proxy answered 407 to CONNECT (check the proxy's user and password)")
+
+
+def test_a_proxy_url_without_a_port_is_named_with_port_80() -> None:
+    refused = proxy_connection(ConnectionRefusedError(111, "Connection refused"))
+    assert say_proxied(via_proxy(refused), "http://proxy.clinic.internal") == (
+        "proxy proxy.clinic.internal:80: connection refused"
+    )
+
+
+# --- through a real proxy on 127.0.0.1 -----------------------------------------------------------
+
+
+def proxied_post(url: str, proxy: str, **kwargs: object) -> DeliveryOutcome:
+    outcome = post(url, proxies={"http": proxy, "https": proxy}, **kwargs)  # type: ignore[arg-type]
+    assert_one_clean_line(outcome.error)
+    assert "pr0xy-pass" not in str(outcome.error) and "clinic:" not in str(outcome.error)
+    return outcome
+
+
+def test_a_proxy_that_is_not_listening_is_connection_refused_by_the_proxy() -> None:
+    port = closed_port()
+    for url in (f"https://127.0.0.1:9{PATH}", f"http://127.0.0.1:9{PATH}"):
+        outcome = proxied_post(url, f"http://clinic:pr0xy-pass@127.0.0.1:{port}")
+        assert outcome.error == f"proxy 127.0.0.1:{port}: connection refused"
+        assert outcome.failure == FailureKind.CONNECTION_ERROR
+
+
+def test_a_proxy_whose_name_does_not_resolve_names_the_proxy() -> None:
+    outcome = proxied_post(f"http://127.0.0.1:9{PATH}", "http://clinic:pr0xy-pass@proxy.invalid:3128")
+    assert outcome.error == "proxy proxy.invalid:3128: could not resolve proxy.invalid"
+    assert outcome.failure == FailureKind.DNS_ERROR
+
+
+def test_a_proxy_that_never_answers_the_connect(serve: Serve) -> None:
+    server = serve(lambda conn: conn.recv(65536))  # reads the CONNECT, then says nothing
+    proxy = f"http://clinic:pr0xy-pass@127.0.0.1:{server.port}"
+    outcome = proxied_post(f"https://127.0.0.1:9{PATH}", proxy, timeout=0.5, connect_timeout=0.5)
+    assert outcome.error == f"no answer within 0.5 s (through proxy 127.0.0.1:{server.port})"
+    assert outcome.failure == FailureKind.TIMEOUT
+
+
+def test_an_https_url_for_a_plain_http_proxy(serve: Serve) -> None:
+    def plain(conn: socket.socket) -> None:
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    server = serve(plain)
+    outcome = proxied_post(f"https://127.0.0.1:9{PATH}", f"https://clinic:pr0xy-pass@127.0.0.1:{server.port}")
+    assert outcome.error == (
+        f"proxy 127.0.0.1:{server.port}: TLS: it did not answer in TLS (should the proxy's URL start with http://?)"
+    )
+
+
+@pytest.fixture
+def tinyproxy(tmp_path: Path) -> Iterator[Tinyproxy]:
+    """tinyproxy letting CONNECT through to 443 and to ``closed_allowed``, where nothing listens."""
+    if tinyproxy_binary() is None:
+        pytest.skip(MISSING_TINYPROXY)
+    with Tinyproxy(tmp_path / "tinyproxy", connect_ports=[closed_port()]) as server:
+        yield server
+
+
+def test_tinyproxy_refusing_a_connect_port_is_a_403_for_that_destination(tinyproxy: Tinyproxy) -> None:
+    port = closed_port()
+    outcome = proxied_post(f"https://127.0.0.1:{port}{PATH}", tinyproxy.url)
+    assert outcome.error == f"proxy {tinyproxy.address} refused CONNECT to 127.0.0.1:{port} (403)"
+    assert tinyproxy.wait_for_requests(1) == [f"CONNECT 127.0.0.1:{port} HTTP/1.0"]
+
+
+def test_tinyproxy_unable_to_reach_the_partner_is_its_500(tinyproxy: Tinyproxy) -> None:
+    [closed] = tinyproxy.connect_ports
+    outcome = proxied_post(f"https://127.0.0.1:{closed}{PATH}", tinyproxy.url)
+    assert outcome.error == (
+        f"proxy {tinyproxy.address} answered 500 to CONNECT to 127.0.0.1:{closed} (it could not reach it)"
+    )
