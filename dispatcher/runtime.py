@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from . import logs
 from .config import Endpoint, Settings, load_settings
+from .config.partner_settings import proxy_secrets
 from .redaction import Masker
 
 if TYPE_CHECKING:
@@ -134,7 +135,8 @@ class Runtime:
         with self._holding_lock:
             masker = self._endpoint_maskers.get(endpoint.name)
             if masker is None:
-                masker = self._endpoint_maskers[endpoint.name] = Masker(endpoint.secrets())
+                secrets = endpoint.secrets() + proxy_secrets(self.settings.delivery.proxy)
+                masker = self._endpoint_maskers[endpoint.name] = Masker(secrets)
             return masker
 
     @cached_property

@@ -121,10 +121,6 @@ def post(
     """
     started = time.perf_counter()
     limit = timeout + connect_timeout
-
-    def elapsed() -> int:
-        return int((time.perf_counter() - started) * 1000)
-
     answer: tuple[int, str | None, str, str | None] | BaseException
     with deadline.deadline(limit) as alarm:
         try:
@@ -133,17 +129,24 @@ def post(
             )
         except (requests.RequestException, OSError) as exc:
             answer = exc
-    ms = elapsed()
+    ms = int((time.perf_counter() - started) * 1000)
     if alarm.fired:
         cut = f"no complete answer within {explain.seconds(limit)} s (timeout + connect_timeout)"
         return DeliveryOutcome(None, FailureKind.TIMEOUT, cut, None, ms)
+    proxy = (proxies or {}).get("https" if url.lower().startswith("https:") else "http")
     if isinstance(answer, BaseException):
-        proxy = (proxies or {}).get("https" if url.lower().startswith("https:") else "http")
         words = explain.explain(answer, url, timeout=timeout, connect_timeout=connect_timeout, proxy=proxy)
         error = _cut(mask(words), ERROR_CHARS)
         return DeliveryOutcome(None, failure_kind(answer), error, None, ms)
     status, reason, text, retry_after = answer
+    if status == 407 and proxy:  # only a proxy answers 407: the partner never saw the POST
+        return DeliveryOutcome(None, FailureKind.CONNECTION_ERROR, proxy_refusal(proxy), None, ms)
     return DeliveryOutcome(status, None, answer_error(status, reason, mask), mask(text), ms, retry_after)
+
+
+def proxy_refusal(proxy: str) -> str:
+    """A proxy's 407 to a plain-http POST, naming the proxy by ``host:port`` only."""
+    return f"proxy {explain.endpoint_of(proxy)[1]} answered 407 (check the proxy's user and password)"
 
 
 def _exchange(

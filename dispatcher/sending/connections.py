@@ -40,9 +40,9 @@ class Route:
 
     @property
     def requests_verify(self) -> bool | str:
-        """``verify`` for requests: the bundle's path, or whether to verify (the context holds
-        the bundle when the route has its own)."""
-        if self.own_context or not self.verify or self.ca_bundle is None:
+        """``verify`` for requests: the bundle's path (so that only it is trusted, with or without
+        a context of the route's own), or whether to verify."""
+        if not self.verify or self.ca_bundle is None:
             return self.verify
         return self.ca_bundle
 
@@ -69,8 +69,15 @@ def ssl_context(route: Route) -> ssl.SSLContext:
             context.load_default_certs()
     cert = route.client_cert
     if cert is not None:
-        context.load_cert_chain(cert.cert, cert.key, password=cert.key_password)
+        password = cert.key_password if cert.key_password is not None else _missing_passphrase
+        context.load_cert_chain(cert.cert, cert.key, password=password)
     return context
+
+
+def _missing_passphrase() -> str:
+    """Called by OpenSSL only for an encrypted key with no passphrase configured (without it,
+    OpenSSL would ask for one on the terminal and block the worker)."""
+    raise ssl.SSLError("tls_client_cert.key is encrypted: set tls_client_cert.key_password")
 
 
 def host_port(url: str) -> tuple[str, int]:

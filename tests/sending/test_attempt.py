@@ -335,3 +335,39 @@ def test_unknown_response_charset_does_not_break_the_attempt(rsps, session):
     outcome = send(session)
     assert outcome.http_status == 200
     assert outcome.failure is None
+
+
+def test_a_proxys_407_to_a_plain_http_post_is_the_proxys_failure_not_the_partners(receiver):
+    from tests.servers import Answer
+
+    proxy = receiver.url.split("/webhooks")[0].replace("127.0.0.1", "proxy-user:proxy-pw@127.0.0.1")
+    receiver.default_script = [Answer(status=407, body=b"proxy-pw")]
+    session = delivery.new_session(["127.0.0.0/8"])
+    outcome = delivery.post(
+        session,
+        "http://127.0.0.1:9/hooks",
+        b"{}",
+        delivery.build_headers("k"),
+        timeout=5,
+        connect_timeout=2,
+        proxies={"http": proxy, "https": proxy},
+    )
+    assert receiver.received[0].path == "http://127.0.0.1:9/hooks"  # the request went to the proxy
+    assert outcome.http_status is None and outcome.failure == "connection_error"
+    port = proxy.rsplit(":", 1)[1]
+    assert outcome.error == f"proxy 127.0.0.1:{port} answered 407 (check the proxy's user and password)"
+
+
+def test_endpoint_headers_add_the_extra_headers_and_the_authorization():
+    from dispatcher.config import Endpoint
+    from dispatcher.config.partner_settings import BasicAuth, OAuth2Client
+
+    basic = Endpoint("p", "https://p.example", key="k", headers=(("X-A", "1"),), auth=BasicAuth("u", "pw"))
+    headers = delivery.endpoint_headers(basic)
+    assert headers["X-A"] == "1" and headers["X-Webhook-Key"] == "k"
+    assert headers["Authorization"] == BasicAuth("u", "pw").header()
+    oauth2 = Endpoint(
+        "p", "https://p.example", auth=OAuth2Client("https://a.example/t", "c", client_secret="s")
+    )
+    assert "Authorization" not in delivery.endpoint_headers(oauth2)
+    assert delivery.endpoint_headers(oauth2, token="tok")["Authorization"] == "Bearer tok"
