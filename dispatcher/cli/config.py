@@ -26,18 +26,24 @@ def config_group() -> None:
 def config_check(strict: bool) -> None:
     """Load and validate the configuration; print the effective settings, named as the file names
     them, with keys masked. Warns about every endpoint address the sender will refuse (add its
-    network to allow_networks) or cannot resolve, and about endpoints on the default key xxx."""
+    network to allow_networks) or cannot resolve, and about endpoints on the default key xxx.
+    Reads every credential file an endpoint names (client certificate and key, CA bundle,
+    private_key_jwt key): one that cannot be used fails the check; a certificate expiring
+    within 30 days is a warning."""
     from ..config import load_settings, production_warnings
 
     settings = load_settings()
     click.echo(to_json(masked_settings(settings)))
     problems = production_warnings(settings)
-    warnings = check_warnings(settings, refused=problems)
+    unusable, credential_warnings = credential_problems(settings)
+    warnings = check_warnings(settings, refused=problems) + credential_warnings
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     for problem in problems:
         click.echo(f"error: config: {problem}", err=True)
-    if problems:
+    for line in unusable:
+        click.echo(f"error: {line}", err=True)
+    if problems or unusable:
         sys.exit(1)
     if strict and warnings:
         fail(f"{plural(len(warnings), 'warning')} (--strict)")
@@ -53,6 +59,16 @@ def check_warnings(settings: Settings, refused: Sequence[str] = ()) -> list[str]
     from ..sending.preflight import endpoint_warnings
 
     return endpoint_warnings(settings) + [w for w in default_key_warnings(settings) if w not in refused]
+
+
+def credential_problems(settings: Settings) -> tuple[list[str], list[str]]:
+    """(errors, warnings) about every endpoint's credential files: client certificates and their
+    keys, CA bundles, private_key_jwt keys (:mod:`dispatcher.sending.credentials`)."""
+    from datetime import UTC, datetime
+
+    from ..sending.credentials import settings_credential_problems
+
+    return settings_credential_problems(settings, datetime.now(UTC))
 
 
 @config_group.command("schema")

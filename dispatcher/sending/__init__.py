@@ -7,7 +7,8 @@ endpoint's addresses before a worker starts (:mod:`.preflight`), the endpoint li
 every worker through Redis (:mod:`.limits`, its Lua in ``.lua`` files beside it); how a POST
 reaches a partner -- its session (CA bundle, client certificate) and proxy (:mod:`.connections`);
 one OAuth2 client credentials token (:mod:`.oauth2`), and tokens shared by every process through
-Redis with one fetch at a time per endpoint (:mod:`.tokens`).
+Redis with one fetch at a time per endpoint (:mod:`.tokens`); and the check of every endpoint's
+credential files before anything runs (:mod:`.credentials`, for ``config check``).
 
 May import: ``policy`` (the outcome type), ``contract`` (the headers a partner checks),
 ``config`` and the shared kernel. Knows nothing of the database or RQ.

@@ -234,3 +234,98 @@ def test_the_production_example_passes_once_its_variables_are_set(tmp_path, monk
     for line in result.stderr.splitlines()[:-1]:
         assert line.startswith("warning: endpoint ") and ": could not resolve " in line
     assert result.stderr.splitlines()[-1].startswith("config ok (2 endpoints, environment production")
+
+
+def _credential_files(tmp_path):
+    """A client certificate expiring in 10 or 11 days, its encrypted key, a key of another
+    certificate, and an EC P-384 key (real PEM files)."""
+    import datetime as dt
+
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from tests.sending.test_credentials import cert_pem, key_pem, rsa_key, write
+
+    key = rsa_key()
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=10, hours=12)
+    return {
+        "cert": write(tmp_path, "client.crt", cert_pem(key, soon)),
+        "locked": write(tmp_path, "client.key", key_pem(key, "the-passphrase-31337")),
+        "other": write(tmp_path, "other.key", key_pem(rsa_key())),
+        "ec": write(tmp_path, "jwt.pem", key_pem(ec.generate_private_key(ec.SECP384R1()))),
+        "expires": soon.date().isoformat(),
+        "soon": soon,
+    }
+
+
+def _expiring(files) -> str:
+    """How config check words the certificate's expiry today."""
+    import datetime as dt
+
+    days = (files["soon"].date() - dt.datetime.now(dt.UTC).date()).days
+    return f"expires on {files['expires']} (in {days} days)"
+
+
+def test_config_check_fails_on_credentials_that_cannot_be_used(write_config, tmp_path, monkeypatch):
+    files = _credential_files(tmp_path)
+    monkeypatch.setenv("PHARMACY_KEY_PASSWORD", "not-the-passphrase-31337")
+    pharmacy = {
+        "name": "pharmacy",
+        "url": "http://127.0.0.1:9/hooks",
+        "key": "k-pharmacy",
+        "tls_client_cert": {
+            "cert": files["cert"],
+            "key": files["locked"],
+            "key_password": "${PHARMACY_KEY_PASSWORD}",
+        },
+    }
+    lab = {
+        "name": "lab",
+        "url": "http://127.0.0.1:9/lab",
+        "key": "k-lab",
+        "tls_client_cert": {"cert": files["cert"], "key": files["other"]},
+        "auth": {
+            "oauth2": {
+                "token_url": "http://127.0.0.1:9/token",
+                "client_id": "clinic-17",
+                "method": "private_key_jwt",
+                "private_key": files["ec"],
+                "key_id": "k1",
+            }
+        },
+    }
+    monkeypatch.setenv("DISPATCHER_CONFIG", str(write_config(endpoints=[pharmacy, lab])))
+    result = invoke("config", "check")
+    assert result.exit_code == 1
+    json.loads(result.stdout)  # the settings are still shown
+    expiring = _expiring(files)
+    assert result.stderr.splitlines() == [
+        f"warning: endpoint pharmacy: tls_client_cert.cert: {expiring}",
+        f"warning: endpoint lab: tls_client_cert.cert: {expiring}",
+        "error: endpoint pharmacy: tls_client_cert.key: the passphrase (key_password) does not open it",
+        "error: endpoint lab: tls_client_cert: the certificate and the key do not match",
+        "error: endpoint lab: auth.oauth2.private_key: an EC key cannot sign RS384; set algorithm: ES384",
+    ]
+    assert "31337" not in result.output
+
+
+def test_config_check_counts_an_expiring_certificate_as_a_warning(write_config, tmp_path, monkeypatch):
+    files = _credential_files(tmp_path)
+    monkeypatch.setenv("PHARMACY_KEY_PASSWORD", "the-passphrase-31337")
+    pharmacy = {
+        "name": "pharmacy",
+        "url": "http://127.0.0.1:9/hooks",
+        "key": "k-pharmacy",
+        "tls_client_cert": {
+            "cert": files["cert"],
+            "key": files["locked"],
+            "key_password": "${PHARMACY_KEY_PASSWORD}",
+        },
+    }
+    monkeypatch.setenv("DISPATCHER_CONFIG", str(write_config(endpoints=[pharmacy])))
+    lenient = invoke("config", "check")
+    warned = f"warning: endpoint pharmacy: tls_client_cert.cert: {_expiring(files)}"
+    assert lenient.exit_code == 0
+    assert lenient.stderr.splitlines() == [warned, "config ok (1 endpoint, environment test; 1 warning)"]
+    strict = invoke("config", "check", "--strict")
+    assert strict.exit_code == 1 and strict.stderr.splitlines() == [warned, "error: 1 warning (--strict)"]
+    assert "31337" not in lenient.output + strict.output
