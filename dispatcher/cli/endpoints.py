@@ -1,21 +1,26 @@
-"""``dispatcher endpoints list|disable|enable``: endpoint health, shared by every worker. The
-actions are the doors of :mod:`dispatcher.ops.endpoints`; this module parses, asks and prints."""
+"""``dispatcher endpoints list|disable|enable|check``: endpoint health, shared by every worker,
+and whether a partner can be reached. The actions are the doors of :mod:`dispatcher.ops.endpoints`;
+the check is :mod:`dispatcher.ops.endpoint_check`; this module parses, asks and prints."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .doors import carried_out
-from .output import print_table, to_json
+from .output import fail, print_table, say, to_json
+from .params import EVENT
+
+if TYPE_CHECKING:
+    from ..ops.endpoint_check import Step
 
 COLUMNS = ("name", "state", "reason", "since (UTC)", "held back", "url")
 
 
 @click.group()
 def endpoints() -> None:
-    """List, disable and enable partner endpoints."""
+    """List, disable, enable and check partner endpoints."""
 
 
 def _table_row(row: dict[str, Any]) -> list[Any]:
@@ -80,3 +85,51 @@ def enable(name: str, resend: bool | None) -> None:
         click.echo(
             f"{done.held_back} held-back deliveries left failed; `dispatcher retry ID...` re-sends any of them"
         )
+
+
+CHECK_COLUMNS = ("step", "result", "time", "detail")
+
+
+def _step_document(step: Step) -> dict[str, Any]:
+    """A step in ``endpoints check --json``: ``ok`` and ``ms`` are null when it was skipped."""
+    return {"step": step.name, "ok": step.ok, "detail": step.detail, "ms": step.ms}
+
+
+RESULTS = {True: "✓", False: "✗", None: "skipped"}
+
+
+@endpoints.command()
+@click.argument("name")
+@click.option(
+    "--send", "send_sample", is_flag=True, help="Also POST the event's seed sample (not stored, not queued)."
+)
+@click.option(
+    "--event", type=EVENT, help="The event --send sends [default: the endpoint's first, or order_changed]."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
+def check(name: str, send_sample: bool, event: str | None, as_json: bool) -> None:
+    """Check that NAME can be reached, step by step: resolve its host (the guard's verdict),
+    connect (through the proxy when one is set), TLS (with the client certificate) and an
+    OAuth2 token, each with its time; --send also sends an event. Exits 1 when a step fails."""
+    from ..ops.endpoint_check import check_endpoint, sample_event
+    from ..runtime import get_runtime
+
+    if event is not None and not send_sample:
+        raise click.UsageError("--event is used only with --send")
+    runtime = get_runtime()
+    endpoint = runtime.settings.require_endpoint(name)
+    send_event = (event or sample_event(endpoint)) if send_sample else None
+    steps = check_endpoint(runtime, name, send_event)
+    failed = [step.name for step in steps if step.ok is False]
+    if as_json:
+        document = {"endpoint": name, "ok": not failed, "steps": [_step_document(step) for step in steps]}
+        click.echo(to_json(document))
+    else:
+        rows = [
+            [step.name, RESULTS[step.ok], None if step.ms is None else f"{step.ms} ms", step.detail]
+            for step in steps
+        ]
+        print_table(CHECK_COLUMNS, rows, title=f"endpoint {name}")
+    if failed:
+        fail(f"endpoint {name}: the {failed[0]} step failed")
+    say(f"endpoint {name}: every step passed", as_json)

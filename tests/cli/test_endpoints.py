@@ -1,6 +1,7 @@
-"""``dispatcher endpoints list|disable|enable`` in-process (click's runner) against the real Redis
-and SQLite: each endpoint's state and what it holds back, what disabling and enabling say, and
-the held-back deliveries re-sent (then delivered) or left failed as the operator answers."""
+"""``dispatcher endpoints list|disable|enable|check`` in-process (click's runner) against the real
+Redis and SQLite: each endpoint's state and what it holds back, what disabling and enabling say,
+the held-back deliveries re-sent (then delivered) or left failed as the operator answers, and
+the check's table and JSON against real partners (a receiver, nginx, tinyproxy, a token server)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,18 @@ from dispatcher import dispatch, store
 from dispatcher.cli import cli
 from dispatcher.contract import catalogue as events
 from tests.cli.helpers import invoke
+from tests.ops.test_endpoint_check import (
+    CLIENT_SECRET,
+    PROXY_PASSWORD,
+    needs_nginx,
+    needs_tinyproxy,
+    oauth2_endpoint,
+    tls_endpoint,
+)
+from tests.ops.test_endpoint_check import certs_fixture as certs_fixture  # the check's servers
+from tests.ops.test_endpoint_check import nginx_fixture as nginx_fixture
+from tests.ops.test_endpoint_check import proxy_fixture as proxy_fixture
+from tests.ops.test_endpoint_check import token_server_fixture as token_server_fixture
 from tests.worker.test_flight import deliver
 
 EXAMPLE = events.CATALOGUE["order_changed"].example()
@@ -116,3 +129,102 @@ def test_endpoints_commands_disable_enable_and_resend_held_back(make_runtime, re
         assert store.get_delivery(runtime.engine, request_id)["status"] == "delivered"
     unknown = runner.invoke(cli, ["endpoints", "disable", "nope"])
     assert unknown.exit_code == 1 and "unknown endpoint 'nope'" in unknown.output
+
+
+# --- endpoints check ------------------------------------------------------------------------------
+
+
+def check_rows(stdout: str) -> dict[str, list[str]]:
+    """The table's rows by step: [result, time, detail]."""
+    rows = {}
+    for line in stdout.splitlines():
+        cells = [cell.strip() for cell in line.strip("│┃ ").split("│")]
+        if len(cells) == 4 and cells[0] in ("resolve", "connect", "tls", "token", "send"):
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
+def test_check_prints_each_step_and_send_delivers_the_sample(make_runtime, receiver) -> None:
+    make_runtime(endpoints=[ep(receiver)])
+    result = invoke("endpoints", "check", "partner-a", "--send")
+    assert result.exit_code == 0, result.output
+    rows = check_rows(result.stdout)
+    assert list(rows) == ["resolve", "connect", "send"]
+    assert rows["resolve"][0] == "✓" and rows["resolve"][1].endswith(" ms")
+    (got,) = receiver.received
+    assert got.body["event"] == "order_changed"  # the endpoint subscribes to every event
+    assert rows["send"] == ["✓", rows["send"][1], f"answered 200 (request_id {got.request_id})"]
+    assert result.stdout.splitlines()[0].strip() == "endpoint partner-a"
+    assert result.stdout.splitlines()[-1] == "endpoint partner-a: every step passed"
+    assert "k-health-1" not in result.output
+
+
+def test_check_json_on_a_refused_address_exits_1(make_runtime, receiver) -> None:
+    make_runtime(endpoints=[ep(receiver)], allow_networks=[])
+    result = invoke("endpoints", "check", "partner-a", "--json", "--send", "--event", "message_created")
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert document["endpoint"] == "partner-a" and document["ok"] is False
+    resolve, connect, send = document["steps"]
+    assert resolve["step"] == "resolve" and resolve["ok"] is False and isinstance(resolve["ms"], int)
+    assert resolve["detail"] == "127.0.0.1 is not allowed (loopback): add it to allow_networks"
+    assert connect == {"step": "connect", "ok": None, "detail": "skipped: resolve failed", "ms": None}
+    assert send["ok"] is None
+    assert result.stderr == "error: endpoint partner-a: the resolve step failed\n"
+    assert receiver.received == []
+
+
+def test_check_names_what_is_wrong_with_its_arguments_in_one_line(make_runtime, receiver) -> None:
+    make_runtime(endpoints=[ep(receiver, events=["order_changed"])])
+    unknown = invoke("endpoints", "check", "partner-z")
+    assert unknown.exit_code == 1
+    assert unknown.stderr == "error: unknown endpoint 'partner-z'; configured: partner-a\n"
+    other = invoke("endpoints", "check", "partner-a", "--send", "--event", "message_created")
+    assert other.exit_code == 1 and other.stderr.count("\n") == 1
+    assert "does not subscribe to message_created (its events: order_changed)" in other.stderr
+    assert invoke("endpoints", "check", "partner-a", "--event", "order_changed").exit_code == 2
+    assert receiver.received == []
+
+
+@needs_nginx
+def test_check_shows_a_failed_and_a_skipped_step(make_runtime, nginx, certs) -> None:
+    make_runtime(endpoints=[tls_endpoint(nginx, certs, tls_client_cert=None)])
+    result = invoke("endpoints", "check", "pharmacy", "--send")
+    assert result.exit_code == 1
+    rows = check_rows(result.stdout)
+    assert rows["tls"][0] == "✗" and rows["tls"][2].endswith(
+        "no client certificate was sent; set tls_client_cert"
+    )
+    assert rows["send"] == ["skipped", "-", "skipped: tls failed"]
+    assert result.stderr == "error: endpoint pharmacy: the tls step failed\n"
+
+
+@needs_nginx
+@needs_tinyproxy
+def test_check_through_the_proxy_with_a_client_certificate(make_runtime, nginx, proxy, certs) -> None:
+    make_runtime(endpoints=[tls_endpoint(nginx, certs, proxy=proxy.url_with("clinic", PROXY_PASSWORD))])
+    result = invoke("endpoints", "check", "pharmacy", "--json")
+    assert result.exit_code == 0, result.output
+    steps = {step["step"]: step for step in json.loads(result.stdout)["steps"]}
+    assert steps["connect"]["detail"].startswith(
+        f"through proxy {proxy.address}: CONNECT 127.0.0.1:{nginx.port}"
+    )
+    assert "client certificate offered" in steps["tls"]["detail"]
+    assert proxy.requests() == [f"CONNECT 127.0.0.1:{nginx.port} HTTP/1.1"]
+    for secret in (PROXY_PASSWORD, certs.key_password, "k-pharmacy-31337"):
+        assert secret not in result.output
+
+
+def test_check_a_wrong_client_secret_without_showing_it(make_runtime, token_server) -> None:
+    make_runtime(endpoints=[oauth2_endpoint(token_server, secret="wrong-secret-31337")])
+    result = invoke("endpoints", "check", "lab", "--send")
+    assert result.exit_code == 1
+    rows = check_rows(result.stdout)
+    assert rows["token"] == ["✗", rows["token"][1], "oauth2: token endpoint answered 401 invalid_client"]
+    assert rows["send"][0] == "skipped" and "wrong-secret-31337" not in result.output
+
+    make_runtime(endpoints=[oauth2_endpoint(token_server)])
+    passed = invoke("endpoints", "check", "lab", "--send")
+    assert passed.exit_code == 0 and check_rows(passed.stdout)["token"][0] == "✓"
+    for secret in (CLIENT_SECRET, *token_server.issued):
+        assert secret not in passed.output
