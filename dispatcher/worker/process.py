@@ -21,6 +21,7 @@ import signal
 import socket
 import time
 import uuid
+from datetime import UTC, datetime
 
 import redis
 from rq import SimpleWorker
@@ -28,6 +29,7 @@ from rq import SimpleWorker
 from ..config import Settings, default_key_warnings, require_for_worker
 from ..logs import log_line, say, setup_terminal
 from ..runtime import Runtime, set_runtime
+from ..sending.credentials import settings_credential_problems
 from ..sending.preflight import endpoint_warnings
 from . import liveness, metrics, reconcile
 from .housekeeping import RECONCILE_EVERY_SECONDS, Heartbeat, Housekeeping, Lease, Urgency
@@ -206,9 +208,12 @@ def _stop_before_rq_listens(worker: WebhookWorker, runtime: Runtime):  # type: i
 
 def warn_at_start(settings: Settings) -> list[str]:
     """What ``config check`` warns about, said again where the operator is looking when a worker
-    starts (its terminal and the process log): endpoints on the default key ``xxx``, and
-    endpoints whose addresses the sender will refuse (every delivery to them would fail)."""
-    warnings = [*default_key_warnings(settings), *endpoint_warnings(settings)]
+    starts (its terminal and the process log): endpoints on the default key ``xxx``, endpoints
+    whose addresses the sender will refuse (every delivery to them would fail), and endpoints
+    whose certificate or key files cannot be used or expire soon (the worker still starts: the
+    other endpoints' deliveries go on, and these fail with the reason until it is fixed)."""
+    errors, expiring = settings_credential_problems(settings, datetime.now(UTC))
+    warnings = [*default_key_warnings(settings), *endpoint_warnings(settings), *errors, *expiring]
     for warning in warnings:
         log_line(logging.WARNING, "configuration warning", warning=warning)
         say(f"{time.strftime('%H:%M:%S')}  warning: {warning}")

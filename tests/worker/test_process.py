@@ -76,3 +76,36 @@ def test_a_worker_starting_says_what_config_check_warns_about(tmp_path) -> None:
     assert any("defaulted" in w and "default key xxx" in w for w in warnings), warnings
     assert len(printed.splitlines()) == len(warnings) and "warning: " in printed
     assert "ORDER-1" not in printed and "k-local" not in printed
+
+
+def test_a_worker_says_at_start_which_certificate_files_cannot_be_used(tmp_path) -> None:
+    import io
+
+    from dispatcher.logs import setup_terminal
+    from tests.conftest import settings_from
+
+    broken = tmp_path / "clinic.crt"
+    broken.write_text("not a certificate")
+    settings = settings_from(
+        {
+            "environment": "development",
+            "database_url": f"sqlite:///{tmp_path}/w.db",
+            "allow_networks": ["127.0.0.0/8"],
+            "endpoints": [
+                {
+                    "name": "pharmacy",
+                    "url": "https://127.0.0.1:9/hooks",
+                    "key": "k",
+                    "tls_client_cert": {"cert": str(broken)},
+                }
+            ],
+        }
+    )
+    terminal = io.StringIO()
+    setup_terminal(settings.secrets(), terminal)
+    try:
+        warnings = worker_module.warn_at_start(settings)
+    finally:
+        setup_terminal([], io.StringIO())
+    assert any(w.startswith("endpoint pharmacy: tls_client_cert.cert: ") for w in warnings), warnings
+    assert "tls_client_cert.cert" in terminal.getvalue()
