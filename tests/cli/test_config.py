@@ -200,6 +200,7 @@ def production_environment() -> dict[str, str]:
         "PARTNER_A_KEY": "partner-a-key-31337",
         "PARTNER_A_SIGNING_SECRET": generate_secret(),
         "PHARMACY_KEY": "pharmacy-key-31337",
+        "PHARMACY_CLIENT_SECRET": "pharmacy-client-secret-31337",
         "CONSOLE_SESSION_SECRET": "console-session-secret-31337-" + "x" * 10,
         "DISPATCHER_STORAGE_KEYS": "KlJtPQ3RtJK714n-i00gwv9-5KxcybK_I0X4uBgY56Q=",
         "DISPATCHER_SEARCH_KEY": "search-key-31337-" + "y" * 20,
@@ -228,6 +229,7 @@ def test_the_production_example_passes_once_its_variables_are_set(tmp_path, monk
         "pharmacy.example.com",
     ]
     assert document["console"]["session_secret"] == "****" and document["search_key"] == "****"
+    assert document["endpoints"][1]["auth"]["oauth2"]["client_secret"] == "****"
     for value in environment.values():
         assert value not in result.output
     # Where the example hosts do not resolve (no DNS here), that is a warning, never an error.
