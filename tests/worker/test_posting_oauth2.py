@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from dispatcher import store
+from dispatcher import dispatch, store
 from dispatcher.sending.tokens import KEY_PREFIX
 from dispatcher.vocabulary import DeliveryStatus, FailureKind
 from tests.servers import Answer as PartnerAnswer
-from tests.token_server import Answer, TokenServer
-from tests.worker.test_flight import deliver, dispatch_one, log_text
+from tests.token_server import Answer, TokenServer, self_signed
+from tests.worker.test_flight import deliver, dispatch_one, example, log_text
 
 CLIENT_SECRET = "client-secret-31337"
 STORAGE_KEY = "KlJtPQ3RtJK714n-i00gwv9-5KxcybK_I0X4uBgY56Q="
@@ -113,3 +113,25 @@ def test_an_unreachable_token_endpoint_is_named_and_retried(make_runtime, server
     assert row["failure"] == FailureKind.TOKEN_ERROR
     assert row["error"] == f"oauth2: token endpoint unreachable (connection refused by 127.0.0.1:{port})"
     assert store.get_delivery(runtime.engine, request_id)["status"] == DeliveryStatus.RETRYING
+
+
+def test_the_token_endpoint_is_verified_with_the_endpoints_ca_bundle(make_runtime, tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    https = TokenServer(tls=(cert, key))
+    https.register_secret("clinic-17", CLIENT_SECRET)
+    try:
+        trusted = {**oauth2_endpoint(https), "ca_bundle": str(cert)}
+        untrusted = {**oauth2_endpoint(https), "name": "untrusted"}
+        runtime = make_runtime(endpoints=[trusted, untrusted])
+        delivered, refused = dispatch("order_changed", example("order_changed"))  # one per endpoint
+
+        deliver(delivered)
+        deliver(refused)
+
+        assert store.get_delivery(runtime.engine, delivered)["status"] == DeliveryStatus.DELIVERED
+        (row,) = store.list_attempts(runtime.engine, refused)
+        assert row["failure"] == FailureKind.TOKEN_ERROR
+        assert row["error"] == "oauth2: token endpoint unreachable (TLS: self-signed certificate (127.0.0.1))"
+        assert https.token_requests == 1  # the untrusted one never got as far as asking
+    finally:
+        https.close()
