@@ -23,17 +23,19 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 from urllib.parse import quote
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.conftest import wait_for
 
 NGINX = "/usr/sbin/nginx"
 TINYPROXY = "/usr/bin/tinyproxy"
@@ -318,18 +320,6 @@ class ServerProcess:
             return probe.connect_ex((self.host, self.port)) == 0
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
-    """Polls ``predicate`` until it is truthy (returned); raises TimeoutError after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
-
-
 # --- nginx: the partner ------------------------------------------------------------------------
 
 _LOG_FORMAT = (
@@ -487,9 +477,9 @@ class NginxPartner(ServerProcess):
 
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> list[dict[str, str]]:
         """The logged requests once there are at least ``count`` (nginx writes a request's line
-        just after it answered): raises TimeoutError after ``timeout`` seconds."""
+        just after it answered); fails the test after ``timeout`` seconds."""
         return list(
-            wait_until(lambda: len(found := self.requests()) >= count and found, timeout, "nginx's log")
+            wait_for(lambda: len(found := self.requests()) >= count and found, timeout, message="nginx's log")
         )
 
 
@@ -581,7 +571,9 @@ class Tinyproxy(ServerProcess):
         return self.log().count("]: Connect (file descriptor ")
 
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> list[str]:
-        """:meth:`requests` once there are at least ``count``; TimeoutError after ``timeout``."""
+        """:meth:`requests` once there are at least ``count``; fails the test after ``timeout``."""
         return list(
-            wait_until(lambda: len(found := self.requests()) >= count and found, timeout, "tinyproxy's log")
+            wait_for(
+                lambda: len(found := self.requests()) >= count and found, timeout, message="tinyproxy's log"
+            )
         )

@@ -267,10 +267,10 @@ def _expiring(files) -> str:
     return f"expires on {files['expires']} (in {days} days)"
 
 
-def test_config_check_fails_on_credentials_that_cannot_be_used(write_config, tmp_path, monkeypatch):
-    files = _credential_files(tmp_path)
-    monkeypatch.setenv("PHARMACY_KEY_PASSWORD", "not-the-passphrase-31337")
-    pharmacy = {
+def _pharmacy(files) -> dict:
+    """An endpoint with the client certificate and its encrypted key, the passphrase from
+    PHARMACY_KEY_PASSWORD."""
+    return {
         "name": "pharmacy",
         "url": "http://127.0.0.1:9/hooks",
         "key": "k-pharmacy",
@@ -280,6 +280,12 @@ def test_config_check_fails_on_credentials_that_cannot_be_used(write_config, tmp
             "key_password": "${PHARMACY_KEY_PASSWORD}",
         },
     }
+
+
+def test_config_check_fails_on_credentials_that_cannot_be_used(write_config, tmp_path, monkeypatch):
+    files = _credential_files(tmp_path)
+    monkeypatch.setenv("PHARMACY_KEY_PASSWORD", "not-the-passphrase-31337")
+    pharmacy = _pharmacy(files)
     lab = {
         "name": "lab",
         "url": "http://127.0.0.1:9/lab",
@@ -313,16 +319,7 @@ def test_config_check_fails_on_credentials_that_cannot_be_used(write_config, tmp
 def test_config_check_counts_an_expiring_certificate_as_a_warning(write_config, tmp_path, monkeypatch):
     files = _credential_files(tmp_path)
     monkeypatch.setenv("PHARMACY_KEY_PASSWORD", "the-passphrase-31337")
-    pharmacy = {
-        "name": "pharmacy",
-        "url": "http://127.0.0.1:9/hooks",
-        "key": "k-pharmacy",
-        "tls_client_cert": {
-            "cert": files["cert"],
-            "key": files["locked"],
-            "key_password": "${PHARMACY_KEY_PASSWORD}",
-        },
-    }
+    pharmacy = _pharmacy(files)
     monkeypatch.setenv("DISPATCHER_CONFIG", str(write_config(endpoints=[pharmacy])))
     lenient = invoke("config", "check")
     warned = f"warning: endpoint pharmacy: tls_client_cert.cert: {_expiring(files)}"

@@ -45,12 +45,25 @@ def test_rqs_lines_about_each_job_only_when_verbose(make_runtime, caplog, rq_log
     assert worker_module.rq_logging_level(verbose) == ("INFO" if verbose else "WARNING")
 
 
-def test_a_worker_starting_says_what_config_check_warns_about(tmp_path) -> None:
-    """An endpoint on loopback without allow_networks, and one on the default key: the worker's
-    terminal names both before the first delivery fails."""
+def said_at_start(settings) -> tuple[list[str], str]:
+    """The warnings a worker starting with ``settings`` returns, and what its terminal printed."""
     import io
 
     from dispatcher.logs import setup_terminal
+
+    terminal = io.StringIO()
+    setup_terminal(settings.secrets(), terminal)
+    try:
+        warnings = worker_module.warn_at_start(settings)
+    finally:
+        setup_terminal([], io.StringIO())
+    return warnings, terminal.getvalue()
+
+
+def test_a_worker_starting_says_what_config_check_warns_about(tmp_path) -> None:
+    """An endpoint on loopback without allow_networks, and one on the default key: the worker's
+    terminal names both before the first delivery fails."""
+
     from tests.conftest import settings_from
 
     settings = settings_from(
@@ -63,13 +76,7 @@ def test_a_worker_starting_says_what_config_check_warns_about(tmp_path) -> None:
             ],
         }
     )
-    terminal = io.StringIO()
-    setup_terminal(settings.secrets(), terminal)
-    try:
-        warnings = worker_module.warn_at_start(settings)
-    finally:
-        setup_terminal([], io.StringIO())
-    printed = terminal.getvalue()
+    warnings, printed = said_at_start(settings)
     assert any("127.0.0.1 is not allowed (loopback): add it to allow_networks" in w for w in warnings), (
         warnings
     )
@@ -79,9 +86,7 @@ def test_a_worker_starting_says_what_config_check_warns_about(tmp_path) -> None:
 
 
 def test_a_worker_says_at_start_which_certificate_files_cannot_be_used(tmp_path) -> None:
-    import io
 
-    from dispatcher.logs import setup_terminal
     from tests.conftest import settings_from
 
     broken = tmp_path / "clinic.crt"
@@ -101,11 +106,6 @@ def test_a_worker_says_at_start_which_certificate_files_cannot_be_used(tmp_path)
             ],
         }
     )
-    terminal = io.StringIO()
-    setup_terminal(settings.secrets(), terminal)
-    try:
-        warnings = worker_module.warn_at_start(settings)
-    finally:
-        setup_terminal([], io.StringIO())
+    warnings, printed = said_at_start(settings)
     assert any(w.startswith("endpoint pharmacy: tls_client_cert.cert: ") for w in warnings), warnings
-    assert "tls_client_cert.cert" in terminal.getvalue()
+    assert "tls_client_cert.cert" in printed
