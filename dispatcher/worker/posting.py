@@ -7,8 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-
-import requests
+from functools import partial
 
 from .. import store
 from ..config import DeliverySettings, Endpoint
@@ -22,6 +21,9 @@ from ..sending import attempt, connections, oauth2
 from ..vocabulary import FailureKind
 
 REDACTED_HEADER = "[redacted]"
+
+Post = Callable[..., policy.DeliveryOutcome]
+"""``attempt.post`` with everything but ``mask`` given."""
 
 
 @dataclass
@@ -66,28 +68,62 @@ def send(
 
 
 def _post(runtime: Runtime, sending: Sending) -> policy.DeliveryOutcome:
-    """The POST on the endpoint's route, through its proxy, with its token when it uses OAuth2:
-    a partner's 401 to a token gets one fresh token and one immediate resend, whose answer is
-    the attempt's. No token, no POST: the attempt is a ``token_error``."""
+    """The POST on the endpoint's route (its session: CA bundle, client certificate) and
+    through its proxy, with its token when it uses OAuth2 (:func:`_authorized`)."""
     endpoint, rules = sending.endpoint, sending.rules
-    started = time.perf_counter()
+    route = connections.route_for(endpoint, rules)
     try:
-        session = runtime.connections.session(connections.route_for(endpoint, rules))
+        session = runtime.connections.session(route)
     except (OSError, ssl.SSLError) as exc:  # config check names the file and the problem
         error = f"TLS: the client certificate could not be loaded ({type(exc).__name__})"
         return policy.DeliveryOutcome(None, FailureKind.CONNECTION_ERROR, error, None, 0)
-    client = endpoint.auth if isinstance(endpoint.auth, OAuth2Client) else None
+    post: Post = partial(
+        attempt.post,
+        session,
+        endpoint.url,
+        sending.body,
+        sending.headers,
+        response_body_limit=rules.response_body_limit,
+        verify=route.requests_verify,
+        proxies=connections.proxies_for(endpoint.url, endpoint, rules),
+        timeout=rules.timeout,
+        connect_timeout=rules.connect_timeout,
+    )
     mask = runtime.masker_for(endpoint).mask
+    client = endpoint.auth
+    if not isinstance(client, OAuth2Client):
+        return post(mask=mask)
+    fetch = partial(
+        oauth2.fetch_token,
+        session,
+        client,
+        verify=route.requests_verify,
+        proxies=connections.proxies_for(client.token_url, endpoint, rules),
+        response_limit=rules.response_body_limit,
+        timeout=rules.timeout,
+        connect_timeout=rules.connect_timeout,
+    )
+    return _authorized(runtime, sending, client, post, fetch, mask)
+
+
+def _authorized(
+    runtime: Runtime,
+    sending: Sending,
+    client: OAuth2Client,
+    post: Post,
+    fetch: Callable[[], oauth2.Token],
+    mask: Callable[[str], str],
+) -> policy.DeliveryOutcome:
+    """The POST with the endpoint's token from the shared cache: a partner's 401 to it gets one
+    fresh token and one immediate resend, whose answer is the attempt's. No token, no POST:
+    the attempt is a ``token_error`` with the token endpoint's one-line error."""
+    name, started = sending.endpoint.name, time.perf_counter()
     try:
-        token = (
-            runtime.tokens.token(endpoint.name, client, _fetch(runtime, session, endpoint))
-            if client
-            else None
-        )
-        outcome = _once(session, sending, token, mask)
-        if client is not None and token is not None and outcome.http_status == 401:
-            token = runtime.tokens.refresh(endpoint.name, client, token, _fetch(runtime, session, endpoint))
-            again = _once(session, sending, token, mask)
+        token = runtime.tokens.token(name, client, fetch)
+        outcome = _bearing(post, sending.headers, token, mask)
+        if outcome.http_status == 401:
+            token = runtime.tokens.refresh(name, client, token, fetch)
+            again = _bearing(post, sending.headers, token, mask)
             outcome = replace(again, duration_ms=outcome.duration_ms + again.duration_ms)
     except oauth2.TokenError as exc:
         ms = int((time.perf_counter() - started) * 1000)
@@ -95,52 +131,13 @@ def _post(runtime: Runtime, sending: Sending) -> policy.DeliveryOutcome:
     return outcome
 
 
-def _once(
-    session: requests.Session, sending: Sending, token: oauth2.Token | None, mask: Callable[[str], str]
+def _bearing(
+    post: Post, headers: dict[str, str], token: oauth2.Token, mask: Callable[[str], str]
 ) -> policy.DeliveryOutcome:
-    """One POST of the delivery, with ``token`` as its Bearer (masked in whatever comes back)."""
-    endpoint, rules = sending.endpoint, sending.rules
-    if token is not None:
-        sending.headers["Authorization"] = f"Bearer {token.access_token}"
-        mask = _and_token(mask, token.access_token)
-    return attempt.post(
-        session,
-        endpoint.url,
-        sending.body,
-        sending.headers,
-        timeout=rules.timeout,
-        connect_timeout=rules.connect_timeout,
-        response_body_limit=rules.response_body_limit,
-        verify=connections.route_for(endpoint, rules).requests_verify,
-        mask=mask,
-        proxies=connections.proxies_for(endpoint.url, endpoint, rules),
-    )
-
-
-def _and_token(mask: Callable[[str], str], token: str) -> Callable[[str], str]:
-    token_mask = Masker([token]).mask
-    return lambda text: token_mask(mask(text))
-
-
-def _fetch(runtime: Runtime, session: requests.Session, endpoint: Endpoint) -> Callable[[], oauth2.Token]:
-    """Fetches a token for ``endpoint`` from its token endpoint, on the endpoint's route and
-    proxy, within the endpoint's timeouts (called by the token cache when none is fresh)."""
-    rules = runtime.settings.delivery_for(endpoint)
-    client = endpoint.auth
-    assert isinstance(client, OAuth2Client)
-
-    def fetch() -> oauth2.Token:
-        return oauth2.fetch_token(
-            session,
-            client,
-            verify=connections.route_for(endpoint, rules).requests_verify,
-            proxies=connections.proxies_for(client.token_url, endpoint, rules),
-            timeout=rules.timeout,
-            connect_timeout=rules.connect_timeout,
-            response_limit=rules.response_body_limit,
-        )
-
-    return fetch
+    """One POST with ``token`` as its Bearer, the token masked in whatever comes back."""
+    headers["Authorization"] = f"Bearer {token.access_token}"
+    token_mask = Masker([token.access_token]).mask
+    return post(mask=lambda text: token_mask(mask(text)))
 
 
 def stored_headers(sending: Sending) -> dict[str, str]:
