@@ -21,6 +21,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from functools import lru_cache
 
 import redis
 from redis.exceptions import LockNotOwnedError
@@ -61,6 +62,7 @@ def fingerprint(client: OAuth2Client) -> str:
     return _digest(*fields)[:32]
 
 
+@lru_cache(maxsize=64)
 def token_key(endpoint: str, client: OAuth2Client) -> str:
     """The Redis key of an endpoint's token."""
     return f"{KEY_PREFIX}:{endpoint}:{fingerprint(client)}"

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from functools import partial
+from functools import lru_cache, partial
 
 from .. import store
 from ..config import DeliverySettings, Endpoint
@@ -136,8 +136,14 @@ def _bearing(
 ) -> policy.DeliveryOutcome:
     """One POST with ``token`` as its Bearer, the token masked in whatever comes back."""
     headers["Authorization"] = f"Bearer {token.access_token}"
-    token_mask = Masker([token.access_token]).mask
+    token_mask = _token_masker(token.access_token).mask
     return post(mask=lambda text: token_mask(mask(text)))
+
+
+@lru_cache(maxsize=8)
+def _token_masker(access_token: str) -> Masker:
+    """A token's masker, made once per token (the tokens this process holds anyway)."""
+    return Masker([access_token])
 
 
 def stored_headers(sending: Sending) -> dict[str, str]:
