@@ -5,6 +5,7 @@ dict (what ``bench/results/*.json`` holds), so it renders any run's JSON again."
 from __future__ import annotations
 
 import re
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -392,6 +393,46 @@ def profile_section(p: dict[str, Any]) -> Lines:
     return lines
 
 
+def oauth2_section(o: dict[str, Any]) -> Lines:
+    lines = [
+        "## 10. OAuth2 partner connections (issue 24), PostgreSQL",
+        "",
+        f"{o['n']} deliveries drained by {o['workers']} burst workers, to a key-only endpoint and to an "
+        f"oauth2 endpoint (`client_secret_basic`, tokens living {o['expires_in']} s), both served by "
+        "`tests/token_server.py` in a child process (the key-only one with the Bearer check off); "
+        f"alternating, {o['rounds']}× each, medians. Every run starts from an empty Redis and fresh "
+        "workers, so each oauth2 run fetches its first token.",
+        "",
+        "| endpoint | deliveries/s (first claim → last record) | all runs /s | steady by the queue /s "
+        "| first → last answer /s | worker CPU ms/delivery | partner CPU ms/delivery "
+        "| first claim → first answer (ms) | POST mean ms | partner 401s | all delivered once | load avg |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for key, label in (("key_only", "key only"), ("oauth2", "oauth2")):
+        r = o[key]
+        rates = ", ".join(f"{x['db_rate'] or 0:.0f}" for x in r["runs"])
+        lines.append(
+            f"| {label} | {r['rate']:.0f} | {rates} | {r['queue_rate']:.0f} | {r['answered_rate']:.0f} "
+            f"| {r['cpu_ms_per_job']:.2f} "
+            f"| {r['partner_cpu_ms_per_delivery']:.2f} | {r['first_record_ms']:.0f} | {r['post_ms']:.1f} "
+            f"| {r['partner_401']} "
+            f"| {'yes' if r['all_delivered_once'] else '**no**'} "
+            f"| {', '.join(f'{x:.1f}' for x in r['load_average_1m'])} |"
+        )
+    runs = ", ".join(f"{n} in {s:.1f} s" for n, s in zip(o["token_requests"], o["token_wall_s"], strict=True))
+    lines += [
+        "",
+        f"oauth2 ÷ key-only: **{o['ratio']:.2f}** (by the queue {o['queue_ratio']:.2f}; first → last "
+        f"answer, start-up and the first token fetch left out, {o['answered_ratio']:.2f}; each round: "
+        f"{', '.join(f'{x:.2f}' for x in o['round_ratios'])}, median {statistics.median(o['round_ratios']):.2f}; "
+        f"workers' CPU per delivery {o['cpu_ratio']:.2f}). Token requests "
+        f"per oauth2 run (workers' start to exit): {runs}; per minute (requests ÷ max(1, minutes)) at "
+        f"most **{o['tokens_per_minute']:.2f}**; refused: {o['token_refused']}.",
+        "",
+    ]
+    return lines
+
+
 SECTIONS: list[tuple[str, Callable[[dict[str, Any]], Lines]]] = [
     ("worker", worker_section),
     ("slow", slow_section),
@@ -402,6 +443,7 @@ SECTIONS: list[tuple[str, Callable[[dict[str, Any]], Lines]]] = [
     ("ordering", ordering_section),
     ("console", console_section),
     ("network", network_section),
+    ("oauth2", oauth2_section),
     ("profile", profile_section),
 ]
 """(key in the results, its section), in the report's order."""
@@ -495,6 +537,18 @@ def console_targets(c: dict[str, Any]) -> list[Target]:
     return rows
 
 
+def oauth2_targets(o: dict[str, Any]) -> list[Target]:
+    delivered = o["key_only"]["all_delivered_once"] and o["oauth2"]["all_delivered_once"]
+    return [
+        (
+            "oauth2: token requests per minute ≤ 1",
+            f"{o['tokens_per_minute']:.2f} (per run: {', '.join(map(str, o['token_requests']))})",
+            o["tokens_per_minute"] <= 1 and delivered,
+        ),
+        ("oauth2 throughput ≥ 0.95× key-only", f"{o['ratio']:.2f}×", o["ratio"] >= 0.95 and delivered),
+    ]
+
+
 TARGETS: list[tuple[str, Callable[[dict[str, Any]], list[Target]]]] = [
     ("worker", worker_targets),
     ("slow", slow_targets),
@@ -502,6 +556,7 @@ TARGETS: list[tuple[str, Callable[[dict[str, Any]], list[Target]]]] = [
     ("drain", drain_targets),
     ("cli_startup", cli_targets),
     ("console", console_targets),
+    ("oauth2", oauth2_targets),
 ]
 
 

@@ -25,6 +25,8 @@ Scenarios (``--only`` takes one of these names; each is ``bench/scenarios/<name>
 * ``network``  worker hosts as network namespaces behind a 2 ms proxy: deliveries/s with 1, 2, 3
   hosts to a 50 ms receiver, with CPU; the Sentinel failover gap, 3 times (skipped, with the
   reason, where namespaces or ``redis-sentinel`` are missing).
+* ``oauth2``   issue 24: 4 workers deliver 2,000 (400 with ``--quick``) to a key-only and to an
+  oauth2 endpoint (tokens live 60 s), alternating: deliveries/s, the ratio, token requests.
 
 This file is the entry point only: the machinery is ``bench/harness/``, the scenarios
 ``bench/scenarios/``, the markdown, targets, chart and README table ``bench/report.py``.

@@ -48,6 +48,7 @@ SCENARIOS = (
     "ordering",
     "console",
     "network",
+    "oauth2",
 )
 """``--only`` takes one of these; each is ``bench/scenarios/<name>.py``, run in this order."""
 DRAIN_WORKERS = 4
