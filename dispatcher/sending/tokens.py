@@ -145,11 +145,6 @@ class TokenCache:
                 self._redis_failed()  # this process's copy is gone, which is all it can do
         return self.token(endpoint, client, fetch)
 
-    def forget(self) -> None:
-        """Forgets this process's tokens (those in Redis stay)."""
-        with self._guard:
-            self._local.clear()
-
     # --- inside ----------------------------------------------------------------------------
 
     def _redis_usable(self) -> bool:
