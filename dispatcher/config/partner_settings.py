@@ -80,13 +80,18 @@ class OAuth2Client:
     key_id: str | None = None
     algorithm: str = "RS384"
 
+    def basic_header(self) -> str:
+        """``Authorization`` for ``client_secret_basic``: id and secret each form-urlencoded first
+        (RFC 6749 2.3.1), so a ``:`` or non-ASCII in either survives."""
+        pair = f"{quote_plus(self.client_id)}:{quote_plus(self.client_secret or '')}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
+
     def secrets(self) -> list[str]:
+        """The secret, and the Basic pair in both encodings (as written, and RFC 6749's)."""
         if self.client_secret is None:
             return []
-        pair = f"{self.client_id}:{self.client_secret}".encode()
-        encoded = f"{quote_plus(self.client_id)}:{quote_plus(self.client_secret)}".encode()  # RFC 6749 2.3.1
-        forms = {base64.b64encode(pair).decode("ascii"), base64.b64encode(encoded).decode("ascii")}
-        return [self.client_secret, *sorted(forms)]
+        plain = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode("ascii")
+        return [self.client_secret, *sorted({plain, self.basic_header().split(" ", 1)[1]})]
 
 
 Auth = BasicAuth | BearerAuth | OAuth2Client

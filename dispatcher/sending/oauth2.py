@@ -13,7 +13,6 @@ workers is :mod:`.tokens`' job.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import re
@@ -23,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote_plus, urlencode
+from urllib.parse import urlencode
 
 import jwt
 import requests
@@ -161,13 +160,6 @@ def client_assertion(client: OAuth2Client, now: float, jti: str | None = None) -
 # --- the request ------------------------------------------------------------------------------
 
 
-def basic_credentials(client_id: str, client_secret: str) -> str:
-    """``Authorization: Basic`` for ``client_secret_basic``: id and secret each form-urlencoded
-    first (RFC 6749 2.3.1), so a ``:`` or non-ASCII in either survives."""
-    pair = f"{quote_plus(client_id)}:{quote_plus(client_secret)}".encode()
-    return "Basic " + base64.b64encode(pair).decode("ascii")
-
-
 def _request(client: OAuth2Client, now: float) -> tuple[dict[str, str], dict[str, str], list[str]]:
     """The form, the headers, and the secrets they hold (to mask)."""
     form = {"grant_type": "client_credentials"}
@@ -188,7 +180,7 @@ def _request(client: OAuth2Client, now: float) -> tuple[dict[str, str], dict[str
     if client.method == OAuth2Method.CLIENT_SECRET_POST:
         form |= {"client_id": client.client_id, "client_secret": client.client_secret}
         return form, headers, secrets
-    headers["Authorization"] = basic_credentials(client.client_id, client.client_secret)
+    headers["Authorization"] = client.basic_header()
     return form, headers, [*secrets, headers["Authorization"].split(" ", 1)[1]]
 
 
