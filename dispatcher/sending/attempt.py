@@ -83,15 +83,17 @@ def _decode(raw: bytes, encoding: str | None) -> str:
         return raw.decode("utf-8", errors="replace")
 
 
-def _read_limited(response: requests.Response, limit: int) -> bytes:
+def read_limited(response: requests.Response, limit: int) -> tuple[bytes, bool]:
+    """An answer's body up to ``limit`` bytes, and whether there was more (a partner's or a
+    token endpoint's: neither can make the sender read without end)."""
     chunks: list[bytes] = []
     size = 0
     for chunk in response.iter_content(chunk_size=8192):
         chunks.append(chunk)
         size += len(chunk)
-        if size >= limit:
-            break
-    return b"".join(chunks)[:limit]
+        if size > limit:
+            return b"".join(chunks)[:limit], True
+    return b"".join(chunks), False
 
 
 def post(
@@ -170,7 +172,7 @@ def _exchange(
         verify=verify,
         proxies=proxies or {},
     ) as response:
-        raw = _read_limited(response, response_body_limit)
+        raw, _ = read_limited(response, response_body_limit)
         text = _decode(raw[:STORED_BODY_BYTES], response.encoding)
         return response.status_code, response.reason, text, response.headers.get("Retry-After")
 

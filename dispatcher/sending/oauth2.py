@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ..config.partner_settings import OAuth2Client, OAuth2Method
 from ..redaction import Masker
-from . import deadline, explain
+from . import attempt, deadline, explain
 from .attempt import USER_AGENT
 
 DEFAULT_EXPIRES_IN = 300
@@ -184,18 +184,6 @@ def _request(client: OAuth2Client, now: float) -> tuple[dict[str, str], dict[str
     return form, headers, [*secrets, headers["Authorization"].split(" ", 1)[1]]
 
 
-def _read_limited(response: requests.Response, limit: int) -> tuple[bytes, bool]:
-    """The answer's body up to ``limit`` bytes, and whether there was more."""
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(chunk_size=8192):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            return b"".join(chunks)[:limit], True
-    return b"".join(chunks), False
-
-
 def fetch_token(
     session: requests.Session,
     client: OAuth2Client,
@@ -251,7 +239,7 @@ def _exchange(
     """The POST, never following a redirect, and the bounded read of its answer: (status,
     body, whether it was cut). ``options``: the headers, timeouts, ``verify`` and ``proxies``."""
     with session.post(url, data=body, allow_redirects=False, stream=True, **options) as response:
-        read, oversized = _read_limited(response, limit)
+        read, oversized = attempt.read_limited(response, limit)
         return response.status_code, read, oversized
 
 
