@@ -140,6 +140,9 @@ def test_a_worker_stays_in_info_after_redis_is_flushed_under_it(
         return [w for w in info_json()["workers"] if w["name"] == "info-flushed-1" and w["alive"]]
 
     wait_for(shown, timeout=30, message="the worker in `info`")
+    # The heartbeat registry may list the worker a moment before RQ's birth adds it to RQ's set:
+    # flush only once it is born, so the flush is really under a running worker.
+    wait_for(lambda: redis_client.exists("rq:workers"), timeout=30, message="RQ's birth of the worker")
     redis_client.flushdb()
     assert not redis_client.exists("rq:workers")  # RQ's own set is gone, and stays gone
     (again,) = wait_for(shown, timeout=30, message="the worker back in `info` after the flush")
