@@ -55,13 +55,6 @@ def test_every_form_of_the_file_becomes_frozen_values() -> None:
         endpoint.key = "changed"  # type: ignore[misc]
 
 
-def test_the_disable_after_window_defaults_to_five_days() -> None:
-    (endpoint,) = parse_settings(
-        {"endpoints": [{**ENDPOINT, "disable_after": {"failed_deliveries": 3}}]}, env={}
-    ).endpoints
-    assert endpoint.disable_after == DisableAfter(3, 5 * 86400)
-
-
 def test_the_file_model_is_frozen() -> None:
     file = ConfigFile.model_validate({"source": "Acme"})
     with pytest.raises(ValueError):
