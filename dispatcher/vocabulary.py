@@ -87,6 +87,8 @@ class Reason(StrEnum):
     ``HTTP 404 is not retried``)."""
 
     ENDPOINT_DISABLED = "endpoint_disabled"
+    ENDPOINT_REMOVED = "endpoint_removed"
+    """Failed by ``dispatcher endpoints remove --force``: its endpoint was removed while it waited."""
 
 
 class JobState(StrEnum):
@@ -130,3 +132,39 @@ class AuditAction(StrEnum):
     STORAGE_ENCRYPT = "storage encrypt"
     STORAGE_ROTATE = "storage rotate"
     DELIVERY_REVEAL = "delivery reveal"
+    ENDPOINTS_ADD = "endpoints add"
+    ENDPOINTS_EDIT = "endpoints edit"
+    ENDPOINTS_PAUSE = "endpoints pause"
+    ENDPOINTS_RESUME = "endpoints resume"
+    ENDPOINTS_ROTATE_KEY = "endpoints rotate-key"
+    ENDPOINTS_ROTATE_SECRET = "endpoints rotate-secret"
+    ENDPOINTS_REMOVE = "endpoints remove"
+    ENDPOINTS_IMPORT = "endpoints import"
+    ALERTS_TEST = "alerts test"
+
+
+class AlertKind(StrEnum):
+    """What an alert tells the people on call (``alerts.rules[].events``)."""
+
+    ENDPOINT_DISABLED = "endpoint.disabled"
+    ENDPOINT_BREAKER_OPENED = "endpoint.breaker_opened"
+    ENDPOINT_RECOVERED = "endpoint.recovered"
+    """Its breaker closed again, or it was enabled."""
+    DELIVERY_FAILED = "delivery.failed"
+    """Deliveries ran out of attempts (grouped per endpoint)."""
+    QUEUE_BACKLOG = "queue.backlog"
+    WORKERS_NONE_ALIVE = "workers.none_alive"
+    TEST = "test"
+    """``dispatcher alerts test``: goes to the channels named, whatever the rules say."""
+
+
+ALERT_KINDS: tuple[str, ...] = tuple(k.value for k in AlertKind if k is not AlertKind.TEST)
+"""The kinds a rule may name."""
+
+
+class BreakerState(StrEnum):
+    """An endpoint's circuit breaker (:mod:`dispatcher.policy.breaker`)."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"

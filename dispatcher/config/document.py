@@ -15,9 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..redaction import MASK, mask_url
+from .alert_settings import AlertSettings
 from .console_settings import ConsoleSettings
 from .partner_settings import Auth, BasicAuth, BearerAuth
-from .settings import Backoff, DeliverySettings, Endpoint, ExponentialBackoff, Settings
+from .settings import Backoff, BreakerSettings, DeliverySettings, Endpoint, ExponentialBackoff, Settings
 
 DEFAULT_KEY_SHOWN = "xxx (default)"
 SIGNING_SECRET_SHOWN = "whsec_****"
@@ -49,6 +50,7 @@ def settings_document(settings: Settings) -> dict[str, Any]:
         "storage_keys": [MASK] * len(settings.storage_keys),
         "search_key": MASK if settings.search_key else None,
         "console": console_document(settings.console),
+        "alerts": alerts_document(settings.alerts),
     }
 
 
@@ -77,6 +79,20 @@ def delivery_document(delivery: DeliverySettings) -> dict[str, Any]:
         "ca_bundle": delivery.ca_bundle,
         "proxy": mask_url(delivery.proxy) if delivery.proxy else None,
         "no_proxy": list(delivery.no_proxy),
+        "breaker": breaker_document(delivery.breaker),
+    }
+
+
+def breaker_document(breaker: BreakerSettings | None) -> dict[str, Any] | bool:
+    """A breaker as the file takes it: its mapping (durations in seconds), or false for ``off``."""
+    if breaker is None:
+        return False
+    return {
+        "failure_ratio": breaker.failure_ratio,
+        "min_attempts": breaker.min_attempts,
+        "window": breaker.window_seconds,
+        "open_for": breaker.open_seconds,
+        "max_open_for": breaker.max_open_seconds,
     }
 
 
@@ -95,6 +111,7 @@ def endpoint_document(endpoint: Endpoint, delivery: DeliverySettings) -> dict[st
         "connect_timeout": delivery.connect_timeout,
         "max_attempts": delivery.max_attempts,
         "backoff": backoff_document(delivery.backoff),
+        "breaker": breaker_document(delivery.breaker),
         "max_concurrency": endpoint.max_concurrency,
         "rate_per_second": endpoint.rate_per_second,
         "disable_after": None
@@ -141,6 +158,44 @@ def auth_document(auth: Auth | None) -> dict[str, Any] | None:
             "algorithm": auth.algorithm,
         }
     }
+
+
+def alerts_document(alerts: AlertSettings) -> dict[str, Any]:
+    """The alert channels (a webhook's URL and an SMTP password masked) and rules."""
+    channels: list[dict[str, Any]] = []
+    for channel in alerts.channels:
+        if channel.webhook is not None:
+            hook = channel.webhook
+            secret = SIGNING_SECRET_SHOWN if hook.signing_secret else None
+            channels.append(
+                {"name": channel.name, "webhook": {"url": mask_url(hook.url), "signing_secret": secret}}
+            )
+        elif channel.email is not None:
+            mail = channel.email
+            channels.append(
+                {
+                    "name": channel.name,
+                    "email": {
+                        "smtp_host": mail.smtp_host,
+                        "smtp_port": mail.smtp_port,
+                        "starttls": mail.starttls,
+                        "username": mail.username,
+                        "password": MASK if mail.password else None,
+                        "from": mail.sender,
+                        "to": list(mail.to),
+                    },
+                }
+            )
+    rules = [
+        {
+            "events": list(rule.events),
+            "to": list(rule.to),
+            "at_most_every": rule.at_most_every_seconds,
+            "older_than": rule.older_than_seconds,
+        }
+        for rule in alerts.rules
+    ]
+    return {"channels": channels, "rules": rules}
 
 
 def console_document(console: ConsoleSettings) -> dict[str, Any]:

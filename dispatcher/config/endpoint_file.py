@@ -12,11 +12,12 @@ from pydantic import ConfigDict, Discriminator, Field, Tag, model_validator
 from . import fields as f
 from . import partner
 from . import settings as frozen
+from .alerts import BreakerForm, breaker_value
 from .checks import Problem
 from .sections import Section, setting
 
 _BACKOFF = frozen.ExponentialBackoff()
-OVERRIDES = ("timeout", "connect_timeout", "max_attempts", "backoff")
+OVERRIDES = ("timeout", "connect_timeout", "max_attempts", "backoff", "breaker")
 """The delivery settings an endpoint may set for itself."""
 
 
@@ -139,12 +140,15 @@ class EndpointFile(Section):
     proxy: f.Omittable[partner.ProxyUrl] = setting(
         None, "This endpoint's HTTP proxy, or none; delivery.proxy otherwise."
     )
+    breaker: f.Omittable[BreakerForm] = setting(None, "This endpoint's delivery.breaker, or off.")
 
     def to_endpoint(self, delivery: frozen.DeliverySettings) -> frozen.Endpoint:
         """The endpoint, its ``delivery`` the global ``delivery`` with its overrides (None without)."""
         overrides: dict[str, Any] = {k: getattr(self, k) for k in OVERRIDES if getattr(self, k) is not None}
         if "backoff" in overrides:
             overrides["backoff"] = backoff_value(overrides["backoff"])
+        if "breaker" in overrides:
+            overrides["breaker"] = breaker_value(overrides["breaker"])
         secrets = [self.signing_secret] if isinstance(self.signing_secret, str) else self.signing_secret
         rule = self.disable_after
         return frozen.Endpoint(

@@ -226,6 +226,7 @@ WaitList = Annotated[list[WaitSeconds], NotEmpty("the list of seconds is empty")
 Wait = Annotated[_Number, Range(0, MAX_WAIT_SECONDS, above=True)]
 Multiplier = Annotated[_Number, Range(1, MAX_MULTIPLIER)]
 Jitter = Annotated[_Number, Range(0, 1, meaning="between 0 and 1")]
+Ratio = Annotated[_Number, Range(0, 1, above=True, meaning="greater than 0 and at most 1")]
 Concurrency = Annotated[_Integer, Range(0, MAX_CONCURRENCY, above=True)]
 Rate = Annotated[_Number, Range(0, MAX_RATE_PER_SECOND, above=True)]
 FailedDeliveries = Annotated[_Integer, Range(0, MAX_FAILED_DELIVERIES, above=True)]

@@ -21,6 +21,7 @@ from pydantic_core import core_schema
 from . import fields as f
 from . import partner
 from . import settings as frozen
+from .alerts import AlertsFile, BreakerFile, BreakerForm, breaker_value
 from .checks import Problem, shown, shown_url
 from .console import ConsoleFile
 from .endpoint_file import BackoffForm, EndpointFile, backoff_value
@@ -61,6 +62,9 @@ class DeliveryFile(Section):
     no_proxy: list[partner.NoProxyEntry] = setting(
         [], "Hosts sent to directly despite proxy: host, .domain, IP, network or *."
     )
+    breaker: BreakerForm = setting(
+        BreakerFile(), "Every endpoint's circuit breaker: a mapping, or off (an endpoint's own wins)."
+    )
 
     def to_settings(self) -> frozen.DeliverySettings:
         return frozen.DeliverySettings(
@@ -75,6 +79,7 @@ class DeliveryFile(Section):
             ca_bundle=self.ca_bundle,
             proxy=None if self.proxy == NO_PROXY else self.proxy,
             no_proxy=tuple(self.no_proxy),
+            breaker=breaker_value(self.breaker),
         )
 
 
@@ -167,6 +172,9 @@ class ConfigFile(Section):
     console: ConsoleFile = Field(
         default_factory=lambda: ConsoleFile(), description="The operator console (dispatcher console)."
     )
+    alerts: AlertsFile = Field(
+        default_factory=lambda: AlertsFile(), description="Alerts to the people on call: channels and rules."
+    )
 
     @model_validator(mode="after")
     def _whole_file(self) -> Self:
@@ -220,6 +228,7 @@ class ConfigFile(Section):
             search_key=self.search_key,
             idempotency_ttl_seconds=self.idempotency_ttl,
             console=self.console.to_settings(),
+            alerts=self.alerts.to_settings(),
         )
 
 

@@ -22,7 +22,8 @@ class Section(BaseModel):
     def _known_keys(cls, raw: Any) -> Any:
         """An unknown key is named, with the keys this section has (before any other mistake)."""
         if isinstance(raw, dict):
+            known = [field.alias or name for name, field in cls.model_fields.items()]
             for key in raw:
-                if key not in cls.model_fields:
-                    raise UnknownSetting(key, list(cls.model_fields))
+                if key not in known:
+                    raise UnknownSetting(key, known)
         return raw

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..contract.signing import decode_secret
 from ..errors import UnknownEndpoint
+from .alert_settings import AlertSettings
 from .console_settings import ConsoleSettings
 from .partner_settings import Auth, ClientCert, auth_secrets, proxy_secrets
 
@@ -58,6 +59,20 @@ Backoff = ExponentialBackoff | ListBackoff
 
 
 @dataclass(frozen=True)
+class BreakerSettings:
+    """An endpoint's circuit breaker (``breaker``): it opens when at least ``failure_ratio`` of at
+    least ``min_attempts`` attempts in the last ``window_seconds`` failed in a retryable way (5xx,
+    timeout, connection error); after ``open_seconds`` one delivery probes it; a failed probe
+    opens it again for twice as long, at most ``max_open_seconds``."""
+
+    failure_ratio: float = 0.7
+    min_attempts: int = 10
+    window_seconds: int = 60
+    open_seconds: int = 30
+    max_open_seconds: int = 600
+
+
+@dataclass(frozen=True)
 class DeliverySettings:
     timeout: float = 30.0
     connect_timeout: float = 5.0
@@ -72,6 +87,9 @@ class DeliverySettings:
     """The HTTP proxy of every delivery and token request (``delivery.proxy``); None: direct."""
     no_proxy: tuple[str, ...] = ()
     """Hosts sent to directly despite :attr:`proxy` (``delivery.no_proxy``)."""
+    breaker: BreakerSettings | None = field(default_factory=BreakerSettings)
+    """The circuit breaker of every endpoint (``delivery.breaker``; an endpoint's own overrides
+    it); None: ``breaker: off``."""
 
     @property
     def verify(self) -> bool | str:
@@ -195,6 +213,8 @@ class Settings:
     """How long an idempotency key is remembered (``idempotency_ttl``)."""
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     """The operator console's users and sessions (``console``)."""
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    """Who is told when an endpoint goes down, deliveries fail or the queue stalls (``alerts``)."""
 
     def delivery_for(self, endpoint: Endpoint | None) -> DeliverySettings:
         """The delivery settings in force for an endpoint (its overrides, else the global ones)."""
@@ -230,4 +250,5 @@ class Settings:
             + list(self.storage_keys)
             + ([self.search_key] if self.search_key else [])
             + self.console.secrets()
+            + self.alerts.secrets()
         )

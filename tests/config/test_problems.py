@@ -140,13 +140,13 @@ def test_yaml_yes_string_is_not_a_boolean(tmp_path: Path) -> None:
             {"delivery": {"timeouts": 1}},
             "delivery.timeouts: unknown setting; expected one of: timeout, "
             "connect_timeout, max_attempts, backoff, retry_4xx, max_payload_bytes, response_body_limit, "
-            "tls_verify, ca_bundle, proxy, no_proxy",
+            "tls_verify, ca_bundle, proxy, no_proxy, breaker",
         ),
         (
             {1: "x"},
             "1: unknown setting; expected one of: source, environment, redis_url, database_url, "
             "queue_name, process_log, process_log_retention_days, delivery, endpoints, allow_networks, "
-            "metrics, worker, retention, idempotency_ttl, storage_keys, search_key, console",
+            "metrics, worker, retention, idempotency_ttl, storage_keys, search_key, console, alerts",
         ),
         (["source"], "(top level): expected a mapping, got list ['source']"),
         (
