@@ -18,12 +18,13 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from ..logs import log_line
 from ..policy.health import DISABLED_CACHE_SECONDS
 from ..times import utcnow
-from ..vocabulary import FINAL_STATUSES, DeliveryStatus, Reason
+from ..vocabulary import FINAL_STATUSES, AlertKind, DeliveryStatus, Reason
+from .alerts import raise_alert
 from .engine import reading
 from .schema import DELIVERIES, ENDPOINT_STATE
 
@@ -32,11 +33,42 @@ CACHE_SECONDS = DISABLED_CACHE_SECONDS
 
 def disabled_endpoints(engine: Engine) -> dict[str, str | None]:
     """Disabled endpoints and why."""
-    query = sa.select(ENDPOINT_STATE.c.name, ENDPOINT_STATE.c.reason).where(
-        ENDPOINT_STATE.c.disabled.is_(True)
-    )
+    return gate_states(engine)[0]
+
+
+def gate_states(engine: Engine) -> tuple[dict[str, str | None], frozenset[str]]:
+    """Disabled endpoints and why, and the paused endpoints: one read."""
+    query = sa.select(
+        ENDPOINT_STATE.c.name, ENDPOINT_STATE.c.reason, ENDPOINT_STATE.c.disabled, ENDPOINT_STATE.c.paused
+    ).where(sa.or_(ENDPOINT_STATE.c.disabled.is_(True), ENDPOINT_STATE.c.paused.is_(True)))
     with reading(engine) as conn:
-        return {row.name: row.reason for row in conn.execute(query)}
+        rows = conn.execute(query).all()
+    return {r.name: r.reason for r in rows if r.disabled}, frozenset(r.name for r in rows if r.paused)
+
+
+def set_endpoint_paused(engine: Engine, name: str, paused: bool) -> bool:
+    """Pauses or resumes an endpoint; True when that changed its state."""
+    now = utcnow()
+    with engine.begin() as conn:
+        current = conn.execute(
+            sa.select(ENDPOINT_STATE.c.paused).where(ENDPOINT_STATE.c.name == name)
+        ).first()
+        if current is None:
+            if paused:
+                conn.execute(
+                    ENDPOINT_STATE.insert().values(
+                        name=name, disabled=False, paused=True, paused_at=now, updated_at=now
+                    )
+                )
+            return paused
+        if bool(current.paused) == paused:
+            return False
+        conn.execute(
+            ENDPOINT_STATE.update()
+            .where(ENDPOINT_STATE.c.name == name)
+            .values(paused=paused, paused_at=now if paused else None, updated_at=now)
+        )
+        return True
 
 
 def endpoint_states(engine: Engine) -> dict[str, dict[str, Any]]:
@@ -45,31 +77,49 @@ def endpoint_states(engine: Engine) -> dict[str, dict[str, Any]]:
 
 
 def set_endpoint_disabled(engine: Engine, name: str, disabled: bool, reason: str | None = None) -> bool:
-    """Disables or enables an endpoint; True when that changed its state."""
+    """Disables or enables an endpoint; True when that changed its state (and then the alert,
+    ``endpoint.disabled`` or ``endpoint.recovered``, is raised in the same transaction)."""
     now = utcnow()
     with engine.begin() as conn:
-        current = conn.execute(
-            sa.select(ENDPOINT_STATE.c.disabled).where(ENDPOINT_STATE.c.name == name)
-        ).first()
-        if current is None:
-            conn.execute(
-                ENDPOINT_STATE.insert().values(
-                    name=name,
-                    disabled=disabled,
-                    reason=reason,
-                    disabled_at=now if disabled else None,
-                    updated_at=now,
-                )
-            )
-            return disabled
-        if bool(current.disabled) == disabled:
-            return False
+        changed = _set_disabled(conn, name, disabled, reason, now)
+        if changed:
+            _raise_state_alert(conn, name, disabled, reason, now)
+        return changed
+
+
+def _raise_state_alert(
+    conn: Connection, name: str, disabled: bool, reason: str | None, now: datetime
+) -> None:
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if disabled:
+        kind, detail = AlertKind.ENDPOINT_DISABLED, f"endpoint {name} disabled: {reason or 'no reason given'}"
+    else:
+        kind, detail = AlertKind.ENDPOINT_RECOVERED, f"endpoint {name} enabled again"
+    raise_alert(conn, kind, f"{kind}:{name}:{stamp}", detail=detail, endpoint=name, at=now)
+
+
+def _set_disabled(conn: Connection, name: str, disabled: bool, reason: str | None, now: datetime) -> bool:
+    """Sets the disabled state in ``conn``'s transaction; True when it changed."""
+    current = conn.execute(sa.select(ENDPOINT_STATE.c.disabled).where(ENDPOINT_STATE.c.name == name)).first()
+    if current is None:
         conn.execute(
-            ENDPOINT_STATE.update()
-            .where(ENDPOINT_STATE.c.name == name)
-            .values(disabled=disabled, reason=reason, disabled_at=now if disabled else None, updated_at=now)
+            ENDPOINT_STATE.insert().values(
+                name=name,
+                disabled=disabled,
+                reason=reason,
+                disabled_at=now if disabled else None,
+                updated_at=now,
+            )
         )
-        return True
+        return disabled
+    if bool(current.disabled) == disabled:
+        return False
+    conn.execute(
+        ENDPOINT_STATE.update()
+        .where(ENDPOINT_STATE.c.name == name)
+        .values(disabled=disabled, reason=reason, disabled_at=now if disabled else None, updated_at=now)
+    )
+    return True
 
 
 def failures_without_success(engine: Engine, endpoint: str, since: datetime) -> int:
@@ -163,21 +213,31 @@ def enable(engine: Engine, name: str) -> bool:
 
 
 class DisabledCache:
-    """The disabled endpoints (name: reason), re-read at most every ``ttl`` seconds."""
+    """The disabled endpoints (name: reason) and the paused ones, re-read at most every ``ttl``
+    seconds."""
 
     def __init__(self, engine: Engine, ttl: float = CACHE_SECONDS) -> None:
         self.engine = engine
         self.ttl = ttl
         self._value: dict[str, str | None] = {}
+        self._paused: frozenset[str] = frozenset()
         self._read_at = float("-inf")
         self._lock = threading.Lock()
 
     def get(self) -> dict[str, str | None]:
         with self._lock:
-            if time.monotonic() - self._read_at >= self.ttl:
-                self._value = disabled_endpoints(self.engine)
-                self._read_at = time.monotonic()
+            self._refresh()
             return self._value
+
+    def paused(self) -> frozenset[str]:
+        with self._lock:
+            self._refresh()
+            return self._paused
+
+    def _refresh(self) -> None:
+        if time.monotonic() - self._read_at >= self.ttl:
+            self._value, self._paused = gate_states(self.engine)
+            self._read_at = time.monotonic()
 
     def invalidate(self) -> None:
         with self._lock:

@@ -12,6 +12,10 @@
 * ``webhook_idempotency`` (:data:`IDEMPOTENCY`): what a dispatch with an idempotency key stored.
 * ``webhook_business_ids`` (:data:`BUSINESS_IDS`): a delivery's business ids as keyed hashes, to
   find it by one (:mod:`dispatcher.store.search`).
+* ``webhook_endpoints`` (:data:`ENDPOINTS`) and ``webhook_endpoint_catalog``
+  (:data:`ENDPOINT_CATALOG`): the endpoints, once imported from the file, and their generation.
+* ``webhook_alerts`` (:data:`ALERTS`) and ``webhook_alert_sends`` (:data:`ALERT_SENDS`): alert
+  occurrences and their sending to each channel.
 
 The PHI columns -- a delivery's ``payload``, an attempt's ``request_payload``, ``response_body``
 and ``error`` (what a partner answers is PHI too) -- are :class:`~dispatcher.store.sealing.SealedText`: encrypted with the
@@ -165,8 +169,11 @@ ENDPOINT_STATE = sa.Table(
     sa.Column("reason", sa.String()),
     _time("disabled_at", nullable=True),
     _time("updated_at"),
+    sa.Column("paused", sa.Boolean(), nullable=False, default=False, server_default=sa.false()),
+    _time("paused_at", nullable=True),
 )
-"""An endpoint's health, shared by every worker: disabled by a 410 or by failing for a window."""
+"""An endpoint's health, shared by every worker: disabled by a 410 or by failing for a window;
+paused by an operator (its deliveries wait, using no attempt)."""
 
 STATUS_COUNTS = sa.Table(
     "webhook_status_counts",
@@ -225,6 +232,64 @@ patient's id): its HMAC-SHA256 under ``search_key`` as hex, never the id
 (:mod:`dispatcher.store.search`). Written with the delivery, deleted with it or when its payload
 is erased; none without ``search_key``."""
 
+ENDPOINTS = sa.Table(
+    "webhook_endpoints",
+    METADATA,
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("position", sa.Integer(), nullable=False),
+    sa.Column("definition", SealedText(), nullable=False),
+    sa.Column("retiring", SealedText()),
+    _time("created_at"),
+    _time("updated_at"),
+)
+"""The endpoints, once imported from the file: each as the file writes it (JSON, its secrets
+included, so sealed with the storage keys when set), in the order listed (``position``); and
+the signing secrets it is retiring, each until the end of its grace (JSON, sealed)
+(:mod:`dispatcher.store.endpoint_catalog`)."""
+
+ENDPOINT_CATALOG = sa.Table(
+    "webhook_endpoint_catalog",
+    METADATA,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("generation", sa.BigInteger(), nullable=False),
+    _time("imported_at"),
+    _time("changed_at"),
+)
+"""One row (id 1) once the file's endpoints were imported: from then on the database holds the
+endpoints. ``generation`` goes up with every change, so a process sees one by reading one row."""
+
+ALERTS = sa.Table(
+    "webhook_alerts",
+    METADATA,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("occurrence", sa.String(255), nullable=False, unique=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("endpoint", sa.String(128)),
+    _time("occurred_at", index=True),
+    sa.Column("count", sa.Integer()),
+    sa.Column("request_ids", sa.Text()),
+    sa.Column("detail", sa.Text(), nullable=False),
+    _time("resolved_at", nullable=True),
+)
+"""One row per alert occurrence, unique by ``occurrence`` (so an occurrence is raised once
+whoever sees it): its kind, endpoint, count and request ids (JSON), a detail in words, no PHI;
+a condition that lasts (a backlog, no worker alive) is ``resolved_at`` once it ends
+(:mod:`dispatcher.store.alerts`)."""
+
+ALERT_SENDS = sa.Table(
+    "webhook_alert_sends",
+    METADATA,
+    sa.Column("alert_id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("channel", sa.String(128), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False, default=0),
+    _time("next_at", index=True),
+    sa.Column("answer", sa.Text()),
+    _time("sent_at", nullable=True),
+)
+"""One row per alert and channel it goes to: ``pending`` (due at ``next_at``), ``sent`` or
+``failed`` (out of tries), with the channel's last answer in one line."""
+
 TABLES = [
     DELIVERIES,
     ATTEMPTS,
@@ -234,6 +299,10 @@ TABLES = [
     IDEMPOTENCY,
     WORKER_LEASES,
     BUSINESS_IDS,
+    ENDPOINTS,
+    ENDPOINT_CATALOG,
+    ALERTS,
+    ALERT_SENDS,
 ]
 
 Delivery = DELIVERIES

@@ -53,7 +53,11 @@ def snapshot(engine: sa.engine.Engine) -> dict[str, list[tuple]]:
             "attempts": sorted(
                 conn.execute(sa.select(*[c for c in store.ATTEMPTS.c if c.name != "failure"])).all()
             ),
-            "endpoints": sorted(conn.execute(sa.select(store.ENDPOINT_STATE)).all()),
+            "endpoints": sorted(
+                conn.execute(
+                    sa.select(*[c for c in store.ENDPOINT_STATE.c if c.name not in ("paused", "paused_at")])
+                ).all()
+            ),
         }
 
 
