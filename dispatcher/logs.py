@@ -158,6 +158,20 @@ def setup_process_log(path: str, retention_days: int, secrets: list[str]) -> log
     return logger
 
 
+def mask_also(secrets: list[str]) -> None:
+    """Adds ``secrets`` to what the process log masks (an endpoint added or a key rotated while
+    the process runs); the ones it masks already stay masked."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for old in list(logger.filters):
+        if isinstance(old, RedactingFilter):
+            known = set(old.secrets)
+            if all(secret in known for secret in secrets if secret):
+                return
+            logger.removeFilter(old)
+            logger.addFilter(RedactingFilter(old.secrets + [s for s in secrets if s not in known]))
+            return
+
+
 def process_logger() -> logging.Logger:
     return logging.getLogger(LOGGER_NAME)
 

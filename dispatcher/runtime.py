@@ -12,12 +12,15 @@ It sits between ``intake`` and the rooms whose connections it holds (``store``, 
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -35,7 +38,82 @@ if TYPE_CHECKING:
     from .sending.connections import Connections
     from .sending.tokens import TokenCache
     from .store import DisabledCache
+    from .store.endpoint_catalog import StoredEndpoint
     from .store.sealing import Keyring
+
+
+ENDPOINTS_CHECK_SECONDS = 1.0
+"""How often a process looks whether the database's endpoints changed (one row read): a change
+reaches every worker within about this, plus the batch in hand."""
+
+
+@dataclass
+class EndpointsSeen:
+    """What a process last took of the database's endpoints."""
+
+    generation: int | None = None
+    checked: float = float("-inf")
+    good_until: datetime | None = None
+    """When a retiring signing secret's grace ends: the endpoints are taken again then."""
+    failing: bool = False
+
+    def due(self) -> bool:
+        return time.monotonic() - self.checked >= ENDPOINTS_CHECK_SECONDS
+
+
+def _changed_endpoints(runtime: Runtime, seen: EndpointsSeen) -> tuple[Endpoint, ...] | None:
+    """The database's endpoints when they differ from what ``seen`` says was taken; None when
+    nothing changed, before any import, or when the database does not answer."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .store import describe_error, endpoint_catalog
+
+    seen.checked = time.monotonic()
+    now = datetime.now(UTC)
+    try:
+        current = endpoint_catalog.generation(runtime.engine)
+        expired = seen.good_until is not None and now >= seen.good_until
+        if current is None or (current == seen.generation and not expired):
+            seen.failing = False
+            return None
+        current, stored = endpoint_catalog.catalog(runtime.engine)
+    except SQLAlchemyError as exc:
+        if not seen.failing:
+            logs.log_line(
+                logging.WARNING, "endpoints not re-read; those in force stay", error=describe_error(exc)
+            )
+        seen.failing = True
+        return None
+    seen.failing = False
+    seen.generation = current
+    return _built(runtime, stored, seen, now)
+
+
+def _built(
+    runtime: Runtime, stored: list[StoredEndpoint], seen: EndpointsSeen, now: datetime
+) -> tuple[Endpoint, ...]:
+    """The stored endpoints as settings; one that does not validate here (a certificate file
+    missing on this host) keeps the version in force, said in the process log."""
+    from .config.endpoint_records import endpoint_from_definition
+    from .errors import ConfigError
+
+    built: list[Endpoint] = []
+    ends = [r.until for s in stored for r in s.retiring if r.until > now]
+    seen.good_until = min(ends) if ends else None
+    for row in stored:
+        try:
+            built.append(endpoint_from_definition(row.definition, runtime.settings, row.retiring_at(now)))
+        except ConfigError as exc:
+            logs.log_line(
+                logging.ERROR,
+                "stored endpoint unusable here; the one in force stays",
+                endpoint=row.name,
+                error=str(exc),
+            )
+            previous = runtime.settings.endpoint(row.name)
+            if previous is not None:
+                built.append(previous)
+    return tuple(built)
 
 
 @dataclass
@@ -50,8 +128,46 @@ class Runtime:
     take_lost: bool = False
     """A batch's take failed with Redis: its jobs may be marked started by this worker and held
     by nobody (the reply was lost). The worker looks for them before its next job."""
+    file_endpoints: tuple[Endpoint, ...] | None = None
+    """The configuration file's endpoints (what a first start imports); None: ``settings``'."""
     _holding_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _endpoint_maskers: dict[str, Masker] = field(default_factory=dict, repr=False)
+    _catalog: EndpointsSeen = field(default_factory=lambda: EndpointsSeen(), repr=False)
+
+    def __post_init__(self) -> None:
+        if self.file_endpoints is None:
+            self.file_endpoints = self.settings.endpoints
+
+    def refresh_endpoints(self, *, force: bool = False) -> bool:
+        """Takes the database's endpoints when they changed (their generation moved, or a retiring
+        secret's grace ended); looks at most every :data:`ENDPOINTS_CHECK_SECONDS` unless
+        ``force``. True when the endpoints in force changed. Before the file's endpoints were
+        ever imported, the file's are the truth and nothing changes. A database error keeps the
+        endpoints in force (said once in the process log)."""
+        seen = self._catalog
+        if not force and not seen.due():
+            return False
+        endpoints = _changed_endpoints(self, seen)
+        if endpoints is None:
+            return False
+        self.settings = replace(self.settings, endpoints=endpoints)
+        with self._holding_lock:
+            self._endpoint_maskers.clear()
+        self.__dict__.pop("masker", None)
+        logs.mask_also(self.settings.secrets())
+        return True
+
+    def adopt_file_endpoints(self) -> bool:
+        """The first start: imports the file's endpoints into the database unless they were
+        imported before (by any process); then takes the database's. True when this call imported."""
+        from .config.endpoint_records import endpoint_definition
+        from .store import endpoint_catalog
+
+        endpoints = self.file_endpoints or ()
+        definitions = [endpoint_definition(e, self.settings.delivery) for e in endpoints]
+        imported = endpoint_catalog.import_first(self.engine, definitions)
+        self.refresh_endpoints(force=True)
+        return imported
 
     def hold(self, request_ids: Iterable[str]) -> None:
         with self._holding_lock:
@@ -174,7 +290,9 @@ def get_runtime() -> Runtime:
             runtime = Runtime(load_settings())
             runtime.start_logging()
             _current = runtime
-        return _current
+        current = _current
+    current.refresh_endpoints()
+    return current
 
 
 def set_runtime(runtime: Runtime | None) -> Runtime | None:

@@ -295,6 +295,8 @@ def _connected_runtime(settings: Settings, name: str) -> Runtime:
     set_runtime(runtime)
     warn_at_start(settings)
     runtime.engine  # noqa: B018 - the tables made or at this version's schema, or fail now (StoreUnavailable, SchemaOutdated)
+    if runtime.adopt_file_endpoints():
+        log_line(logging.INFO, "endpoints imported from the configuration", endpoints=len(settings.endpoints))
     runtime.redis.ping()
     return runtime
 
