@@ -66,6 +66,7 @@ def _changed_endpoints(runtime: Runtime, seen: EndpointsSeen) -> tuple[Endpoint,
     nothing changed, before any import, or when the database does not answer."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from .errors import DispatcherError
     from .store import describe_error, endpoint_catalog
 
     seen.checked = time.monotonic()
@@ -77,7 +78,7 @@ def _changed_endpoints(runtime: Runtime, seen: EndpointsSeen) -> tuple[Endpoint,
             seen.failing = False
             return None
         current, stored = endpoint_catalog.catalog(runtime.engine)
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, DispatcherError) as exc:
         if not seen.failing:
             logs.log_line(
                 logging.WARNING, "endpoints not re-read; those in force stay", error=describe_error(exc)
@@ -143,10 +144,11 @@ class Runtime:
         secret's grace ended); looks at most every :data:`ENDPOINTS_CHECK_SECONDS` unless
         ``force``. True when the endpoints in force changed. Before the file's endpoints were
         ever imported, the file's are the truth and nothing changes. A database error keeps the
-        endpoints in force (said once in the process log)."""
+        endpoints in force (said once in the process log). Unless ``force``, a process that has
+        not opened the database yet does not open it for this (a command reading only Redis)."""
         seen = self._catalog
-        if not force and not seen.due():
-            return False
+        if not force and ("engine" not in self.__dict__ or not seen.due()):
+            return False  # a process that has not opened the database yet looks when it does
         endpoints = _changed_endpoints(self, seen)
         if endpoints is None:
             return False

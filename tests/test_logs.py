@@ -433,3 +433,14 @@ def test_setup_terminal_again_replaces_the_stream_and_prints_on_stdout_by_defaul
     assert first.getvalue() == ""
     assert capsys.readouterr().out == "once\n"
     assert len(terminal_state.handlers) == 1 and terminal_state.propagate is False
+
+
+def test_secrets_learnt_later_are_masked_too(tmp_path: Path) -> None:
+    path = tmp_path / "process.log"
+    logs.setup_process_log(str(path), 14, ["first-secret-1"])
+    logs.mask_also(["first-secret-1", "added-later-2"])
+    logs.log_line(logging.INFO, "said", one="first-secret-1", two="added-later-2")
+    text = path.read_text()
+    assert "first-secret-1" not in text and "added-later-2" not in text and "said" in text
+    filters = [f for f in logs.process_logger().filters if isinstance(f, logs.RedactingFilter)]
+    assert len(filters) == 1

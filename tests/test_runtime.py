@@ -116,3 +116,92 @@ def test_the_process_runtime_is_built_once_from_the_configuration(
         set_runtime(previous)
         if first is not None:
             first.close()
+
+
+# --- the endpoints in the database ----------------------------------------------------------------
+
+
+def _endpoint(name: str, key: str) -> dict[str, str]:
+    return {"name": name, "url": f"http://127.0.0.1:9/{name}", "key": key}
+
+
+def test_the_file_is_the_truth_until_its_endpoints_are_imported(make_runtime) -> None:
+    from dispatcher.store import endpoint_catalog
+
+    runtime = make_runtime(endpoints=[_endpoint("a", "key-of-a-123")])
+    assert runtime.refresh_endpoints(force=True) is False  # no catalog yet: nothing to take
+    endpoint_catalog.add(runtime.engine, _endpoint("b", "key-of-b-123"))  # a catalog without a
+    assert runtime.refresh_endpoints(force=True) is True  # first start's import: the database's
+    assert [e.name for e in runtime.settings.endpoints] == ["b"]
+
+
+def test_a_change_is_taken_once_looked_at_and_its_secrets_masked(make_runtime) -> None:
+    from dispatcher.store import endpoint_catalog
+
+    runtime = make_runtime(endpoints=[_endpoint("a", "key-of-a-123")])
+    assert runtime.adopt_file_endpoints() is True
+    assert runtime.adopt_file_endpoints() is False
+    endpoint_catalog.add(runtime.engine, _endpoint("b", "key-of-b-456"))
+    runtime._catalog.checked = runtime_module.time.monotonic()  # looked a moment ago
+    assert runtime.refresh_endpoints() is False and runtime.settings.endpoint("b") is None
+    runtime._catalog.checked = float("-inf")  # a second later
+    assert runtime.refresh_endpoints() is True
+    assert [e.name for e in runtime.settings.endpoints] == ["a", "b"]
+    assert "key-of-b" not in runtime.masker.mask("key-of-b-456")
+    assert runtime.refresh_endpoints(force=True) is False  # the same generation: nothing new
+
+
+def test_a_process_without_the_database_open_does_not_open_it_to_look(make_runtime) -> None:
+    runtime = make_runtime(endpoints=[])
+    assert runtime.refresh_endpoints() is False and "engine" not in runtime.__dict__
+
+
+def test_a_retiring_secret_stops_signing_when_its_grace_ends(make_runtime) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from dispatcher.store import endpoint_catalog
+
+    new, old = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"
+    runtime = make_runtime(endpoints=[{**_endpoint("a", "key-of-a-123"), "signing_secret": new}])
+    runtime.adopt_file_endpoints()
+    definition = {**_endpoint("a", "key-of-a-123"), "signing_secret": new}
+    until = datetime.now(UTC) + timedelta(hours=1)
+    endpoint_catalog.update(runtime.engine, "a", definition, [endpoint_catalog.Retiring(old, until)])
+    runtime.refresh_endpoints(force=True)
+    assert runtime.settings.endpoints[0].signing_secrets == (new, old)
+    runtime._catalog.good_until = datetime.now(UTC) - timedelta(seconds=1)  # the grace is over
+    endpoint_catalog.update(
+        runtime.engine, "a", definition, [endpoint_catalog.Retiring(old, datetime.now(UTC))]
+    )
+    runtime._catalog.generation = endpoint_catalog.generation(runtime.engine)  # only the time moved
+    assert runtime.refresh_endpoints(force=True) is True
+    assert runtime.settings.endpoints[0].signing_secrets == (new,)
+
+
+def test_an_endpoint_unusable_on_this_host_keeps_the_one_in_force(make_runtime, tmp_path: Path) -> None:
+    from dispatcher.store import endpoint_catalog
+
+    runtime = make_runtime(endpoints=[_endpoint("a", "key-of-a-123")])
+    runtime.adopt_file_endpoints()
+    missing = {**_endpoint("a", "key-of-a-123"), "ca_bundle": str(tmp_path / "not-here.pem")}
+    endpoint_catalog.update(runtime.engine, "a", missing)
+    assert runtime.refresh_endpoints(force=True) is True
+    assert runtime.settings.endpoints[0].ca_bundle is None  # the version in force stays
+    log = (tmp_path / "logs" / "send-webhook-request-process.log").read_text()
+    assert "stored endpoint unusable here" in log and "ca_bundle" in log
+
+
+def test_a_database_that_does_not_answer_keeps_the_endpoints_in_force(make_runtime, tmp_path: Path) -> None:
+    runtime = make_runtime(endpoints=[_endpoint("a", "key-of-a-123")])
+    runtime.adopt_file_endpoints()
+    (tmp_path / "webhooks.db").unlink()
+    (tmp_path / "webhooks.db").mkdir()  # the file is now a directory: SQLite cannot open it
+    runtime.engine.dispose()
+    assert runtime.refresh_endpoints(force=True) is False
+    assert [e.name for e in runtime.settings.endpoints] == ["a"]
+    log = (tmp_path / "logs" / "send-webhook-request-process.log").read_text()
+    assert log.count("endpoints not re-read") == 1
+    assert runtime.refresh_endpoints(force=True) is False
+    assert (tmp_path / "logs" / "send-webhook-request-process.log").read_text().count(
+        "endpoints not re-read"
+    ) == 1

@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import queue, store
 from ..contract.events import EventData
-from ..errors import StoreUnavailable
+from ..errors import DispatcherError, StoreUnavailable
 from ..logs import log_line
 from ..policy.ordering import PARK_SECONDS
 from ..runtime import Runtime, get_runtime
@@ -124,13 +124,25 @@ def dispatch_requests(runtime: Runtime, requests: Sequence[DispatchRequest]) -> 
     """Stores the requests' deliveries in one transaction, then queues them in one Redis
     pipeline; all or nothing. Returns the request ids request by request, endpoint by endpoint
     (a request repeating an idempotency key: the first dispatch's)."""
+    with_current_endpoints(runtime)
     return store_and_queue(runtime, prepare_for(runtime, requests), [r.idempotency_key for r in requests])
+
+
+def with_current_endpoints(runtime: Runtime) -> None:
+    """The endpoints an event fans out to are the database's (an endpoint added a moment ago by
+    an operator gets the next event): looked at once the database is open, at most every second."""
+    try:
+        runtime.engine  # noqa: B018 - dispatching stores in it anyway; opened here to read the endpoints
+    except DispatcherError:
+        return  # storing will say what is wrong, with nothing dispatched
+    runtime.refresh_endpoints()
 
 
 def dispatch_request(runtime: Runtime, request: DispatchRequest) -> list[str]:
     """One request, from ``dispatch()``, ``dispatcher send`` or the HTTP API: a repeat of a live
     idempotency key returns the first dispatch's request ids (a read before anything is built;
     the insert decides a race), else :func:`dispatch_requests`. Raises as :func:`dispatch`."""
+    with_current_endpoints(runtime)
     earlier = _earlier(runtime, request)
     if earlier is not None:
         log_line(logging.INFO, "idempotent repeat: nothing dispatched", request_ids=",".join(earlier))

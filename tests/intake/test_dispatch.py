@@ -95,6 +95,17 @@ def test_one_uuid4_per_subscribed_endpoint(make_runtime, redis_client) -> None:
     assert len(store.list_deliveries(runtime.engine)) == 4
 
 
+def test_an_endpoint_added_in_the_database_gets_the_next_event(make_runtime, redis_client) -> None:
+    from dispatcher.store import endpoint_catalog
+
+    runtime = make_runtime(endpoints=[ENDPOINTS[2]])
+    runtime.adopt_file_endpoints()
+    endpoint_catalog.add(runtime.engine, {"name": "partner-new", "url": "http://127.0.0.1:9/new"})
+    runtime._catalog.checked = float("-inf")  # the second the process waits before looking again
+    ids = dispatch("prescription_submitted", example("prescription_submitted"))
+    assert {store.get_delivery(runtime.engine, i)["endpoint"] for i in ids} == {"partner-c", "partner-new"}
+
+
 def test_no_subscriber_returns_empty_list(make_runtime, redis_client) -> None:
     runtime = make_runtime(endpoints=[ENDPOINTS[1]])
     assert dispatch("message_created", example("message_created")) == []
