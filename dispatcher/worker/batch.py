@@ -127,6 +127,7 @@ class Batch:
         try:
             while True:
                 ids += self.take(ids)
+                self.runtime.refresh_endpoints()  # a change made meanwhile applies to what is claimed next
                 self.results.update(self.flight.start(ids))
                 ids = []
                 self.settle()
