@@ -82,6 +82,7 @@ COMMANDS = {
     "receiver": "dispatcher.cli.receiver:receiver",
     "demo": "dispatcher.cli.demo:demo",
     "console": "dispatcher.cli.console:console",
+    "alerts": "dispatcher.cli.alerts:alerts",
 }
 """Every command and where it lives: adding one is a module and a line here."""
 

@@ -1,7 +1,7 @@
 """The worker's threads beside RQ's loop: the heartbeat (its liveness key, what it sees of
 Redis and the other workers, and a stand-in for RQ's scheduler while none runs), the lease (its
 liveness in the database, renewed as often) and housekeeping (the spool flush, reconcile, its
-own cut-short claims, the retention policy).
+own cut-short claims, the retention policy, and the alerts pass about every 15 seconds).
 
 Reconcile runs about once a minute, one worker at a time; and at once, on one worker, when a
 heartbeat sees a reason: Redis answering again after failing, Redis empty (flushed, or
@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 
 from .. import queue, store
+from ..alerts.run import run_once as run_alerts
 from ..logs import log_line
 from ..runtime import Runtime
 from ..store import leases
@@ -28,6 +30,8 @@ from .recording import flush_spool
 
 HEARTBEAT_SECONDS = 5
 RECONCILE_EVERY_SECONDS = 60
+ALERTS_EVERY_SECONDS = 15
+"""How often a worker runs the alerts pass (one worker at a time runs it: a Redis lock)."""
 WORKERS_GONE = "workers stopped beating"
 """The reason when workers stopped beating: in the registry without their liveness key (the
 heartbeat saw it), or with their lease expired (the lease thread saw it)."""
@@ -201,6 +205,7 @@ class Housekeeping(threading.Thread):
         self.reconcile_every = reconcile_every
         self.urgency = urgency or Urgency()
         self.stopping = threading.Event()
+        self.alerted_at: float | None = None
 
     def flush(self) -> None:
         try:
@@ -270,6 +275,24 @@ class Housekeeping(threading.Thread):
         if report.abandoned:
             log_line(logging.WARNING, "own claims recovered", abandoned=len(report.abandoned))
 
+    def maybe_alert(self) -> None:
+        """The alerts pass (:mod:`dispatcher.alerts`), when :data:`ALERTS_EVERY_SECONDS` passed
+        since the last one and alerts are configured; a failure is logged and tried next time."""
+        alerts = self.runtime.settings.alerts
+        now = time.monotonic()
+        if not (alerts.channels and alerts.rules) or (
+            self.alerted_at is not None and now - self.alerted_at < ALERTS_EVERY_SECONDS
+        ):
+            return
+        self.alerted_at = now
+        try:
+            report = run_alerts(self.runtime, datetime.now(UTC))
+        except Exception as exc:  # noqa: BLE001 - Redis, the database or a channel away: next pass
+            log_line(logging.WARNING, "alerts pass failed", error=f"{type(exc).__name__}: {exc}")
+            return
+        if report is not None and report.changed():
+            log_line(logging.INFO, "alerts", **report.counts())
+
     def run(self) -> None:
         ticks = 0
         every = max(1, self.reconcile_every // HEARTBEAT_SECONDS)
@@ -284,6 +307,7 @@ class Housekeeping(threading.Thread):
                 if ticks % every == every // 2:
                     self.recover_own()
                 self.apply_retention()
+                self.maybe_alert()
                 ticks += 1
             self.urgency.wake.wait(HEARTBEAT_SECONDS)
 
