@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from .. import queue, store
 from ..contract.events import EventData
-from ..errors import DispatcherError, StoreUnavailable
+from ..errors import DispatcherError, StoreUnavailable, UnknownEndpoint
 from ..logs import log_line
 from ..policy.ordering import PARK_SECONDS
 from ..runtime import Runtime, get_runtime
@@ -125,7 +125,13 @@ def dispatch_requests(runtime: Runtime, requests: Sequence[DispatchRequest]) -> 
     pipeline; all or nothing. Returns the request ids request by request, endpoint by endpoint
     (a request repeating an idempotency key: the first dispatch's)."""
     with_current_endpoints(runtime)
-    return store_and_queue(runtime, prepare_for(runtime, requests), [r.idempotency_key for r in requests])
+    try:
+        prepared = prepare_for(runtime, requests)
+    except UnknownEndpoint:
+        if not runtime.refresh_endpoints(force=True):  # not added a moment ago either
+            raise
+        prepared = prepare_for(runtime, requests)
+    return store_and_queue(runtime, prepared, [r.idempotency_key for r in requests])
 
 
 def with_current_endpoints(runtime: Runtime) -> None:
@@ -143,7 +149,12 @@ def dispatch_request(runtime: Runtime, request: DispatchRequest) -> list[str]:
     idempotency key returns the first dispatch's request ids (a read before anything is built;
     the insert decides a race), else :func:`dispatch_requests`. Raises as :func:`dispatch`."""
     with_current_endpoints(runtime)
-    earlier = _earlier(runtime, request)
+    try:
+        earlier = _earlier(runtime, request)
+    except UnknownEndpoint:
+        if not runtime.refresh_endpoints(force=True):  # not added a moment ago either
+            raise
+        earlier = _earlier(runtime, request)
     if earlier is not None:
         log_line(logging.INFO, "idempotent repeat: nothing dispatched", request_ids=",".join(earlier))
         return earlier

@@ -106,6 +106,19 @@ def test_an_endpoint_added_in_the_database_gets_the_next_event(make_runtime, red
     assert {store.get_delivery(runtime.engine, i)["endpoint"] for i in ids} == {"partner-c", "partner-new"}
 
 
+def test_an_endpoint_named_a_moment_after_it_was_added_is_found(make_runtime, redis_client) -> None:
+    from dispatcher.store import endpoint_catalog
+
+    runtime = make_runtime(endpoints=[ENDPOINTS[2]])
+    runtime.adopt_file_endpoints()
+    dispatch("prescription_submitted", example("prescription_submitted"))  # looked just now
+    endpoint_catalog.add(runtime.engine, {"name": "partner-new", "url": "http://127.0.0.1:9/new"})
+    ids = dispatch("order_changed", example("order_changed"), endpoints=["partner-new"])
+    assert [store.get_delivery(runtime.engine, i)["endpoint"] for i in ids] == ["partner-new"]
+    with pytest.raises(UnknownEndpoint):
+        dispatch("order_changed", example("order_changed"), endpoints=["partner-none"])
+
+
 def test_no_subscriber_returns_empty_list(make_runtime, redis_client) -> None:
     runtime = make_runtime(endpoints=[ENDPOINTS[1]])
     assert dispatch("message_created", example("message_created")) == []
