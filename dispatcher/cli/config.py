@@ -1,5 +1,6 @@
-"""``dispatcher config check``: validate the configuration and show it with every secret masked;
-``dispatcher config schema``: the configuration file's JSON Schema, for editors."""
+"""``dispatcher config check``: validate the configuration and show it with every secret masked,
+and warn where the file's endpoints differ from the database's (which are in force once
+imported); ``dispatcher config schema``: the configuration file's JSON Schema, for editors."""
 
 from __future__ import annotations
 
@@ -29,14 +30,19 @@ def config_check(strict: bool) -> None:
     network to allow_networks) or cannot resolve, and about endpoints on the default key xxx.
     Reads every credential file an endpoint names (client certificate and key, CA bundle,
     private_key_jwt key): one that cannot be used fails the check; a certificate expiring
-    within 30 days is a warning."""
+    within 30 days is a warning. Once the database holds the endpoints, warns about each one the
+    file lists that the database lacks or holds otherwise (a database that does not answer is
+    said in one line, and the check goes on)."""
     from ..config import load_settings, production_warnings
 
     settings = load_settings()
     click.echo(to_json(masked_settings(settings)))
     problems = production_warnings(settings)
     unusable, credential_warnings = credential_problems(settings)
-    warnings = check_warnings(settings, refused=problems) + credential_warnings
+    differences, unanswered = endpoint_differences(settings)
+    warnings = check_warnings(settings, refused=problems) + credential_warnings + differences
+    if unanswered is not None:
+        click.echo(f"note: {unanswered}", err=True)
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     for problem in problems:
@@ -59,6 +65,39 @@ def check_warnings(settings: Settings, refused: Sequence[str] = ()) -> list[str]
     from ..sending.preflight import endpoint_warnings
 
     return endpoint_warnings(settings) + [w for w in default_key_warnings(settings) if w not in refused]
+
+
+def endpoint_differences(settings: Settings) -> tuple[list[str], str | None]:
+    """The file's endpoints that the database lacks or holds otherwise, one line each (none
+    before they were first imported, or when the database is not made yet: nothing is created
+    here); and, when the database did not answer, a line saying so."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ..errors import DispatcherError
+    from ..ops.endpoint_admin import file_differences
+    from ..runtime import Runtime
+    from ..store import create_store_engine, describe_error
+    from ..store.versioning import current
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).exists()):
+        return [], None
+    runtime = Runtime(settings)
+    try:
+        runtime.engine = create_store_engine(settings.database_url, runtime.keyring, check_schema=False)
+        state = current(runtime.engine)
+        if state.kind != "current":
+            return [], f"endpoints not compared with the database: it is {state.describe()}"
+        return file_differences(runtime), None
+    except SQLAlchemyError as exc:
+        return [], f"endpoints not compared with the database: {describe_error(exc)}"
+    except DispatcherError as exc:
+        return [], f"endpoints not compared with the database: {exc}"
+    finally:
+        runtime.close()
 
 
 def credential_problems(settings: Settings) -> tuple[list[str], list[str]]:

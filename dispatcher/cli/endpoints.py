@@ -1,6 +1,8 @@
 """``dispatcher endpoints list|disable|enable|check``: endpoint health, shared by every worker,
 and whether a partner can be reached. The actions are the doors of :mod:`dispatcher.ops.endpoints`;
-the check is :mod:`dispatcher.ops.endpoint_check`; this module parses, asks and prints."""
+the check is :mod:`dispatcher.ops.endpoint_check`; this module parses, asks and prints. The
+commands that change the endpoints themselves (add, edit, show, pause, resume, rotate-key,
+rotate-secret, remove, import) are :mod:`.endpoint_admin`'s, in the same group."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .doors import carried_out
+from .endpoint_admin import COMMANDS as ADMIN_COMMANDS
 from .output import fail, print_table, say, to_json
 from .params import EVENT
 
@@ -20,11 +23,18 @@ COLUMNS = ("name", "state", "reason", "since (UTC)", "held back", "url")
 
 @click.group()
 def endpoints() -> None:
-    """List, disable, enable and check partner endpoints."""
+    """List, add, change, pause, disable, rotate, remove and check partner endpoints."""
+
+
+for _command in ADMIN_COMMANDS:
+    endpoints.add_command(_command)
 
 
 def _table_row(row: dict[str, Any]) -> list[Any]:
-    state = "disabled" if row["disabled"] else "enabled"
+    state = (
+        ", ".join(w for w, on in (("disabled", row["disabled"]), ("paused", row["paused"])) if on)
+        or "enabled"
+    )
     return [row["name"], state, row["reason"], row["disabled_at"], row["held_back"], row["url"]]
 
 

@@ -5,7 +5,9 @@ deliveries ended lately (its success rate per delivery).
 A disabled endpoint gets no new jobs: ``dispatch()`` still returns an id for each of its
 deliveries, recorded ``failed`` with reason ``endpoint_disabled``, so nothing silently vanishes,
 and ``dispatcher endpoints enable NAME`` offers to re-send them. When a failure disables an
-endpoint is decided by :mod:`dispatcher.policy.health`.
+endpoint is decided by :mod:`dispatcher.policy.health`. A paused endpoint's deliveries wait, using
+no attempt; resuming it sends those waiting on in dispatch order (:func:`waiting_deliveries`).
+Removing an endpoint fails those waiting (:func:`fail_waiting`) and forgets its state.
 """
 
 from __future__ import annotations
@@ -23,7 +25,15 @@ from sqlalchemy.engine import Connection, Engine
 from ..logs import log_line
 from ..policy.health import DISABLED_CACHE_SECONDS
 from ..times import utcnow
-from ..vocabulary import FINAL_STATUSES, AlertKind, DeliveryStatus, Reason
+from ..vocabulary import (
+    CLAIMABLE_STATUSES,
+    FINAL_STATUSES,
+    PENDING_STATUSES,
+    AlertKind,
+    DeliveryStatus,
+    Reason,
+)
+from . import counts
 from .alerts import raise_alert
 from .engine import reading
 from .schema import DELIVERIES, ENDPOINT_STATE
@@ -210,6 +220,52 @@ def enable(engine: Engine, name: str) -> bool:
     if changed:
         log_line(logging.WARNING, "endpoint enabled", endpoint=name)
     return changed
+
+
+def pending_count(engine: Engine, endpoint: str) -> int:
+    """The deliveries to ``endpoint`` not final yet (queued, in flight or retrying)."""
+    query = sa.select(sa.func.count()).where(
+        DELIVERIES.c.status.in_(PENDING_STATUSES), DELIVERIES.c.endpoint == endpoint
+    )
+    with reading(engine) as conn:
+        return int(conn.execute(query).scalar_one())
+
+
+def waiting_deliveries(engine: Engine, endpoint: str, due_by: datetime | None = None) -> list[str]:
+    """The deliveries to ``endpoint`` waiting for an attempt (queued or retrying), in dispatch
+    order; with ``due_by``, only those whose next attempt is due by then (a retry still in its
+    backoff keeps its time)."""
+    query = sa.select(DELIVERIES.c.request_id).where(
+        DELIVERIES.c.status.in_(CLAIMABLE_STATUSES), DELIVERIES.c.endpoint == endpoint
+    )
+    if due_by is not None:
+        query = query.where(
+            sa.or_(DELIVERIES.c.next_attempt_at.is_(None), DELIVERIES.c.next_attempt_at <= due_by)
+        )
+    query = query.order_by(DELIVERIES.c.created_at, DELIVERIES.c.ordering_seq, DELIVERIES.c.request_id)
+    with reading(engine) as conn:
+        return list(conn.execute(query).scalars())
+
+
+def fail_waiting(engine: Engine, endpoint: str, reason: str = Reason.ENDPOINT_REMOVED) -> int:
+    """Fails every delivery to ``endpoint`` waiting for an attempt (queued or retrying) with
+    ``reason``, using no attempt, in one conditional UPDATE (a delivery a worker holds right now
+    is left to its worker); the failed counts move in the same transaction. Returns how many."""
+    with engine.begin() as conn:
+        failed = conn.execute(
+            DELIVERIES.update()
+            .where(DELIVERIES.c.endpoint == endpoint, DELIVERIES.c.status.in_(CLAIMABLE_STATUSES))
+            .values(status=DeliveryStatus.FAILED, reason=reason, worker=None, updated_at=utcnow())
+        ).rowcount
+        counts.add(conn, {DeliveryStatus.FAILED: failed})
+    return int(failed)
+
+
+def forget_endpoint_state(engine: Engine, name: str) -> bool:
+    """Drops an endpoint's state (disabled, paused) when it is removed, so an endpoint added
+    later under its name starts enabled and running; True when there was one."""
+    with engine.begin() as conn:
+        return bool(conn.execute(ENDPOINT_STATE.delete().where(ENDPOINT_STATE.c.name == name)).rowcount)
 
 
 class DisabledCache:

@@ -1,13 +1,16 @@
 """Endpoint state in the log (dispatcher.store.endpoints), on both backends: disabling and
 enabling say whether they changed anything, failures without success are counted in a window,
 what a disabled endpoint held back is listed oldest first, the deliveries that ended in a window
-give the success rate per delivery, and the cache re-reads after its time or when told."""
+give the success rate per delivery, and the cache re-reads after its time or when told; an
+endpoint's pending and waiting deliveries (in dispatch order, a retry in its backoff left out
+when asked), failing those waiting when it is removed, and forgetting its state."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from dispatcher import store
+from dispatcher.store import endpoints as states
 from dispatcher.store.endpoints import FinalDeliveries, final_deliveries
 from dispatcher.times import utcnow
 from dispatcher.vocabulary import DeliveryStatus, Reason
@@ -134,3 +137,65 @@ def test_the_cache_rereads_after_its_time_or_when_invalidated(engine) -> None:
     assert fresh.get() == {"partner-a": "maintenance"}
     store.enable(engine, "partner-a")
     assert fresh.get() == {}
+
+
+def test_pending_and_waiting_deliveries_of_an_endpoint_in_dispatch_order(engine) -> None:
+    rows = [new_delivery() for _ in range(3)]
+    for minutes, row in zip((2, 0, 1), rows, strict=True):  # stored out of order
+        store.insert_deliveries(engine, [row], now=T0 + timedelta(minutes=minutes))
+    store.insert_deliveries(engine, [new_delivery(endpoint="partner-b")])
+    held = claimed(engine)  # in flight: pending, not waiting
+    later = claimed(engine)
+    retry_at = utcnow() + timedelta(hours=1)
+    store.record_attempt(
+        engine, attempt_record(later, "retry_scheduled", http_status=503, next_attempt_at=retry_at), "w1"
+    )
+    in_order = [rows[1].request_id, rows[2].request_id, rows[0].request_id]
+
+    assert states.pending_count(engine, "partner-a") == 5
+    assert states.waiting_deliveries(engine, "partner-a")[:3] == in_order
+    assert set(states.waiting_deliveries(engine, "partner-a")) == {*in_order, later.request_id}
+    assert held.request_id not in states.waiting_deliveries(engine, "partner-a")
+    assert (
+        states.waiting_deliveries(engine, "partner-a", due_by=utcnow()) == in_order
+    )  # the retry keeps its time
+    assert states.waiting_deliveries(engine, "partner-a", due_by=retry_at)[-1] == later.request_id
+    assert (
+        states.pending_count(engine, "partner-c") == 0
+        and states.waiting_deliveries(engine, "partner-c") == []
+    )
+
+
+def test_failing_the_waiting_deliveries_of_an_endpoint_keeps_the_counts_right(engine) -> None:
+    waiting = [new_delivery() for _ in range(2)]
+    store.insert_deliveries(engine, waiting)
+    other = new_delivery(endpoint="partner-b")
+    store.insert_deliveries(engine, [other])
+    held = claimed(engine)
+    done = finished(engine, "delivered")
+    before = store.status_counts(engine)
+
+    assert states.fail_waiting(engine, "partner-a", Reason.ENDPOINT_REMOVED) == 2
+    assert states.fail_waiting(engine, "partner-a", Reason.ENDPOINT_REMOVED) == 0  # conditional
+
+    for row in waiting:
+        delivery = store.get_delivery(engine, row.request_id)
+        assert (delivery["status"], delivery["reason"], delivery["attempts"]) == (
+            "failed",
+            "endpoint_removed",
+            0,
+        )
+    assert store.get_delivery(engine, held.request_id)["status"] == DeliveryStatus.IN_FLIGHT  # its worker's
+    assert store.get_delivery(engine, done)["status"] == DeliveryStatus.DELIVERED
+    assert store.get_delivery(engine, other.request_id)["status"] == DeliveryStatus.QUEUED
+    after = store.status_counts(engine)
+    assert after["failed"] == before["failed"] + 2 and after["queued"] == before["queued"] - 2
+    assert after["delivered"] == before["delivered"]
+
+
+def test_forgetting_an_endpoints_state_lets_a_new_one_of_its_name_start_afresh(engine) -> None:
+    assert states.set_endpoint_paused(engine, "partner-a", True) is True
+    store.disable(engine, "partner-a", "HTTP 410 Gone")
+    assert states.forget_endpoint_state(engine, "partner-a") is True
+    assert states.forget_endpoint_state(engine, "partner-a") is False
+    assert store.endpoint_states(engine) == {} and states.gate_states(engine) == ({}, frozenset())
