@@ -17,7 +17,19 @@ from tests.conftest import ROOT
 PACKAGE = ROOT / "dispatcher"
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 50
-ROOMS = ("contract", "config", "policy", "store", "queue", "sending", "intake", "alerts", "worker", "ops", "cli")
+ROOMS = (
+    "contract",
+    "config",
+    "policy",
+    "store",
+    "queue",
+    "sending",
+    "intake",
+    "alerts",
+    "worker",
+    "ops",
+    "cli",
+)
 
 
 def modules() -> list[Path]:

@@ -1,11 +1,12 @@
 """The gates a claimed delivery passes before its POST, as pure decisions.
 
-In order: its endpoint is still configured; the endpoint is not disabled; the stored payload
-renders; the endpoint's limits let it go now; and, while it waited for a sender thread, the
-endpoint did not answer ``410 Gone`` to another delivery of the same flight. Each gate returns
-a :class:`GateVerdict`; the worker carries it out (records a failure, gives the claim back,
-schedules the job again) and makes the I/O each gate needs (the disabled cache, the limits in
-Redis) only once the gates before it are open.
+In order: its endpoint is still configured; the endpoint is not disabled; it is not paused;
+the stored payload renders; the endpoint's circuit breaker lets it go (:mod:`.breaker`); the
+endpoint's limits let it go now; and, while it waited for a sender thread, the endpoint did not
+answer ``410 Gone`` to another delivery of the same flight. Each gate returns a
+:class:`GateVerdict`; the worker carries it out (records a failure, gives the claim back,
+schedules the job again) and makes the I/O each gate needs (the disabled cache, the breaker and
+the limits in Redis) only once the gates before it are open. A claim given back uses no attempt.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ registry truncates that time to whole seconds, which can make a wait up to a sec
 One more second keeps every wait at least as long as the policy's ``next_attempt_at``."""
 HELD_BACK_SECONDS = math.ceil(DISABLED_CACHE_SECONDS) + SCHEDULER_SLACK_SECONDS + 1
 """A delivery held back by a 410 comes back after every worker's disabled cache was re-read."""
+PAUSED_RECHECK_SECONDS = 300
+"""A paused endpoint's delivery looks again this often. Resuming the endpoint wakes its
+deliveries at once, in dispatch order; this is only the way back for one that missed the wake."""
 
 
 class Gate(StrEnum):
@@ -36,6 +40,11 @@ class Gate(StrEnum):
     """Not now (a limit): give the claim back and come back in ``retry_in`` seconds."""
     HELD_BACK = "held_back"
     """Its endpoint answered 410 meanwhile: give the claim back and come back in ``retry_in``."""
+    PAUSED = "paused"
+    """Its endpoint is paused: give the claim back and come back in ``retry_in``."""
+    BREAKER_OPEN = "breaker_open"
+    """Its endpoint's breaker is open (or another delivery probes it): give the claim back and
+    come back in ``retry_in``, at the probe time."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,14 @@ def before_render(endpoint: str, configured: bool, disabled: Container[str]) -> 
     return OPEN
 
 
+def not_paused(endpoint: str, paused: Container[str]) -> GateVerdict:
+    """The gate after the first two: the endpoint is not paused (its deliveries wait, no attempt
+    used, and look again every :data:`PAUSED_RECHECK_SECONDS`)."""
+    if endpoint in paused:
+        return GateVerdict(Gate.PAUSED, retry_in=PAUSED_RECHECK_SECONDS)
+    return OPEN
+
+
 def unusable_payload(exc: BaseException) -> GateVerdict:
     """The third gate, closed: the stored payload could not be rendered for sending."""
     return GateVerdict(Gate.FAIL, f"stored payload is unusable: {type(exc).__name__}")
@@ -73,15 +90,26 @@ def stored_payload(payload: str | None) -> GateVerdict | None:
     return None
 
 
-def after_limits(wait_seconds: float) -> GateVerdict:
-    """The fourth gate: the endpoint's limits asked to wait ``wait_seconds`` (0: go now).
-
-    RQ schedules in whole seconds and can make a wait up to a second short, so the job comes
-    back at least a second later, and a second later than the wait when it is longer."""
+def after_breaker(wait_seconds: float) -> GateVerdict:
+    """The breaker's gate: it asked to wait ``wait_seconds`` (0: go now, or probe). The job comes
+    back no sooner than that, so a delivery held back by an open breaker arrives at the probe
+    time, when the breaker is half-open."""
     if wait_seconds <= 0:
         return OPEN
-    retry_in = 1 if wait_seconds <= 1 else math.ceil(wait_seconds) + SCHEDULER_SLACK_SECONDS
-    return GateVerdict(Gate.DEFER, retry_in=retry_in)
+    return GateVerdict(Gate.BREAKER_OPEN, retry_in=_whole_wait(wait_seconds))
+
+
+def _whole_wait(wait_seconds: float) -> int:
+    """RQ schedules in whole seconds and can make a wait up to a second short, so the job comes
+    back at least a second later, and a second later than the wait when it is longer."""
+    return 1 if wait_seconds <= 1 else math.ceil(wait_seconds) + SCHEDULER_SLACK_SECONDS
+
+
+def after_limits(wait_seconds: float) -> GateVerdict:
+    """The endpoint's limits asked to wait ``wait_seconds`` (0: go now); see :func:`_whole_wait`."""
+    if wait_seconds <= 0:
+        return OPEN
+    return GateVerdict(Gate.DEFER, retry_in=_whole_wait(wait_seconds))
 
 
 def before_post(endpoint: str, gone: Container[str]) -> GateVerdict:

@@ -1,9 +1,10 @@
 """A flight: the deliveries one RQ job has under way, from claim to record.
 
-claim (a group in one statement) -> the gates (:mod:`dispatcher.policy.gates`) -> POST on the
-runtime's sender threads (:mod:`dispatcher.sending.attempt`) -> decide
-(:mod:`dispatcher.policy.retry`) -> record the group (:mod:`.recording`) -> the process log line,
-metrics and endpoint health. What follows for each delivery is its
+claim (a group in one statement) -> the gates (:mod:`dispatcher.policy.gates`; a paused endpoint
+and an open breaker through :mod:`.breaking`) -> POST on the runtime's sender threads
+(:mod:`dispatcher.sending.attempt`) -> decide (:mod:`dispatcher.policy.retry`) -> record the
+group (:mod:`.recording`) -> the breaker told the result, the process log line, metrics and
+endpoint health. What follows for each delivery is its
 :data:`~dispatcher.worker.results.Result`: an ``rq.Retry`` to schedule, None when it is done, or
 ``POISON``.
 """
@@ -20,15 +21,17 @@ from typing import Any, cast
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import store
-from ..config import Endpoint
+from ..config import DeliverySettings, Endpoint
 from ..contract import wrapper
 from ..logs import log_line
+from ..policy import breaker as breaker_policy
 from ..policy import gates, health
 from ..policy import retry as policy
 from ..runtime import Runtime
 from ..sending import attempt, limits
 from ..vocabulary import AttemptOutcome, Reason
 from . import metrics
+from .breaking import Holds
 from .ordering import not_claimed
 from .posting import Sending, send, stored_headers
 from .recording import Entry, attempt_record, db_write, record
@@ -80,6 +83,8 @@ class Flight:
         until :meth:`close`."""
         self.gone: set[str] = set()
         """Endpoints that answered ``410 Gone`` during this flight (see :func:`send`)."""
+        self.holds = Holds(runtime)
+        """The endpoints' pause and breakers, and the probes this flight holds."""
 
     def close(self) -> None:
         """The job is over: its claims are recorded or spooled, or left to
@@ -140,7 +145,11 @@ class Flight:
         """What the POST needs, or the result when a gate is closed."""
         runtime = self.runtime
         endpoint = runtime.settings.endpoint(claim.endpoint)
+        if endpoint is None and runtime.refresh_endpoints(force=True):  # added a moment ago, not seen yet
+            endpoint = runtime.settings.endpoint(claim.endpoint)
         verdict = gates.before_render(claim.endpoint, endpoint is not None, runtime.disabled.get())
+        if verdict.gate is gates.Gate.SEND:
+            verdict = self.holds.paused(claim.endpoint)
         if endpoint is None or verdict.gate is not gates.Gate.SEND:
             return self._closed(claim, verdict)
         rules = runtime.settings.delivery_for(endpoint)
@@ -155,15 +164,26 @@ class Flight:
         except (ValueError, KeyError, TypeError, RecursionError) as exc:
             return self._closed(claim, gates.unusable_payload(exc))
         limited = limits.is_limited(endpoint)
-        if limited:
-            wait_seconds = limits.acquire(runtime.redis, endpoint, claim.request_id, rules.timeout + 60)
-            verdict = gates.after_limits(wait_seconds)
-            if verdict.gate is not gates.Gate.SEND:
-                return self._closed(claim, verdict)
+        verdict = self._let_through(claim, endpoint, rules, limited)
+        if verdict.gate is not gates.Gate.SEND:
+            return self._closed(claim, verdict)
         headers = attempt.endpoint_headers(
             endpoint
         )  # signed (and an OAuth2 token added) on the sender thread
         return Sending(claim, endpoint, rules, body, logged_body, headers, limited)
+
+    def _let_through(
+        self, claim: store.Claim, endpoint: Endpoint, rules: DeliverySettings, limited: bool
+    ) -> gates.GateVerdict:
+        """The breaker's gate, then the limits' (a probe held back by a limit gives its turn back)."""
+        verdict = self.holds.admit(endpoint, rules, claim.request_id)
+        if verdict.gate is not gates.Gate.SEND or not limited:
+            return verdict
+        wait_seconds = limits.acquire(self.runtime.redis, endpoint, claim.request_id, rules.timeout + 60)
+        verdict = gates.after_limits(wait_seconds)
+        if verdict.gate is not gates.Gate.SEND:
+            self.holds.release(endpoint.name, claim.request_id)
+        return verdict
 
     def _closed(self, claim: store.Claim, verdict: gates.GateVerdict) -> Result:
         """Carries out a closed gate's verdict before any POST."""
@@ -182,7 +202,15 @@ class Flight:
                 endpoint=claim.endpoint,
             )
             return None
-        store.release_claim(runtime.engine, claim.request_id, runtime.worker_name)
+        store.release_claim(runtime.engine, claim.request_id, runtime.worker_name)  # no attempt used
+        if verdict.gate in (gates.Gate.PAUSED, gates.Gate.BREAKER_OPEN):
+            log_line(
+                logging.INFO,
+                f"held back: {'endpoint paused' if verdict.gate is gates.Gate.PAUSED else 'breaker open'}",
+                request_id=claim.request_id,
+                endpoint=claim.endpoint,
+                retry_in=verdict.retry_in,
+            )
         return retry_in(verdict.retry_in or 1)
 
     def collect(self, timeout: float | None = None) -> dict[str, Result]:
@@ -234,6 +262,7 @@ class Flight:
             endpoint=claim.endpoint,
         )
         _release_lease(runtime, sending)
+        self.holds.release(claim.endpoint, claim.request_id)
         try:
             store.release_claim(runtime.engine, claim.request_id, runtime.worker_name)
         except SQLAlchemyError as exc:  # still in_flight: reconcile.recover_own_claims re-queues it
@@ -246,6 +275,8 @@ class Flight:
         sending, outcome, decision = finished.sending, finished.outcome, finished.decision
         runtime, claim = self.runtime, sending.claim
         _release_lease(runtime, sending)
+        result = breaker_policy.sample(outcome.http_status, outcome.failure)
+        self.holds.after_attempt(sending.endpoint, sending.rules, claim.request_id, result)
         metrics.record_attempt(claim.event, claim.endpoint, decision.outcome, outcome.duration_ms / 1000)
         sent_fine = (
             decision.outcome != AttemptOutcome.FAILED and outcome.http_status and outcome.http_status < 300

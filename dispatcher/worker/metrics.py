@@ -12,6 +12,9 @@ Exposed on ``http://<host>:<port>/metrics`` by each worker process:
   ``webhook_redis_up`` (0 when Redis did not answer the scrape; the other queue gauges are
   then absent), and ``webhook_worker_info{worker,queue}`` = 1, to tell which worker an
   ``instance`` is.
+* ``dispatcher_endpoint_breaker_state{endpoint}``, read from Redis at scrape time for every
+  configured endpoint: 0 closed (or its breaker is off), 1 open, 2 half-open (one delivery
+  probes the partner). The same on every worker: aggregate with ``max by (endpoint)``.
 * The usual ``process_*`` and ``python_*`` series of the worker process.
 
 **Several workers on one host: a port each.** A worker binds the configured port, or, when
@@ -46,6 +49,7 @@ from prometheus_client.registry import Collector
 from .. import queue as queue_mod
 from ..errors import DispatcherError
 from ..logs import log_line
+from ..sending import breaker
 from ..vocabulary import EVENT_NAMES, AttemptOutcome
 
 DEFAULT_PORT = 9108
@@ -170,6 +174,24 @@ class QueueCollector(Collector):
             family = GaugeMetricFamily(metric, documentation, labels=("queue",))
             family.add_metric((name,), float(value))
             yield family
+        yield from self._breakers()
+
+    def _breakers(self) -> Iterator[GaugeMetricFamily]:
+        """Each configured endpoint's breaker (absent when Redis did not answer this read)."""
+        names = [endpoint.name for endpoint in self.settings.endpoints]
+        try:
+            views = breaker.states(self.queue.connection, names)
+        except redis.RedisError:
+            return
+        family = GaugeMetricFamily(
+            "dispatcher_endpoint_breaker_state",
+            "An endpoint's circuit breaker: 0 closed (or off), 1 open, 2 half-open.",
+            labels=("endpoint",),
+        )
+        for endpoint in self.settings.endpoints:
+            off = self.settings.delivery_for(endpoint).breaker is None
+            family.add_metric((endpoint.name,), 0.0 if off else float(views[endpoint.name].gauge))
+        yield family
 
 
 def _initialize_series(settings: Any) -> None:

@@ -15,7 +15,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dispatcher import dispatch
 from dispatcher import queue as queue_mod
+from dispatcher.config import BreakerSettings
 from dispatcher.contract import catalogue as events
+from dispatcher.policy.breaker import Sample
+from dispatcher.sending import breaker
 from dispatcher.worker import metrics
 from tests.conftest import ROOT
 
@@ -141,11 +144,35 @@ def test_queue_gauges_reflect_real_redis_jobs(metrics_server, redis_client):
     assert 44 <= value(samples, "webhook_oldest_queued_age_seconds", **labels) < 90
 
 
+def test_each_endpoints_breaker_state_is_read_at_scrape_time(metrics_server, receiver, redis_client):
+    endpoints = [
+        {"name": "partner", "url": receiver.url},
+        {"name": "lab", "url": receiver.url},
+        {"name": "no-breaker", "url": receiver.url, "breaker": "off"},
+    ]
+    _runtime, port = metrics_server(endpoints=endpoints)
+    gauge = "dispatcher_endpoint_breaker_state"
+    closed = scrape(port)
+    assert [value(closed, gauge, endpoint=e["name"]) for e in endpoints] == [0, 0, 0]
+
+    seconds, micros = redis_client.time()
+    now = seconds + micros / 1e6
+    tuning = BreakerSettings(failure_ratio=1.0, min_attempts=1, open_seconds=30, max_open_seconds=60)
+    breaker.record(redis_client, "partner", tuning, Sample.FAILED, now=now)  # open until now + 30
+    breaker.record(redis_client, "lab", tuning, Sample.FAILED, now=now - 40)  # half-open by now
+    breaker.record(redis_client, "no-breaker", tuning, Sample.FAILED, now=now)  # off: stays 0
+    samples = scrape(port)
+    assert value(samples, gauge, endpoint="partner") == 1
+    assert value(samples, gauge, endpoint="lab") == 2
+    assert value(samples, gauge, endpoint="no-breaker") == 0
+
+
 def test_a_scrape_still_answers_when_redis_is_away(metrics_server):
     _runtime, port = metrics_server(redis_url="redis://127.0.0.1:1/5")
     samples = scrape(port)
     assert value(samples, "webhook_redis_up", queue="send-webhook-request") == 0
     assert value(samples, "webhook_queue_depth", queue="send-webhook-request") is None
+    assert value(samples, "dispatcher_endpoint_breaker_state", endpoint="partner") is None
 
 
 def test_a_busy_port_moves_to_the_next_and_a_second_start_is_idempotent(make_runtime):
