@@ -116,6 +116,12 @@ class _BoundedLoader(yaml.SafeLoader):
             self._depth -= 1
 
 
+def parse_yaml(name: str, text: str) -> Any:
+    """YAML text from elsewhere than a file (an endpoint typed into the console), read with the
+    file's bounded loader: ``name`` names it in an error (:class:`ConfigError`)."""
+    return _load(name, text)
+
+
 def _load(name: str, text: str) -> Any:
     loader: yaml.SafeLoader | None = None
     try:

@@ -26,7 +26,7 @@ from starlette.templating import Jinja2Templates
 
 from ..runtime import Runtime
 from ..times import format_utc
-from . import actions, endpoint_actions, login, pages, replay_action
+from . import actions, endpoint_actions, endpoint_forms, login, pages, replay_action
 from .sessions import COOKIE
 from .web import SecureHeaders, short_page
 
@@ -52,8 +52,15 @@ ROUTES = [
     Route("/actions/retry-failed", actions.retry_failed, methods=["GET", "POST"]),
     Route("/actions/replay", replay_action.replay_range, methods=["GET", "POST"]),
     Route("/endpoints", pages.endpoint_list),
+    Route("/endpoints/add", endpoint_forms.add, methods=["GET", "POST"]),
+    Route("/endpoints/{name}/edit", endpoint_forms.edit, methods=["GET", "POST"]),
     Route("/endpoints/{name}/disable", endpoint_actions.disable, methods=["GET", "POST"]),
     Route("/endpoints/{name}/enable", endpoint_actions.enable, methods=["GET", "POST"]),
+    Route("/endpoints/{name}/pause", endpoint_actions.pause, methods=["GET", "POST"]),
+    Route("/endpoints/{name}/resume", endpoint_actions.resume, methods=["GET", "POST"]),
+    Route("/endpoints/{name}/rotate-key", endpoint_actions.rotate_key, methods=["GET", "POST"]),
+    Route("/endpoints/{name}/rotate-secret", endpoint_actions.rotate_secret, methods=["GET", "POST"]),
+    Route("/endpoints/{name}/remove", endpoint_actions.remove, methods=["GET", "POST"]),
     Route("/queue", pages.queue_page),
     Route("/audit", pages.audit_page),
     Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),

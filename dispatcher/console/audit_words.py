@@ -174,6 +174,93 @@ def _reveal(sel: dict[str, Any], counts: dict[str, Any]) -> str:
     return f"revealed the event data and answers of delivery {_take(sel, 'request_id')}"
 
 
+SPANS = (("week", 604800), ("day", 86400), ("hour", 3600), ("minute", 60))
+
+
+def span(seconds: int) -> str:
+    """A grace in words: ``1 day``, ``36 hours``, ``90 seconds``."""
+    for unit, size in SPANS:
+        if seconds >= size and seconds % size == 0:
+            return plural(seconds // size, unit)
+    return plural(seconds, "second")
+
+
+def _names(names: Any) -> str:
+    return shown("settings", list(names or ())) or "nothing"
+
+
+def _added(sel: dict[str, Any], counts: dict[str, Any]) -> str:
+    _take(counts, "added")
+    settings = _take(sel, "settings") or ()
+    return f"added endpoint {_take(sel, 'endpoint')}" + (f" with {_names(settings)}" if settings else "")
+
+
+def _edited(sel: dict[str, Any], counts: dict[str, Any]) -> str:
+    _take(counts, "changed")
+    return f"changed {_names(_take(sel, 'settings'))} of endpoint {_take(sel, 'endpoint')}"
+
+
+def _resumed(sel: dict[str, Any], counts: dict[str, Any]) -> str:
+    name, woken = _take(sel, "endpoint"), int(_take(counts, "woken", 0))
+    if not _take(counts, "changed", 1):
+        return f"resumed endpoint {name} (it was not paused)"
+    text = f"resumed endpoint {name}"
+    return text + (f", sending on {plural(woken, 'waiting delivery', 'waiting deliveries')}" if woken else "")
+
+
+def _rotated_key(sel: dict[str, Any], counts: dict[str, Any]) -> str:
+    _take(sel, "settings"), _take(counts, "rotated"), _take(sel, "grace_seconds")
+    return f"rotated the key of endpoint {_take(sel, 'endpoint')}, sent from the next attempt"
+
+
+def _rotated_secret(sel: dict[str, Any], counts: dict[str, Any]) -> str:
+    _take(sel, "settings"), _take(counts, "rotated")
+    text = f"rotated the signing secret of endpoint {_take(sel, 'endpoint')}"
+    grace, retiring = int(_take(sel, "grace_seconds", 0) or 0), _take(counts, "retiring", 0)
+    if grace and retiring:
+        return f"{text}, the old one signing beside it for {span(grace)}"
+    return text + (", the old one stopping at once" if retiring is not None and not grace else "")
+
+
+def _removed(sel: dict[str, Any], counts: dict[str, Any]) -> str:
+    _take(counts, "removed"), _take(sel, "force")
+    failed = int(_take(counts, "failed", 0))
+    text = f"removed endpoint {_take(sel, 'endpoint')}"
+    return text + (f", failing {plural(failed, 'pending delivery', 'pending deliveries')}" if failed else "")
+
+
+def _imported(sel: dict[str, Any], counts: dict[str, Any]) -> str:
+    source = _take(sel, "source")
+    replace = _take(sel, "replace")
+    parts = [
+        f"{verb} {shown('names', names)}"
+        for verb, names in (
+            ("added", _take(sel, "added")),
+            ("rewrote", _take(sel, "changed")),
+            ("removed", _take(sel, "removed")),
+        )
+        if names
+    ]
+    for key in ("added", "changed", "removed"):
+        _take(counts, key)
+    failed = int(_take(counts, "failed", 0))
+    if failed:
+        parts.append(f"failing {plural(failed, 'pending delivery', 'pending deliveries')}")
+    text = (
+        "imported the endpoints"
+        + (f" of {source}" if source else "")
+        + (", replacing them" if replace else "")
+    )
+    return f"{text}: {'; '.join(parts)}" if parts else f"{text}: the database held them already"
+
+
+def _alerts_test(sel: dict[str, Any], counts: dict[str, Any]) -> str:
+    channels = _take(sel, "channels") or ()
+    sent, failed = int(_take(counts, "sent", 0)), int(_take(counts, "failed", 0))
+    answered = f"{sent:,} sent" + (f", {failed:,} failed" if failed else "")
+    return f"sent a test alert to {shown('channels', list(channels))} ({answered})"
+
+
 PHRASES: dict[str, Phrase] = {
     AuditAction.RETRY: _retry,
     AuditAction.REPLAY: _replay,
@@ -186,6 +273,15 @@ PHRASES: dict[str, Phrase] = {
     AuditAction.STORAGE_ENCRYPT: _storage("sealed"),
     AuditAction.STORAGE_ROTATE: _storage("re-sealed"),
     AuditAction.DELIVERY_REVEAL: _reveal,
+    AuditAction.ENDPOINTS_ADD: _added,
+    AuditAction.ENDPOINTS_EDIT: _edited,
+    AuditAction.ENDPOINTS_PAUSE: _endpoint("paused"),
+    AuditAction.ENDPOINTS_RESUME: _resumed,
+    AuditAction.ENDPOINTS_ROTATE_KEY: _rotated_key,
+    AuditAction.ENDPOINTS_ROTATE_SECRET: _rotated_secret,
+    AuditAction.ENDPOINTS_REMOVE: _removed,
+    AuditAction.ENDPOINTS_IMPORT: _imported,
+    AuditAction.ALERTS_TEST: _alerts_test,
 }
 
 SCOPE: tuple[tuple[str, str], ...] = (

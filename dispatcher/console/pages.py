@@ -15,6 +15,9 @@ from starlette.responses import RedirectResponse, Response
 from ..errors import DeliveryNotFound
 from ..ops import documents, endpoints, info
 from ..ops.door import Actor
+from ..runtime import Runtime
+from ..sending import breaker
+from ..sending.breaker import BreakerView
 from ..store import audit as audit_trail
 from ..store import browsing, search
 from ..store.endpoints import FinalDeliveries, final_deliveries
@@ -153,10 +156,23 @@ def reveal(request: Request, who: Principal, form: FormData | None) -> Response:
     return _delivery_page(request, who, reveal=True)
 
 
+def breaker_states(runtime: Runtime, names: list[str]) -> dict[str, BreakerView]:
+    """Each endpoint's circuit breaker as Redis holds it; none when Redis does not answer (the
+    page says ``—``)."""
+    import redis
+
+    try:
+        return breaker.states(runtime.redis, names)
+    except redis.RedisError:
+        return {}
+
+
 @page()
 def endpoint_list(request: Request, who: Principal, form: FormData | None) -> Response:
-    """Each endpoint with its last 24 hours: the attempts per hour (the chart), and its success
-    rate per delivery -- delivered over the deliveries that ended (delivered or failed)."""
+    """Each endpoint with its state (disabled, paused, its circuit breaker) and its last 24
+    hours: the attempts per hour (the chart), and its success rate per delivery -- delivered
+    over the deliveries that ended (delivered or failed). The endpoints are those in force now
+    (:func:`~dispatcher.ops.endpoints.endpoint_rows` reads the database's again when they changed)."""
     runtime = request.app.state.runtime
     now = datetime.now(UTC)
     since = now - timedelta(hours=chart.HOURS)
@@ -164,20 +180,26 @@ def endpoint_list(request: Request, who: Principal, form: FormData | None) -> Re
     for hour in browsing.hourly_attempts(runtime.engine, since, now):
         hours.setdefault(hour.endpoint, []).append((hour.hour, hour.attempts, hour.delivered))
     finals = final_deliveries(runtime.engine, since)
+    listed = endpoints.endpoint_rows(runtime)
+    breakers = breaker_states(runtime, [row["name"] for row in listed])
     rows = []
-    for row in endpoints.endpoint_rows(runtime):
-        settings = runtime.settings.require_endpoint(row["name"])
+    for row in listed:
+        settings = runtime.settings.endpoint(row["name"])
+        if settings is None:  # removed a moment ago: the next look leaves it out
+            continue
+        delivery = runtime.settings.delivery_for(settings)
         day = chart.endpoint_day(hours.get(row["name"], []))
         ended = finals.get(row["name"], FinalDeliveries())
         rows.append(
             {
                 **row,
                 "settings": settings,
-                "delivery": runtime.settings.delivery_for(settings),
+                "delivery": delivery,
                 "day": day,
                 "ended": ended,
                 "chart": chart.svg(day),
                 "health": chart.health(row["disabled"], ended.success_rate, day.total),
+                "breaker": views.breaker_words(breakers.get(row["name"]), delivery.breaker is None),
             }
         )
     return render(request, who, "endpoints.html", rows=rows)

@@ -1,7 +1,8 @@
 """What a page shows of a delivery: in the list, why it is not delivered, in a few words; on its
 own page, its wrapper with ``data`` held back, and each attempt with what the partner answered
 -- its error (the reason phrase) and its body's first bytes -- held back, until an operator
-reveals them. Anyone signed in sees each attempt's outcome, HTTP status and failure kind. Pure."""
+reveals them. Anyone signed in sees each attempt's outcome, HTTP status and failure kind. And
+an endpoint's circuit breaker in words. Pure."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..vocabulary import DeliveryStatus, FailureKind, Reason
+from ..sending.breaker import BreakerView
+from ..vocabulary import BreakerState, DeliveryStatus, FailureKind, Reason
 
 FIRST_BYTES = 512
 """How much of an answer the timeline shows, once revealed."""
@@ -107,3 +109,23 @@ def reason_column(row: Mapping[str, Any]) -> str:
     if http_status and not 200 <= int(http_status) <= 299:
         return f"HTTP {http_status}"
     return ""
+
+
+UNKNOWN = "—"
+"""What the breaker column says when its state could not be read (Redis out of reach)."""
+
+
+def breaker_words(view: BreakerView | None, off: bool) -> tuple[str, str]:
+    """An endpoint's breaker as the endpoints page says it, and its badge's class: ``off``
+    (``breaker: off``), ``closed``, ``open until 08:31:05 UTC``, ``half-open``; :data:`UNKNOWN`
+    when it could not be read."""
+    if off:
+        return "off", "idle"
+    if view is None:
+        return UNKNOWN, "idle"
+    if view.state is BreakerState.OPEN:
+        until = f" until {view.open_until:%H:%M:%S} UTC" if view.open_until is not None else ""
+        return f"open{until}", "failing"
+    if view.state is BreakerState.HALF_OPEN:
+        return "half-open", "degraded"
+    return "closed", "healthy"

@@ -172,3 +172,15 @@ def test_plain_yaml_tags_are_accepted(tmp_path: Path) -> None:
 
 def test_an_empty_file_gives_the_defaults(tmp_path: Path) -> None:
     assert load_settings(write(tmp_path, ""), env={}).source == "Baremeds"
+
+
+def test_yaml_typed_elsewhere_is_read_with_the_same_bounds() -> None:
+    from dispatcher.config.files import parse_yaml
+    from dispatcher.errors import ConfigError
+
+    assert parse_yaml("endpoint", "name: lab\nurl: https://lab.example/") == {
+        "name": "lab",
+        "url": "https://lab.example/",
+    }
+    with pytest.raises(ConfigError):
+        parse_yaml("endpoint", "a: &a [*a]")

@@ -141,3 +141,94 @@ def test_values_read_as_words():
     assert audit_words.shown("reason", None) == "none"
     assert audit_words.moment("2026-13-45 99:99") is None and audit_words.moment("soon") is None
     assert audit_words.plural(1, "delivery", "deliveries") == "1 delivery"
+
+
+def test_the_endpoint_and_alert_actions_read_as_sentences():
+    console = {"via": "console"}
+    cases = [
+        (
+            line(
+                "endpoints add",
+                {"endpoint": "northside", "settings": ["url", "events"], **console},
+                {"added": 1},
+            ),
+            "alice (console) added endpoint northside with url, events",
+        ),
+        (
+            line("endpoints edit", {"endpoint": "lab", "settings": ["url", "timeout"]}, {"changed": 2}),
+            "alice changed url, timeout of endpoint lab",
+        ),
+        (
+            line("endpoints edit", {"endpoint": "lab", "settings": []}, {"changed": 0}),
+            "alice changed nothing of endpoint lab",
+        ),
+        (line("endpoints pause", {"endpoint": "lab"}, {"changed": 1}), "alice paused endpoint lab"),
+        (
+            line("endpoints pause", {"endpoint": "lab"}, {"changed": 0}),
+            "alice paused endpoint lab (it was paused already)",
+        ),
+        (
+            line("endpoints resume", {"endpoint": "lab"}, {"changed": 1, "woken": 4}),
+            "alice resumed endpoint lab, sending on 4 waiting deliveries",
+        ),
+        (
+            line("endpoints resume", {"endpoint": "lab"}, {"changed": 0, "woken": 0}),
+            "alice resumed endpoint lab (it was not paused)",
+        ),
+        (
+            line("endpoints rotate-key", {"endpoint": "lab", "settings": ["key"]}, {"rotated": 1}),
+            "alice rotated the key of endpoint lab, sent from the next attempt",
+        ),
+        (
+            line(
+                "endpoints rotate-secret",
+                {"endpoint": "lab", "settings": ["signing_secret"], "grace_seconds": 86400},
+                {"rotated": 1, "retiring": 1},
+            ),
+            "alice rotated the signing secret of endpoint lab, the old one signing beside it for 1 day",
+        ),
+        (
+            line(
+                "endpoints rotate-secret",
+                {"endpoint": "lab", "settings": ["signing_secret"], "grace_seconds": 0},
+                {"rotated": 1, "retiring": 0},
+            ),
+            "alice rotated the signing secret of endpoint lab, the old one stopping at once",
+        ),
+        (
+            line("endpoints remove", {"endpoint": "lab", "force": True}, {"removed": 1, "failed": 3}),
+            "alice removed endpoint lab, failing 3 pending deliveries",
+        ),
+        (
+            line("endpoints remove", {"endpoint": "lab"}, {"removed": 1, "failed": 0}),
+            "alice removed endpoint lab",
+        ),
+        (
+            line(
+                "endpoints import",
+                {
+                    "source": "config.yaml",
+                    "added": ["a"],
+                    "replace": True,
+                    "changed": ["b"],
+                    "removed": ["c"],
+                },
+                {"added": 1, "changed": 1, "removed": 1, "failed": 2},
+            ),
+            "alice imported the endpoints of config.yaml, replacing them: added a; rewrote b; removed c; "
+            "failing 2 pending deliveries",
+        ),
+        (
+            line("endpoints import", {"added": []}, {"added": 0, "changed": 0, "removed": 0, "failed": 0}),
+            "alice imported the endpoints: the database held them already",
+        ),
+        (
+            line("alerts test", {"channels": ["oncall", "mail"]}, {"sent": 1, "failed": 1}),
+            "alice sent a test alert to oncall, mail (1 sent, 1 failed)",
+        ),
+    ]
+    for described, sentence in cases:
+        assert described.sentence == sentence
+        assert described.details == (), described.details  # every key the doors write is said
+    assert audit_words.span(7200) == "2 hours" and audit_words.span(90) == "90 seconds"
+    assert audit_words.span(1209600) == "2 weeks" and audit_words.span(1800) == "30 minutes"

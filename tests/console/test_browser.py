@@ -1,7 +1,9 @@
 """End to end, as a person uses it: in a real headless Chromium, an operator signs in, filters
 to a failed delivery, opens it, retries it and sees a real worker deliver it to a real receiver;
 a viewer's retry is refused. At 1280 x 800 every page fits the window (no column clipped, no
-sideways scrolling), and a business id typed into the search field finds its deliveries."""
+sideways scrolling), and a business id typed into the search field finds its deliveries. An
+operator pauses an endpoint and resumes it, the endpoints page saying so; a viewer sees no
+action there."""
 
 from __future__ import annotations
 
@@ -175,4 +177,64 @@ def test_every_page_fits_1280_pixels_and_a_business_id_finds_its_deliveries(writ
                 fits(driver)
     finally:
         set_runtime(previous)
+        runtime.close()
+
+
+def test_an_operator_pauses_and_resumes_an_endpoint_and_a_viewer_sees_no_action(write_config, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    from dispatcher import store
+    from dispatcher.ops import audit
+
+    config = write_config(
+        endpoints=[
+            {"name": "pharmacy", "url": "http://127.0.0.1:9/hook"},
+            {"name": "lab", "url": "http://127.0.0.1:9/lab"},
+        ],
+        console=console_section(),
+    )
+    runtime = Runtime(parse_settings(yaml.safe_load(config.read_text()), env={}), worker_name="e2e")
+    try:
+        with (
+            browser.console_process(config, tmp_path / "console.out") as base,
+            browser.chromium(1280, 900) as driver,
+        ):
+            sign_in(driver, base, "olivia")
+            driver.get(f"{base}/endpoints")
+            assert not driver.find_elements(By.ID, "paused-lab")
+            driver.find_element(By.ID, "pause-lab").click()
+            wait_for(
+                lambda: driver.current_url.endswith("/endpoints/lab/pause"), 10, message="the pause page"
+            )
+            driver.find_element(By.ID, "confirm").click()
+            wait_for(lambda: driver.current_url.endswith("/endpoints"), 10, message="the endpoints page")
+            assert driver.find_element(By.ID, "paused-lab").text == "paused"
+            assert not driver.find_elements(By.ID, "paused-pharmacy")
+            assert store.endpoints.gate_states(runtime.engine)[1] == {"lab"}
+            fits(driver)
+            driver.find_element(By.ID, "resume-lab").click()
+            wait_for(
+                lambda: driver.current_url.endswith("/endpoints/lab/resume"), 10, message="the resume page"
+            )
+            driver.find_element(By.ID, "confirm").click()
+            wait_for(lambda: driver.find_elements(By.ID, "done"), 10, message="the resumed page")
+            assert "resumed lab" in driver.find_element(By.ID, "done").text
+            driver.get(f"{base}/endpoints")
+            assert not driver.find_elements(By.ID, "paused-lab") and driver.find_elements(By.ID, "pause-lab")
+            for verb in ("edit", "rotate-key", "rotate-secret", "remove"):
+                driver.get(f"{base}/endpoints/lab/{verb}")
+                fits(driver)
+            driver.get(f"{base}/endpoints/add")
+            fits(driver)
+
+            sign_in(driver, base, "victor")
+            driver.get(f"{base}/endpoints")
+            assert driver.find_element(By.ID, "endpoint-lab") and driver.find_element(By.ID, "breaker-lab")
+            hrefs = [a.get_attribute("href") for a in driver.find_elements(By.CSS_SELECTOR, "main a")]
+            assert not [h for h in hrefs if "/endpoints/" in h or "/actions/" in h], hrefs
+            assert not driver.find_elements(By.CSS_SELECTOR, "main button, main form")
+        assert store.endpoints.gate_states(runtime.engine)[1] == frozenset()
+        done = [(e.actor, e.action, e.selection.get("via")) for e in audit.entries(runtime.engine)]
+        assert done == [("olivia", "endpoints pause", "console"), ("olivia", "endpoints resume", "console")]
+    finally:
         runtime.close()

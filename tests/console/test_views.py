@@ -100,3 +100,20 @@ def test_the_reason_column_names_the_failure_category_in_a_few_words():
     ]
     for row, words in cases:
         assert views.reason_column(row) == words, row
+
+
+def test_a_breaker_in_words():
+    from datetime import UTC, datetime
+
+    from dispatcher.sending.breaker import BreakerView
+    from dispatcher.vocabulary import BreakerState
+
+    until = datetime(2026, 12, 7, 8, 31, 5, tzinfo=UTC)
+    assert views.breaker_words(BreakerView(BreakerState.OPEN, until), off=False) == (
+        "open until 08:31:05 UTC",
+        "failing",
+    )
+    assert views.breaker_words(BreakerView(BreakerState.HALF_OPEN), off=False) == ("half-open", "degraded")
+    assert views.breaker_words(BreakerView(BreakerState.CLOSED), off=False) == ("closed", "healthy")
+    assert views.breaker_words(None, off=False) == ("—", "idle")  # Redis did not answer
+    assert views.breaker_words(BreakerView(BreakerState.OPEN, until), off=True) == ("off", "idle")
