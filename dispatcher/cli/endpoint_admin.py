@@ -135,6 +135,7 @@ def show(name: str, as_json: bool) -> None:
         return
     rows: list[list[Any]] = [
         ["state", _state(view)],
+        ["breaker", view["breaker"]],
         ["pending", view["pending"]],
         ["signing secrets retiring at", ", ".join(map(str, view["retiring_signing_secrets"])) or None],
         ["updated at", view["updated_at"]],

@@ -18,7 +18,7 @@ from .params import EVENT
 if TYPE_CHECKING:
     from ..ops.endpoint_check import Step
 
-COLUMNS = ("name", "state", "reason", "since (UTC)", "held back", "url")
+COLUMNS = ("name", "state", "breaker", "reason", "since (UTC)", "held back", "url")
 
 
 @click.group()
@@ -35,7 +35,15 @@ def _table_row(row: dict[str, Any]) -> list[Any]:
         ", ".join(w for w, on in (("disabled", row["disabled"]), ("paused", row["paused"])) if on)
         or "enabled"
     )
-    return [row["name"], state, row["reason"], row["disabled_at"], row["held_back"], row["url"]]
+    return [
+        row["name"],
+        state,
+        row["breaker"],
+        row["reason"],
+        row["disabled_at"],
+        row["held_back"],
+        row["url"],
+    ]
 
 
 @endpoints.command("list")

@@ -38,6 +38,7 @@ from .door import Door, Plan
 from .endpoint_import import Import, Imported, file_differences
 from .endpoint_rotation import KeyRotated, RotateKey, RotateSecret, SecretRotated
 from .endpoints import (
+    breaker_words,
     canonical,
     checked,
     differing,
@@ -347,7 +348,7 @@ def endpoint_view(runtime: Runtime, name: str) -> dict[str, Any]:
     """What ``dispatcher endpoints show`` prints of one endpoint: its settings as the file names
     them with every secret masked (the delivery settings those in force for it), its state
     (disabled and why, paused), its pending deliveries, when its retiring signing secrets stop
-    signing, and ``breaker`` (its circuit breaker's state; None until one is kept).
+    signing, and ``breaker`` (its circuit breaker's state in words).
 
     Raises:
         UnknownEndpoint: no endpoint has that name.
@@ -369,7 +370,7 @@ def endpoint_view(runtime: Runtime, name: str) -> dict[str, Any]:
         "disabled_at": state.get("disabled_at"),
         "paused": bool(state.get("paused")),
         "paused_at": state.get("paused_at"),
-        "breaker": None,
+        "breaker": breaker_words(runtime, [endpoint])[endpoint.name],
         "pending": states.pending_count(runtime.engine, name),
         "retiring_signing_secrets": [r.until for r in row.retiring if r.until > now] if row else [],
         "created_at": row.created_at if row else None,

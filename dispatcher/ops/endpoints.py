@@ -42,6 +42,7 @@ def endpoint_rows(runtime: Runtime) -> list[dict[str, Any]]:
     deliveries it holds back."""
     runtime.refresh_endpoints(force=True)
     states = store.endpoint_states(runtime.engine)
+    breakers = breaker_words(runtime, runtime.settings.endpoints)
     rows = []
     for endpoint in runtime.settings.endpoints:
         state = states.get(endpoint.name, {})
@@ -56,9 +57,35 @@ def endpoint_rows(runtime: Runtime) -> list[dict[str, Any]]:
                 "disabled_at": state.get("disabled_at"),
                 "held_back": len(store.held_back(runtime.engine, endpoint.name)) if disabled else 0,
                 "paused": bool(state.get("paused")),
+                "paused_at": state.get("paused_at"),
+                "breaker": breakers[endpoint.name],
             }
         )
     return rows
+
+
+UNKNOWN_BREAKER = "unknown (Redis did not answer)"
+
+
+def breaker_words(runtime: Runtime, endpoints: Sequence[Endpoint]) -> dict[str, str]:
+    """Each endpoint's circuit breaker in words: ``closed``, ``open until …``, ``half-open``,
+    ``off`` (``breaker: off``), or unknown when Redis does not answer (one read for them all)."""
+    from redis import RedisError
+
+    from ..sending import breaker
+
+    try:
+        views = breaker.states(runtime.redis, [e.name for e in endpoints])
+    except RedisError:
+        views = {}
+    words = {}
+    for endpoint in endpoints:
+        view = views.get(endpoint.name)
+        if runtime.settings.delivery_for(endpoint).breaker is None:
+            words[endpoint.name] = "off"
+        else:
+            words[endpoint.name] = view.text() if view is not None else UNKNOWN_BREAKER
+    return words
 
 
 def known_endpoint(runtime: Runtime, name: str) -> Endpoint:

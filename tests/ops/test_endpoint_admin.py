@@ -256,7 +256,7 @@ def test_the_view_masks_every_secret_and_says_the_state(runtime) -> None:
     assert KEY_A not in str(view) and TOKEN not in str(view)
     assert view["settings"]["key"] == "****" and view["settings"]["auth"] == {"bearer": "****"}
     assert view["settings"]["max_attempts"] == 2 and view["settings"]["url"] == "http://127.0.0.1:9/b"
-    assert (view["paused"], view["disabled"], view["pending"], view["breaker"]) == (True, False, 0, None)
+    assert (view["paused"], view["disabled"], view["pending"], view["breaker"]) == (True, False, 0, "closed")
     assert view["retiring_signing_secrets"] == [] and view["created_at"] is not None
 
 

@@ -94,3 +94,28 @@ def test_an_unknown_endpoint_is_refused_by_the_plan_before_any_write(runtime) ->
         with pytest.raises(UnknownEndpoint, match="unknown endpoint 'nope'"):
             door.carry_out(runtime, Actor.cli())
     assert audit.entries(runtime.engine) == []
+
+
+def test_each_endpoint_s_breaker_is_shown_in_words(make_runtime, redis_client) -> None:
+    from dispatcher.config import BreakerSettings
+    from dispatcher.ops.endpoints import UNKNOWN_BREAKER, breaker_words, endpoint_rows
+    from dispatcher.policy.breaker import Sample
+    from dispatcher.sending import breaker
+
+    runtime = make_runtime(
+        endpoints=[
+            {"name": "down", "url": "http://127.0.0.1:9/down"},
+            {"name": "fine", "url": "http://127.0.0.1:9/fine"},
+            {"name": "unguarded", "url": "http://127.0.0.1:9/u", "breaker": False},
+        ]
+    )
+    redis_client.delete(breaker.state_key("down"), breaker.window_key("down"))
+    settings = BreakerSettings(min_attempts=2)
+    for _ in range(2):
+        breaker.record(runtime.redis, "down", settings, Sample.FAILED)
+    words = {row["name"]: row["breaker"] for row in endpoint_rows(runtime)}
+    assert words["down"].startswith("open until ") and words["down"].endswith("Z")
+    assert (words["fine"], words["unguarded"]) == ("closed", "off")
+    runtime.__dict__["redis"] = type(runtime.redis).from_url("redis://127.0.0.1:1/0")  # nothing listens
+    assert breaker_words(runtime, runtime.settings.endpoints[:1]) == {"down": UNKNOWN_BREAKER}
+    redis_client.delete(breaker.state_key("down"), breaker.window_key("down"))
