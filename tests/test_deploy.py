@@ -55,3 +55,43 @@ def test_the_unit_runs_this_checkouts_worker_with_its_config() -> None:
     )
     assert options.returncode == 0, options.stderr
     assert "--concurrency" in options.stdout
+
+
+ALERTS_SERVICE = ROOT / "deploy" / "dispatcher-alerts-check.service"
+ALERTS_TIMER = ROOT / "deploy" / "dispatcher-alerts-check.timer"
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_the_alerts_check_units_verify(tmp_path: Path) -> None:
+    for unit in (ALERTS_SERVICE, ALERTS_TIMER):
+        (tmp_path / unit.name).write_text(unit.read_text().replace(INSTALLED_AT, str(ROOT)))
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(tmp_path / ALERTS_TIMER.name), str(tmp_path / ALERTS_SERVICE.name)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    complaints = [line for line in (result.stdout + result.stderr).splitlines() if "alerts-check" in line]
+    assert complaints == [], result.stdout + result.stderr
+
+
+def test_the_alerts_check_unit_runs_a_command_this_checkout_has() -> None:
+    lines = dict(
+        line.split("=", 1)
+        for line in ALERTS_SERVICE.read_text().splitlines()
+        if "=" in line and line[0] not in "#["
+    )
+    command = shlex.split(lines["ExecStart"])
+    assert command[0] == f"{INSTALLED_AT}/.venv/bin/dispatcher" and command[1:] == ["alerts", "check"]
+    assert (
+        lines["Type"] == "oneshot" and lines["Environment"] == "DISPATCHER_CONFIG=/etc/dispatcher/config.yaml"
+    )
+    options = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "dispatcher"), *command[1:], "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert options.returncode == 0 and "workers.none_alive" in options.stdout, options.stderr
+    timer = ALERTS_TIMER.read_text()
+    assert "OnUnitActiveSec=1min" in timer and "WantedBy=timers.target" in timer

@@ -8,7 +8,9 @@ every worker through Redis (:mod:`.limits`, its Lua in ``.lua`` files beside it)
 reaches a partner -- its session (CA bundle, client certificate) and proxy (:mod:`.connections`);
 one OAuth2 client credentials token (:mod:`.oauth2`), and tokens shared by every process through
 Redis with one fetch at a time per endpoint (:mod:`.tokens`); and the check of every endpoint's
-credential files before anything runs (:mod:`.credentials`, for ``config check``).
+credential files before anything runs (:mod:`.credentials`, for ``config check``); each
+endpoint's circuit breaker, shared by every worker through Redis -- a window of per-second
+counts, the state moved by one process at a time, one probe (:mod:`.breaker`, its Lua beside it).
 
 May import: ``policy`` (the outcome type), ``contract`` (the headers a partner checks),
 ``config`` and the shared kernel. Knows nothing of the database or RQ.

@@ -2,14 +2,15 @@
 
 Owns: the RQ job and its batch (:mod:`.batch`), what a delivery's job returns -- a retry, done
 or poison (:mod:`.results`) --, a flight of deliveries from claim to record
-(:mod:`.flight`), recording attempts and the local spool (:mod:`.recording`, :mod:`.spool`),
+(:mod:`.flight`), the breaker and pause gates of a flight and the breaker's alerts
+(:mod:`.breaking`), recording attempts and the local spool (:mod:`.recording`, :mod:`.spool`),
 reconcile's I/O (:mod:`.reconcile`; its verdicts are in ``policy``), liveness
 (:mod:`.liveness`: a key in Redis and a lease in the database), the heartbeat, lease and
-housekeeping threads (:mod:`.housekeeping`), the worker
+housekeeping threads (:mod:`.housekeeping`, which also runs the alerts' pass), the worker
 process and its supervisor (:mod:`.process`, :mod:`.supervisor`), and Prometheus metrics
 (:mod:`.metrics`).
 
-May import: ``intake``, ``runtime``, ``queue``, ``sending``, ``store``, ``policy``, ``config``,
+May import: ``intake``, ``alerts``, ``runtime``, ``queue``, ``sending``, ``store``, ``policy``, ``config``,
 ``contract`` and the shared kernel; never ``ops`` or ``cli``. Of RQ, only its public names
 (``SimpleWorker``, ``Retry``, ``get_current_job``): RQ's Redis layout is ``queue``'s alone.
 

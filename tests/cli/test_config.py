@@ -204,6 +204,8 @@ def production_environment() -> dict[str, str]:
         "CONSOLE_SESSION_SECRET": "console-session-secret-31337-" + "x" * 10,
         "DISPATCHER_STORAGE_KEYS": "KlJtPQ3RtJK714n-i00gwv9-5KxcybK_I0X4uBgY56Q=",
         "DISPATCHER_SEARCH_KEY": "search-key-31337-" + "y" * 20,
+        "ALERT_SIGNING_SECRET": generate_secret(),
+        "SMTP_PASSWORD": "smtp-password-31337",
     }
 
 
