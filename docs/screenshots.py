@@ -25,12 +25,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from dispatcher import store  # noqa: E402
-from dispatcher.config import parse_settings  # noqa: E402
+from dispatcher.config import BreakerSettings, parse_settings  # noqa: E402
 from dispatcher.console.app import create_app  # noqa: E402
 from dispatcher.console.auth import hash_password  # noqa: E402
 from dispatcher.contract import catalogue, wrapper  # noqa: E402
 from dispatcher.contract.validation import validate  # noqa: E402
+from dispatcher.ops import endpoint_admin  # noqa: E402
+from dispatcher.ops.door import Actor  # noqa: E402
+from dispatcher.policy.breaker import Sample  # noqa: E402
 from dispatcher.runtime import Runtime  # noqa: E402
+from dispatcher.sending import breaker  # noqa: E402
 from dispatcher.store import audit, counts, search  # noqa: E402
 from dispatcher.vocabulary import EVENT_NAMES, AuditAction  # noqa: E402
 from tests.console.browser import chromium, free_port  # noqa: E402
@@ -167,8 +171,20 @@ def fill(runtime: Runtime) -> str:
         if status == "failed" and i > 3 and not failed:
             failed = request_id
     store.disable(runtime.engine, "care-coordination", "410 Gone from the partner")
+    _pause_and_break(runtime)
     _audit(runtime, now)
     return failed
+
+
+def _pause_and_break(runtime: Runtime) -> None:
+    """One endpoint paused by an operator, and quest-lab-orders' circuit breaker open (its
+    attempts failing), so the endpoints page shows both."""
+    for name in ENDPOINTS:
+        runtime.redis.delete(breaker.state_key(name), breaker.window_key(name))
+    endpoint_admin.Pause("northside-pharmacy").carry_out(runtime, Actor.console("dana.support"))
+    settings = BreakerSettings()
+    for _ in range(settings.min_attempts):
+        breaker.record(runtime.redis, "quest-lab-orders", settings, Sample.FAILED)
 
 
 def _audit(runtime: Runtime, now: datetime) -> None:
@@ -242,6 +258,8 @@ def main() -> None:
             ):
                 driver.get(f"{base}{path}")
                 driver.save_screenshot(str(ROOT / "docs" / f"console-{name}.png"))
+        for name in ENDPOINTS:  # the breaker's keys do not outlive the pictures
+            runtime.redis.delete(breaker.state_key(name), breaker.window_key(name))
         runtime.close()
     print(
         "docs/console-deliveries.png, docs/console-delivery.png, docs/console-endpoints.png, docs/console-audit.png"
