@@ -9,9 +9,9 @@ queues the deliveries later, keeping their request ids.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 from sqlalchemy.exc import SQLAlchemyError
@@ -27,6 +27,8 @@ from ..vocabulary import DeliveryStatus
 from .disabled import disabled_endpoints
 from .prepare import admit, build, check_call, one_per_item
 from .request import DEFAULT_DISPATCHED_BY, DispatchRequest
+
+T = TypeVar("T")
 
 
 def store_and_queue(
@@ -124,37 +126,32 @@ def dispatch_requests(runtime: Runtime, requests: Sequence[DispatchRequest]) -> 
     """Stores the requests' deliveries in one transaction, then queues them in one Redis
     pipeline; all or nothing. Returns the request ids request by request, endpoint by endpoint
     (a request repeating an idempotency key: the first dispatch's)."""
-    with_current_endpoints(runtime)
-    try:
-        prepared = prepare_for(runtime, requests)
-    except UnknownEndpoint:
-        if not runtime.refresh_endpoints(force=True):  # not added a moment ago either
-            raise
-        prepared = prepare_for(runtime, requests)
+    prepared = with_current_endpoints(runtime, lambda: prepare_for(runtime, requests))
     return store_and_queue(runtime, prepared, [r.idempotency_key for r in requests])
 
 
-def with_current_endpoints(runtime: Runtime) -> None:
-    """The endpoints an event fans out to are the database's (an endpoint added a moment ago by
-    an operator gets the next event): looked at once the database is open, at most every second."""
+def with_current_endpoints(runtime: Runtime, step: Callable[[], T]) -> T:
+    """``step`` with the database's endpoints in force (an endpoint added a moment ago by an
+    operator gets the next event): looked at once the database is open, at most every second,
+    and once more before an endpoint named is refused as unknown."""
     try:
         runtime.engine  # noqa: B018 - dispatching stores in it anyway; opened here to read the endpoints
     except DispatcherError:
-        return  # storing will say what is wrong, with nothing dispatched
+        return step()  # storing will say what is wrong, with nothing dispatched
     runtime.refresh_endpoints()
+    try:
+        return step()
+    except UnknownEndpoint:
+        if not runtime.refresh_endpoints(force=True):  # not added a moment ago either
+            raise
+        return step()
 
 
 def dispatch_request(runtime: Runtime, request: DispatchRequest) -> list[str]:
     """One request, from ``dispatch()``, ``dispatcher send`` or the HTTP API: a repeat of a live
     idempotency key returns the first dispatch's request ids (a read before anything is built;
     the insert decides a race), else :func:`dispatch_requests`. Raises as :func:`dispatch`."""
-    with_current_endpoints(runtime)
-    try:
-        earlier = _earlier(runtime, request)
-    except UnknownEndpoint:
-        if not runtime.refresh_endpoints(force=True):  # not added a moment ago either
-            raise
-        earlier = _earlier(runtime, request)
+    earlier = with_current_endpoints(runtime, lambda: _earlier(runtime, request))
     if earlier is not None:
         log_line(logging.INFO, "idempotent repeat: nothing dispatched", request_ids=",".join(earlier))
         return earlier
