@@ -193,21 +193,37 @@ def record(
     result: policy.Sample,
     now: float | None = None,
 ) -> Change | None:
-    """Counts an attempt's result (not a probe's: see :func:`settle_probe`) in the window, and
-    opens the breaker when the policy says so. Returns the opening when this call made it
-    (every other worker that saw the same window loses the compare-and-set), else None."""
+    """Counts one attempt's result (not a probe's: see :func:`settle_probe`): :func:`record_many`
+    of one."""
     if result is policy.Sample.NOTHING:
         return None
-    attempts, failures, is_open, generation = _RECORD(
+    return record_many(client, endpoint, settings, 1, int(result is policy.Sample.FAILED), now)
+
+
+def record_many(
+    client: redis.Redis,
+    endpoint: str,
+    settings: BreakerSettings,
+    attempts: int,
+    failures: int,
+    now: float | None = None,
+) -> Change | None:
+    """Counts ``attempts`` results, ``failures`` of them retryable failures, in the window (one
+    round trip for the attempts a flight recorded together), and opens the breaker when the
+    policy says so. Returns the opening when this call made it (every other worker that saw the
+    same window loses the compare-and-set), else None."""
+    if attempts <= 0:
+        return None
+    counted, failed, is_open, generation = _RECORD(
         keys=[state_key(endpoint), window_key(endpoint)],
-        args=["" if now is None else repr(now), settings.window_seconds, int(result is policy.Sample.FAILED)],
+        args=["" if now is None else repr(now), settings.window_seconds, attempts, failures],
         client=client,
     )
-    attempts, failures = int(attempts), int(failures)
-    if _text(is_open) == "1" or not policy.opens(attempts, failures, settings):
+    counted, failed = int(counted), int(failed)
+    if _text(is_open) == "1" or not policy.opens(counted, failed, settings):
         return None
     made = _move(client, endpoint, "open", int(generation), seconds=settings.open_seconds, now=now)
-    return None if made is None else Change(Move.OPENED, *made, attempts, failures)
+    return None if made is None else Change(Move.OPENED, *made, counted, failed)
 
 
 def settle_probe(

@@ -1,7 +1,7 @@
--- Counts one attempt's result in an endpoint's breaker window and says what the window holds.
+-- Counts attempts' results in an endpoint's breaker window and says what the window holds.
 -- KEYS[1] = the breaker (a hash), KEYS[2] = its window (a hash of per-second counts: 'a:<second>'
 -- attempts, 'f:<second>' retryable failures); ARGV[1] = now in seconds ('' for Redis's clock),
--- ARGV[2] = the window in seconds, ARGV[3] = '1' when the attempt failed.
+-- ARGV[2] = the window in seconds, ARGV[3] = attempts counted, ARGV[4] = how many of them failed.
 -- Counts older than the window are dropped. Returns {attempts, failures, open, generation}:
 -- whether it opens is the policy's to say, and the opening is breaker_move.lua's (a CAS on
 -- the generation read here).
@@ -14,9 +14,9 @@ else
 end
 local window = tonumber(ARGV[2])
 local second = math.floor(now)
-redis.call('HINCRBY', KEYS[2], 'a:' .. second, 1)
-if ARGV[3] == '1' then
-  redis.call('HINCRBY', KEYS[2], 'f:' .. second, 1)
+redis.call('HINCRBY', KEYS[2], 'a:' .. second, tonumber(ARGV[3]))
+if tonumber(ARGV[4]) > 0 then
+  redis.call('HINCRBY', KEYS[2], 'f:' .. second, tonumber(ARGV[4]))
 end
 redis.call('EXPIRE', KEYS[2], window + 60)
 local attempts, failures = 0, 0

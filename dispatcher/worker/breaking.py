@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from functools import partial
 
 import redis
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import store
-from ..config import DeliverySettings, Endpoint
+from ..config import BreakerSettings, DeliverySettings, Endpoint
 from ..logs import log_line
 from ..policy import breaker as policy
 from ..policy import gates
@@ -63,6 +65,16 @@ class Holds:
         self.probes: set[str] = set()
         """The deliveries of this flight that hold their breaker's probe turn."""
         self.paused_read = False
+        self.told: dict[str, policy.Admit] = {}
+        """What each endpoint's breaker said to the group being claimed (go, or wait): the
+        group's other deliveries to it are told the same without asking Redis again."""
+        self.results: dict[str, tuple[Endpoint, BreakerSettings, int, int]] = {}
+        """Attempts recorded and not yet counted in their breakers: per endpoint, its settings,
+        the attempts and the retryable failures (counted together by :meth:`count`)."""
+
+    def begin_group(self) -> None:
+        """A new group is being claimed: each breaker is asked afresh (once per endpoint)."""
+        self.told.clear()
 
     def paused(self, endpoint: str) -> gates.GateVerdict:
         """The pause gate. The paused endpoints are cached for a few seconds; a delivery found
@@ -82,6 +94,9 @@ class Holds:
         back until the probe time."""
         if rules.breaker is None:
             return gates.OPEN
+        known = self.told.get(endpoint.name)
+        if known is not None:
+            return gates.after_breaker(known.wait_seconds)
         turn = policy.probe_seconds(rules.timeout, rules.connect_timeout)
         try:
             decision = breaker.admit(self.runtime.redis, endpoint.name, request_id, turn)
@@ -89,7 +104,9 @@ class Holds:
             _unreachable(exc)
             return gates.OPEN
         _reachable()
-        if decision.admission is policy.Admission.PROBE:
+        if decision.admission is not policy.Admission.PROBE:
+            self.told[endpoint.name] = decision  # closed or open: the same for the group's others
+        else:
             self.probes.add(request_id)
             log_line(logging.INFO, "breaker probe", endpoint=endpoint.name, request_id=request_id)
         return gates.after_breaker(decision.wait_seconds)
@@ -100,6 +117,7 @@ class Holds:
         if request_id not in self.probes:
             return
         self.probes.discard(request_id)
+        self.told.pop(endpoint, None)  # the turn is free again: the next delivery asks
         try:
             breaker.release_probe(self.runtime.redis, endpoint, request_id)
         except redis.RedisError as exc:  # the turn ends on its own
@@ -109,24 +127,43 @@ class Holds:
         self, endpoint: Endpoint, rules: DeliverySettings, request_id: str, result: policy.Sample
     ) -> None:
         """Tells the breaker an attempt's result, once it is recorded: a probe's closes or
-        reopens it, another's is counted (and may open it). A change this process made is
-        logged and alerted."""
+        reopens it at once; another's is kept to be counted with the attempts recorded with it
+        (:meth:`count`). A change this process made is logged and alerted."""
         settings = rules.breaker
         probe = request_id in self.probes
         self.probes.discard(request_id)
-        if settings is None:
+        if settings is None or (not probe and result is policy.Sample.NOTHING):
             return
-        client = self.runtime.redis
+        if not probe:
+            _, _, attempts, failures = self.results.get(endpoint.name, (endpoint, settings, 0, 0))
+            failed = int(result is policy.Sample.FAILED)
+            self.results[endpoint.name] = (endpoint, settings, attempts + 1, failures + failed)
+            return
+        self._tell(endpoint, settings, partial(breaker.settle_probe, endpoint=endpoint.name,
+                   settings=settings, request_id=request_id, result=result))  # fmt: skip
+
+    def count(self) -> None:
+        """Counts the attempts kept since the last count, one round trip per endpoint; an
+        opening this process made is logged and alerted."""
+        kept, self.results = self.results, {}
+        for name, (endpoint, settings, attempts, failures) in kept.items():
+            self._tell(endpoint, settings, partial(breaker.record_many, endpoint=name, settings=settings,
+                       attempts=attempts, failures=failures))  # fmt: skip
+
+    def _tell(
+        self,
+        endpoint: Endpoint,
+        settings: BreakerSettings,
+        call: Callable[..., breaker.Change | None],
+    ) -> None:
         try:
-            if probe:
-                change = breaker.settle_probe(client, endpoint.name, settings, request_id, result)
-            else:
-                change = breaker.record(client, endpoint.name, settings, result)
+            change = call(client=self.runtime.redis)
         except redis.RedisError as exc:
             _unreachable(exc)
             return
         _reachable()
         if change is not None:
+            self.told.pop(endpoint.name, None)
             announce(self.runtime, endpoint.name, settings.window_seconds, change)
 
 

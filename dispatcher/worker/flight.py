@@ -114,6 +114,7 @@ class Flight:
             return {rid: retry_in(CLAIM_RETRY_SECONDS) for rid in request_ids}
         self.claimed.update(claims)
         runtime.hold(claims)
+        self.holds.begin_group()
         results: dict[str, Result] = {}
         held = list(claims.values())
         try:
@@ -247,6 +248,7 @@ class Flight:
         results: dict[str, Result] = {s.claim.request_id: self._held_back(s) for s in held_back}
         for f in finished:
             results[f.sending.claim.request_id] = self._after(f)
+        self.holds.count()  # their results in the breakers, one round trip per endpoint
         return results
 
     def _held_back(self, sending: Sending) -> Result:

@@ -197,3 +197,13 @@ def test_redis_s_own_clock_is_used_when_no_time_is_given(redis_client) -> None:
     assert opened is not None and abs(opened.at.timestamp() - now) < 5
     assert admit(redis_client, NAME, "r1", 60).admission is Admission.WAIT
     assert states(redis_client, [NAME])[NAME].state is BreakerState.OPEN
+
+
+def test_attempts_recorded_together_are_counted_in_one_call(redis_client) -> None:
+    from dispatcher.sending.breaker import record_many
+
+    assert record_many(redis_client, NAME, SETTINGS, 0, 0, now=T) is None  # nothing to count
+    assert record_many(redis_client, NAME, SETTINGS, 6, 4, now=T) is None  # 6 attempts: too few
+    opened = record_many(redis_client, NAME, SETTINGS, 4, 3, now=T + 1)  # 7 of 10 failed
+    assert opened is not None and (opened.attempts, opened.failures) == (10, 7)
+    assert record_many(redis_client, NAME, SETTINGS, 5, 5, now=T + 2) is None  # open already

@@ -192,3 +192,24 @@ def test_a_probe_held_back_by_another_gate_gives_its_turn_back(make_runtime, rec
     holds.release(NAME, "first")
     assert holds.probes == set()
     assert holds.admit(endpoint, rules, "second").retry_in is None
+
+
+def test_a_group_asks_each_breaker_once_and_counts_its_results_together(make_runtime, receiver, redis_client):
+    runtime = runtime_for(make_runtime, receiver)
+    redis_client.delete(breaker.state_key(NAME), breaker.window_key(NAME))
+    holds = breaking.Holds(runtime)
+    endpoint = runtime.settings.endpoint(NAME)
+    rules = runtime.settings.delivery_for(endpoint)
+    holds.begin_group()
+    assert holds.admit(endpoint, rules, "one").retry_in is None
+    runtime.__dict__["redis"] = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.5)
+    assert holds.admit(endpoint, rules, "two").retry_in is None  # told the group's answer: no call
+    assert "breaker state unreachable" not in log_text(runtime)
+    del runtime.__dict__["redis"]
+    for request_id in ("one", "two", "three"):
+        holds.after_attempt(endpoint, rules, request_id, Sample.FAILED)
+    assert not redis_client.exists(breaker.window_key(NAME))  # kept until counted
+    holds.count()  # 3 failures of 3 attempts, min_attempts 3: it opens, in one call
+    assert breaker.states(redis_client, [NAME])[NAME].state is BreakerState.OPEN
+    holds.begin_group()
+    assert holds.admit(endpoint, rules, "four").retry_in is not None  # the next group asks afresh
