@@ -433,6 +433,54 @@ def oauth2_section(o: dict[str, Any]) -> Lines:
     return lines
 
 
+def breaker_section(b: dict[str, Any]) -> Lines:
+    reread, down = b["reread"], b["down"]
+    lines = [
+        "## 11. The circuit breaker's cost (issue 25), PostgreSQL",
+        "",
+        f"{b['n']} deliveries drained by {b['workers']} burst workers to an instant receiver "
+        f"({b.get('receiver', '-')}), with "
+        "`delivery.breaker` on (the default) and `breaker: false`, alternating, "
+        f"{b['rounds']}× each, medians.",
+        "",
+        "| breaker | deliveries/s (first claim → last record) | all runs /s | steady by the queue /s "
+        "| worker CPU ms/delivery | all delivered once | load avg |",
+        "|---|---:|---:|---:|---:|---|---|",
+    ]
+    for key in ("on", "off"):
+        r = b[key]
+        rates = ", ".join(f"{x['db_rate'] or 0:.0f}" for x in r["runs"])
+        lines.append(
+            f"| {key} | {r['rate']:.0f} | {rates} | {r['queue_rate']:.0f} | {r['cpu_ms_per_job']:.2f} "
+            f"| {'yes' if r['all_delivered_once'] else '**no**'} "
+            f"| {', '.join(f'{x:.1f}' for x in r['load_average_1m'])} |"
+        )
+    lines += [
+        "",
+        f"on ÷ off: **{b['ratio']:.2f}** (by the queue {b['queue_ratio']:.2f}; each round: "
+        f"{', '.join(f'{x:.2f}' for x in b['round_ratios'])}, median "
+        f"{statistics.median(b['round_ratios']):.2f}; workers' CPU per delivery {b['cpu_ratio']:.2f}). "
+        f"The endpoints' re-read (once a second per worker, breaker on or off): {reread['wall_us']:.0f} µs "
+        f"wall, {reread['cpu_us']:.0f} µs CPU per look ({reread['calls']} in a row), "
+        f"{reread['core_share_at_1_per_s'] * 100:.3f} % of a core.",
+        "",
+        f"A partner answering 503 to every POST, `max_attempts: 1`, {down['n']} deliveries, one round each:",
+        "",
+        "| breaker | POSTs that reached the partner | attempt rows | statuses | breaker at the end | wall (s) |",
+        "|---|---:|---:|---|---|---:|",
+    ]
+    for key in ("on", "off"):
+        r = down[key]
+        statuses = ", ".join(f"{k} {v}" for k, v in sorted(r["statuses"].items()))
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(r.get("attempts", {}).items()))
+        lines.append(
+            f"| {key} | {r['posts']} | {r['attempt_rows']} ({kinds}) | {statuses} | {r['breaker']} "
+            f"| {r['wall_s']:.1f} |"
+        )
+    lines.append("")
+    return lines
+
+
 SECTIONS: list[tuple[str, Callable[[dict[str, Any]], Lines]]] = [
     ("worker", worker_section),
     ("slow", slow_section),
@@ -444,6 +492,7 @@ SECTIONS: list[tuple[str, Callable[[dict[str, Any]], Lines]]] = [
     ("console", console_section),
     ("network", network_section),
     ("oauth2", oauth2_section),
+    ("breaker", breaker_section),
     ("profile", profile_section),
 ]
 """(key in the results, its section), in the report's order."""

@@ -27,6 +27,9 @@ Scenarios (``--only`` takes one of these names; each is ``bench/scenarios/<name>
   reason, where namespaces or ``redis-sentinel`` are missing).
 * ``oauth2``   issue 24: 4 workers deliver 2,000 (400 with ``--quick``) to a key-only and to an
   oauth2 endpoint (tokens live 60 s), alternating: deliveries/s, the ratio, token requests.
+* ``breaker``  issue 25: 4 workers deliver 2,000 (400 with ``--quick``) with ``delivery.breaker``
+  on and off, alternating: deliveries/s, the ratio, worker CPU; then POSTs reaching a partner
+  that answers 503 to all, breaker on and off; and one endpoints re-read timed.
 
 This file is the entry point only: the machinery is ``bench/harness/``, the scenarios
 ``bench/scenarios/``, the markdown, targets, chart and README table ``bench/report.py``.

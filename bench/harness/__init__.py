@@ -49,6 +49,7 @@ SCENARIOS = (
     "console",
     "network",
     "oauth2",
+    "breaker",
 )
 """``--only`` takes one of these; each is ``bench/scenarios/<name>.py``, run in this order."""
 DRAIN_WORKERS = 4
