@@ -56,6 +56,9 @@ class EndpointsSeen:
     good_until: datetime | None = None
     """When a retiring signing secret's grace ends: the endpoints are taken again then."""
     failing: bool = False
+    unusable: frozenset[str] = frozenset()
+    """Stored endpoints this host cannot use and had no earlier version of (a certificate file
+    missing here): their deliveries wait for a host that can, they are not failed."""
 
     def due(self) -> bool:
         return time.monotonic() - self.checked >= ENDPOINTS_CHECK_SECONDS
@@ -99,6 +102,7 @@ def _built(
     from .errors import ConfigError
 
     built: list[Endpoint] = []
+    unusable: set[str] = set()
     ends = [r.until for s in stored for r in s.retiring if r.until > now]
     seen.good_until = min(ends) if ends else None
     for row in stored:
@@ -114,6 +118,9 @@ def _built(
             previous = runtime.settings.endpoint(row.name)
             if previous is not None:
                 built.append(previous)
+            else:
+                unusable.add(row.name)
+    seen.unusable = frozenset(unusable)
     return tuple(built)
 
 
@@ -144,20 +151,26 @@ class Runtime:
         secret's grace ended); looks at most every :data:`ENDPOINTS_CHECK_SECONDS` unless
         ``force``. True when the endpoints in force changed. Before the file's endpoints were
         ever imported, the file's are the truth and nothing changes. A database error keeps the
-        endpoints in force (said once in the process log). Unless ``force``, a process that has
-        not opened the database yet does not open it for this (a command reading only Redis)."""
+        endpoints in force (said once in the process log). A process's first look opens the
+        database: every command, page and dispatch then sees the database's endpoints."""
         seen = self._catalog
-        if not force and ("engine" not in self.__dict__ or not seen.due()):
-            return False  # a process that has not opened the database yet looks when it does
+        if not force and not seen.due():
+            return False
         endpoints = _changed_endpoints(self, seen)
         if endpoints is None:
             return False
         self.settings = replace(self.settings, endpoints=endpoints)
+        self.__dict__.pop("queue", None)  # its jobs' timeout follows the endpoints' timeouts
         with self._holding_lock:
             self._endpoint_maskers.clear()
         self.__dict__.pop("masker", None)
         logs.mask_also(self.settings.secrets())
         return True
+
+    @property
+    def unusable_endpoints(self) -> frozenset[str]:
+        """Stored endpoints this host cannot use (see :class:`EndpointsSeen`)."""
+        return self._catalog.unusable
 
     def adopt_file_endpoints(self) -> bool:
         """The first start: imports the file's endpoints into the database unless they were

@@ -151,9 +151,29 @@ def test_a_change_is_taken_once_looked_at_and_its_secrets_masked(make_runtime) -
     assert runtime.refresh_endpoints(force=True) is False  # the same generation: nothing new
 
 
-def test_a_process_without_the_database_open_does_not_open_it_to_look(make_runtime) -> None:
+def test_a_process_s_first_look_opens_the_database_and_takes_its_endpoints(make_runtime) -> None:
+    from dispatcher.store import endpoint_catalog
+
+    first = make_runtime(endpoints=[_endpoint("a", "key-of-a-123")])
+    first.adopt_file_endpoints()
+    endpoint_catalog.add(first.engine, _endpoint("b", "key-of-b-123"))
+    fresh = make_runtime(endpoints=[_endpoint("a", "key-of-a-123")])  # another process, the same file
+    assert "engine" not in fresh.__dict__
+    assert fresh.refresh_endpoints() is True  # not forced: its first look is never put off
+    assert [e.name for e in fresh.settings.endpoints] == ["a", "b"]
+
+
+def test_a_stored_endpoint_this_host_cannot_use_is_named_not_dropped_silently(
+    make_runtime, tmp_path: Path
+) -> None:
+    from dispatcher.store import endpoint_catalog
+
     runtime = make_runtime(endpoints=[])
-    assert runtime.refresh_endpoints() is False and "engine" not in runtime.__dict__
+    runtime.adopt_file_endpoints()
+    missing = {**_endpoint("c", "key-of-c-123"), "ca_bundle": str(tmp_path / "not-here.pem")}
+    endpoint_catalog.add(runtime.engine, missing)
+    assert runtime.refresh_endpoints(force=True) is True
+    assert runtime.settings.endpoint("c") is None and runtime.unusable_endpoints == {"c"}
 
 
 def test_a_retiring_secret_stops_signing_when_its_grace_ends(make_runtime) -> None:

@@ -47,12 +47,15 @@ class Answer:
 def send(channel: AlertChannel, alert: Alert, environment: str, timeout: float = TIMEOUT) -> Answer:
     """Sends ``alert`` through ``channel``; never raises for what the channel does."""
     masker = Masker(channel.secrets())
-    if channel.webhook is not None:
-        answer = post(channel.webhook, alert, timeout)
-    elif channel.email is not None:
-        answer = mail(channel.email, alert, environment, timeout)
-    else:  # pragma: no cover - the config refuses a channel without either
-        answer = Answer(False, "the channel has neither webhook nor email")
+    try:
+        if channel.webhook is not None:
+            answer = post(channel.webhook, alert, timeout)
+        elif channel.email is not None:
+            answer = mail(channel.email, alert, environment, timeout)
+        else:  # pragma: no cover - the config refuses a channel without either
+            answer = Answer(False, "the channel has neither webhook nor email")
+    except (UnicodeError, ValueError) as exc:  # e.g. a login smtplib cannot encode: a refusal, retried
+        answer = Answer(False, f"could not be sent: {type(exc).__name__}")
     return Answer(answer.ok, _line(masker.mask(answer.text)))
 
 

@@ -130,7 +130,11 @@ def send_test(
     by_channel = {send.channel: send for send in sends}
     for name in dict.fromkeys(names):
         channel, send = alerts.channel(name), by_channel.get(name)
-        if channel is None or send is None or not stored.claim_send(engine, send, now, timedelta(0)):
+        if (
+            channel is None
+            or send is None
+            or not stored.claim_send(engine, send, now, timedelta(seconds=HOLD_SECONDS))
+        ):
             continue
         answered = channels.send(channel, alert, environment)
         if answered.ok:

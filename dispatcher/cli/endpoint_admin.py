@@ -6,6 +6,7 @@ module parses, asks and prints. A bad setting is one line naming it, exit 2, not
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -271,7 +272,11 @@ def _file_definitions(runtime: Runtime, file: Path | None) -> tuple[list[dict[st
         except ConfigError as exc:
             setting_error(exc)
         endpoints, delivery, source = settings.endpoints, settings.delivery, str(file)
-    return [endpoint_definition(e, delivery) for e in endpoints], source
+    # an endpoint without overrides of its own runs with its file's delivery settings: written out
+    return [
+        endpoint_definition(replace(e, delivery=e.delivery or delivery), runtime.settings.delivery)
+        for e in endpoints
+    ], source
 
 
 PLAN_LINES = {

@@ -17,9 +17,22 @@ from pydantic import ValidationError
 from ..errors import ConfigError
 from .checks import Problem, UnknownSetting, got, shown
 
-SECRET_SETTINGS = frozenset({"key", "signing_secret", "storage_keys", "search_key"})
+SECRET_SETTINGS = frozenset(
+    {
+        "key",
+        "signing_secret",
+        "storage_keys",
+        "search_key",
+        "bearer",
+        "password",
+        "client_secret",
+        "key_password",
+        "headers",
+    }
+)
 """Settings whose value an error never quotes: an endpoint's key and signing secrets, the
-storage keys and the search key."""
+storage keys and the search key, an auth's token, password and client secret, a key's
+passphrase, an endpoint's header values (one may be a partner's API key), an SMTP password."""
 
 _EXPECTED = {
     "string_type": "a string",

@@ -54,7 +54,24 @@ def read_definition(text: str) -> dict[str, Any]:
     found = load_yaml_text(SOURCE, text)
     if not isinstance(found, dict):
         raise ConfigError(SOURCE, "must be one mapping of settings (name: ..., url: ...), as in the file")
+    _text_keys(found)
     return found
+
+
+def _text_keys(value: Any, at: str = "") -> None:
+    """Every key of the mapping, however deep, is text, as a setting's name is.
+
+    Raises:
+        ConfigError: naming where a key is not.
+    """
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if not isinstance(key, str):
+                raise ConfigError(at or SOURCE, f"{key!r} is not a setting's name; names are text")
+            _text_keys(inner, f"{at}.{key}" if at else key)
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            _text_keys(inner, f"{at}[{i}]")
 
 
 class _Dumper(yaml.SafeDumper):

@@ -218,6 +218,9 @@ def page(*, operator: bool = False) -> Callable[[Handler], Endpoint]:
             if isinstance(checked, Response):
                 return checked
             who, form = checked
+            await run_in_threadpool(
+                request.app.state.runtime.refresh_endpoints
+            )  # the database's, within a second
             return await run_in_threadpool(handler, request, who, form)
 
         endpoint.__name__ = handler.__name__

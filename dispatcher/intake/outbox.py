@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from .. import store
 from ..contract.events import EventData
 from ..runtime import get_runtime
-from .dispatch import ids_by_item, log_stored, prepare_for, queue_stored
+from .dispatch import ids_by_item, log_stored, prepare_for, queue_stored, with_current_endpoints
 from .request import DEFAULT_DISPATCHED_BY, DispatchRequest
 
 _PENDING = "dispatcher_outbox_pending"
@@ -62,7 +62,7 @@ def dispatch_in_transaction(
     """
     runtime = get_runtime()
     request = DispatchRequest.of(event, data, endpoints, dispatched_by, idempotency_key, ordering_key)
-    deliveries = prepare_for(runtime, [request])
+    deliveries = with_current_endpoints(runtime, lambda: prepare_for(runtime, [request]))
     if not deliveries:
         return []
     runtime.engine  # noqa: B018 - the log tables exist, at this version's schema, before the caller writes

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
 from .. import queue, store
@@ -161,18 +162,18 @@ class Edit(Door[Edited]):
     changes: Mapping[str, Any]
     unset: tuple[str, ...] = ()
 
-    def _edited(self, runtime: Runtime) -> tuple[dict[str, Any], tuple[str, ...]]:
-        """The stored mapping edited, and the settings that changes (a setting written with
-        the value it had, or its default, is no change)."""
+    def _edited(self, runtime: Runtime) -> tuple[dict[str, Any], tuple[str, ...], datetime]:
+        """The stored mapping edited, the settings that changes (a setting written with the
+        value it had, or its default, is no change), and when the stored one was last changed."""
         row = stored_endpoint(runtime, self.name)
         before = plain(row.definition)
         after = plain(edited(before, self.changes, self.unset))
         checked(runtime, after, row.retiring_at(utcnow()))
         settings = runtime.settings
-        return after, differing(canonical(before, settings), canonical(after, settings))
+        return after, differing(canonical(before, settings), canonical(after, settings)), row.updated_at
 
     def plan(self, runtime: Runtime) -> Plan:
-        _after, settings = self._edited(runtime)
+        _after, settings, _read_at = self._edited(runtime)
         said = ", ".join(settings) if settings else "nothing (the values given are those stored)"
         return Plan(
             self.action,
@@ -189,9 +190,9 @@ class Edit(Door[Edited]):
         return Edited(self.name, ())
 
     def run(self, runtime: Runtime, plan: Plan, progress: Progress | None = None) -> Edited:
-        after, settings = self._edited(runtime)
+        after, settings, read_at = self._edited(runtime)
         if settings:
-            endpoint_catalog.update(runtime.engine, self.name, after)
+            endpoint_catalog.update(runtime.engine, self.name, after, read_at=read_at)
             taken(runtime)
         return Edited(self.name, settings)
 

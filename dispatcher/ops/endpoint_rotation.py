@@ -73,7 +73,8 @@ class RotateKey(Door[KeyRotated]):
     key: str = field(repr=False)
     grace_seconds: int | None = None
 
-    def _rotated(self, runtime: Runtime) -> dict[str, Any]:
+    def _rotated(self, runtime: Runtime) -> tuple[dict[str, Any], datetime]:
+        """The stored mapping with the new key, and when the stored one was last changed."""
         _grace_checked(self.grace_seconds)
         row = stored_endpoint(runtime, self.name)
         definition = plain(row.definition)
@@ -81,7 +82,7 @@ class RotateKey(Door[KeyRotated]):
             raise ConfigError("key", "is the key in use now; give a new one")
         definition["key"] = self.key
         checked(runtime, definition, row.retiring_at(utcnow()))
-        return definition
+        return definition, row.updated_at
 
     def plan(self, runtime: Runtime) -> Plan:
         self._rotated(runtime)
@@ -100,7 +101,8 @@ class RotateKey(Door[KeyRotated]):
         return False
 
     def run(self, runtime: Runtime, plan: Plan, progress: Progress | None = None) -> KeyRotated:
-        endpoint_catalog.update(runtime.engine, self.name, self._rotated(runtime))
+        definition, read_at = self._rotated(runtime)
+        endpoint_catalog.update(runtime.engine, self.name, definition, read_at=read_at)
         taken(runtime)
         return KeyRotated(self.name)
 
@@ -173,6 +175,6 @@ class RotateSecret(Door[SecretRotated]):
         retiring, until = _retiring(row, signing_secrets(definition), now, grace)
         definition["signing_secret"] = secret
         checked(runtime, definition, [r.secret for r in retiring])
-        endpoint_catalog.update(runtime.engine, self.name, definition, retiring)
+        endpoint_catalog.update(runtime.engine, self.name, definition, retiring, read_at=row.updated_at)
         taken(runtime)
         return SecretRotated(self.name, secret, until)

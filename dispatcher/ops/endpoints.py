@@ -126,7 +126,12 @@ def checked(runtime: Runtime, definition: Mapping[str, Any], retiring: Sequence[
     """
     from ..config.endpoint_records import endpoint_from_definition
 
-    return endpoint_from_definition(definition, runtime.settings, retiring)
+    endpoint = endpoint_from_definition(definition, runtime.settings, retiring)
+    if runtime.settings.environment == "production" and not endpoint.key_configured:
+        raise ConfigError(
+            "key", "required in production: the seed's default xxx is public; give the endpoint its own key"
+        )
+    return endpoint
 
 
 def canonical(definition: Mapping[str, Any], settings: Settings) -> dict[str, Any]:

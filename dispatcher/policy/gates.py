@@ -120,6 +120,11 @@ def before_post(endpoint: str, gone: Container[str]) -> GateVerdict:
     return OPEN
 
 
+UNUSABLE_HERE_SECONDS = 60
+"""A delivery to an endpoint this host cannot use (its certificate file missing here) comes back
+this much later, for a host that can: it is not failed for a file a host lacks."""
+
+
 def retry_interval(delay_seconds: int) -> int:
     """RQ's interval for a retry the policy scheduled ``delay_seconds`` ahead."""
     return delay_seconds + SCHEDULER_SLACK_SECONDS

@@ -360,11 +360,12 @@ def failed_deliveries(
 
 def oldest_waiting(engine: Engine, now: datetime) -> datetime | None:
     """Since when the longest-waiting delivery waits to be sent: a queued one since it was
-    queued (its ``updated_at``), a retry since it was due (``next_attempt_at`` by ``now``). A
-    paused endpoint's deliveries are left out (they wait on purpose); None when none waits."""
+    dispatched (its ``created_at``: a claim given back, by a limit or an open breaker, does not
+    make it younger), a retry since it was due (``next_attempt_at`` by ``now``). A paused
+    endpoint's deliveries are left out (they wait on purpose); None when none waits."""
     d = DELIVERIES.c
     paused = sa.select(ENDPOINT_STATE.c.name).where(ENDPOINT_STATE.c.paused.is_(True))
-    queued = sa.select(sa.func.min(d.updated_at)).where(
+    queued = sa.select(sa.func.min(d.created_at)).where(
         d.status == DeliveryStatus.QUEUED, d.endpoint.not_in(paused)
     )
     due = sa.select(sa.func.min(d.next_attempt_at)).where(

@@ -36,6 +36,16 @@ class EndpointExists(DispatcherError, ValueError):
         super().__init__(f"name: an endpoint named {name!r} exists; choose another name or edit it")
 
 
+class EndpointChanged(DispatcherError, ValueError):
+    """The endpoint was changed by someone else between reading it and writing it back."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(
+            f"endpoint {name} was changed meanwhile by someone else; nothing was written: run it again"
+        )
+
+
 @dataclass(frozen=True)
 class Retiring:
     """A signing secret still signing until ``until`` (a rotation's grace)."""
@@ -168,17 +178,32 @@ def add(engine: Engine, definition: Mapping[str, Any]) -> int:
 
 
 def update(
-    engine: Engine, name: str, definition: Mapping[str, Any], retiring: Sequence[Retiring] | None = None
+    engine: Engine,
+    name: str,
+    definition: Mapping[str, Any],
+    retiring: Sequence[Retiring] | None = None,
+    *,
+    read_at: datetime | None = None,
 ) -> int | None:
     """Replaces a stored endpoint's mapping (and, when given, its retiring secrets); returns the
-    new generation, or None when no endpoint has that name."""
+    new generation, or None when no endpoint has that name. With ``read_at`` (the ``updated_at``
+    the caller read), only if nobody changed it since.
+
+    Raises:
+        EndpointChanged: ``read_at`` given and the endpoint changed since (nothing written).
+    """
     now = utcnow()
     values: dict[str, Any] = {"definition": json.dumps(dict(definition)), "updated_at": now}
     if retiring is not None:
         values["retiring"] = _retiring_text(retiring)
+    where = [ENDPOINTS.c.name == name] + ([ENDPOINTS.c.updated_at == read_at] if read_at is not None else [])
     with engine.begin() as conn:
-        changed = conn.execute(ENDPOINTS.update().where(ENDPOINTS.c.name == name).values(**values)).rowcount
-        return _bump(conn, now) if changed else None
+        changed = conn.execute(ENDPOINTS.update().where(*where).values(**values)).rowcount
+        if changed:
+            return _bump(conn, now)
+    if read_at is not None and stored(engine, name) is not None:
+        raise EndpointChanged(name)
+    return None
 
 
 def remove(engine: Engine, name: str) -> int | None:

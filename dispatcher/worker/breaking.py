@@ -30,6 +30,7 @@ from ..sending import breaker
 from ..store import alerts
 from ..times import format_utc
 from ..vocabulary import AlertKind
+from .recording import db_write
 
 _outage_lock = threading.Lock()
 _outage = False
@@ -202,7 +203,9 @@ def announce(runtime: Runtime, endpoint: str, window_seconds: int, change: break
         log_line(logging.WARNING, "breaker closed", endpoint=endpoint)
         occurrence = f"{kind}:{endpoint}:breaker:{_stamp(change)}"
     try:
-        alerts.raise_alert(runtime.engine, kind, occurrence, detail=detail, endpoint=endpoint, at=change.at)
+        db_write(alerts.raise_alert)(
+            runtime.engine, kind, occurrence, detail=detail, endpoint=endpoint, at=change.at
+        )
     except SQLAlchemyError as exc:
         log_line(
             logging.WARNING,

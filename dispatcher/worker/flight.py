@@ -148,6 +148,10 @@ class Flight:
         endpoint = runtime.settings.endpoint(claim.endpoint)
         if endpoint is None and runtime.refresh_endpoints(force=True):  # added a moment ago, not seen yet
             endpoint = runtime.settings.endpoint(claim.endpoint)
+        if endpoint is None and claim.endpoint in runtime.unusable_endpoints:  # stored, not usable here
+            return self._closed(
+                claim, gates.GateVerdict(gates.Gate.DEFER, retry_in=gates.UNUSABLE_HERE_SECONDS)
+            )
         verdict = gates.before_render(claim.endpoint, endpoint is not None, runtime.disabled.get())
         if verdict.gate is gates.Gate.SEND:
             verdict = self.holds.paused(claim.endpoint)

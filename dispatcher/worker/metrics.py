@@ -123,7 +123,10 @@ class QueueCollector(Collector):
     """Queue gauges read from Redis at each scrape, with short timeouts of their own."""
 
     def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
         self.settings = runtime.settings
+        """As the worker started (Redis and the queue do not change); the endpoints are read
+        from the runtime at each scrape, as they change."""
         self.worker = runtime.worker_name
         self._client: redis.Redis | None = None
         self._queue: Any = None
@@ -178,7 +181,8 @@ class QueueCollector(Collector):
 
     def _breakers(self) -> Iterator[GaugeMetricFamily]:
         """Each configured endpoint's breaker (absent when Redis did not answer this read)."""
-        names = [endpoint.name for endpoint in self.settings.endpoints]
+        settings = self.runtime.settings  # the endpoints in force now, the database's
+        names = [endpoint.name for endpoint in settings.endpoints]
         try:
             views = breaker.states(self.queue.connection, names)
         except redis.RedisError:
@@ -188,8 +192,8 @@ class QueueCollector(Collector):
             "An endpoint's circuit breaker: 0 closed (or off), 1 open, 2 half-open.",
             labels=("endpoint",),
         )
-        for endpoint in self.settings.endpoints:
-            off = self.settings.delivery_for(endpoint).breaker is None
+        for endpoint in settings.endpoints:
+            off = settings.delivery_for(endpoint).breaker is None
             family.add_metric((endpoint.name,), 0.0 if off else float(views[endpoint.name].gauge))
         yield family
 

@@ -25,6 +25,7 @@ def add_delivery(
     endpoint: str = "pharmacy",
     reason: str | None = None,
     next_attempt_at: datetime | None = None,
+    created_at: datetime | None = None,
 ) -> None:
     with engine.begin() as conn:
         conn.execute(
@@ -38,7 +39,7 @@ def add_delivery(
                 attempt_limit=1,
                 reason=reason,
                 next_attempt_at=next_attempt_at,
-                created_at=updated_at - timedelta(hours=1),
+                created_at=created_at or updated_at,
                 updated_at=updated_at,
             )
         )
@@ -213,6 +214,9 @@ def test_oldest_waiting_is_a_queued_delivery_or_a_due_retry_but_not_a_paused_end
             ENDPOINT_STATE.insert().values(name="resting", disabled=False, paused=True, updated_at=NOW)
         )
     assert alerts.oldest_waiting(engine, NOW) == NOW - timedelta(minutes=20)
+    # a delivery given back by an open breaker or a limit is as old as its dispatch, not its last hold
+    add_delivery(engine, "held", "queued", NOW - timedelta(seconds=5), created_at=NOW - timedelta(hours=4))
+    assert alerts.oldest_waiting(engine, NOW) == NOW - timedelta(hours=4)
 
 
 def test_newest_heartbeat_is_the_latest_lease_renewal(engine) -> None:
