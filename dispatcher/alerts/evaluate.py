@@ -51,27 +51,30 @@ def evaluate(
 
 
 def failed(engine: Engine, alerts: AlertSettings, now: datetime, changes: Changes) -> None:
-    """One ``delivery.failed`` per endpoint with new failures, at most every ``at_most_every``."""
+    """One ``delivery.failed`` per endpoint with new failures, at most every ``at_most_every``.
+    Each alert counts the failed attempt rows after the previous one's cursor (the first, those
+    of the look-back), so a failure written late -- from a spool, by a host whose clock is
+    behind -- is in the next alert, never lost."""
     kind = AlertKind.DELIVERY_FAILED
     channels = alerts.channels_for(kind)
     if not channels:
         return
     every = alerting.failed_every(alerts)
     widest = alerting.widest_window(every, now)
-    for endpoint, group in stored.failed_deliveries(engine, widest.since, widest.until).items():
+    cursors = stored.newest_cursors(engine, kind)
+    lowest = min(cursors.values(), default=None)
+    for endpoint in sorted(stored.failing_endpoints(engine, widest.since, lowest)):
         previous = stored.newest_alert(engine, kind, endpoint=endpoint)
         window = alerting.failed_window(previous.occurred_at if previous else None, every, now)
         if window is None:
             continue
-        if window.since != widest.since:
-            found = stored.failed_deliveries(engine, window.since, window.until, endpoint).get(endpoint)
-            if found is None:
-                continue
-            group = found
+        cursor = cursors.get(endpoint)
+        group = stored.failed_attempts(engine, endpoint, after_id=cursor, since=widest.since)
+        if group is None:
+            continue
         occurrence = f"{kind}:{endpoint}:after:{previous.id if previous else 0}"
-        detail = (
-            f"{group.count} deliveries to {endpoint} ran out of attempts since {format_utc(window.since)}"
-        )
+        since = previous.occurred_at if previous is not None else widest.since
+        detail = f"{group.count} deliveries to {endpoint} ran out of attempts since {format_utc(since)}"
         raised = stored.raise_routed(
             engine,
             kind,
@@ -82,6 +85,7 @@ def failed(engine: Engine, alerts: AlertSettings, now: datetime, changes: Change
             count=group.count,
             request_ids=group.request_ids,
             at=window.until,
+            cursor=group.upto,
         )
         if raised is not None:
             changes.raised.append(occurrence)

@@ -9,7 +9,7 @@ by one sender at a time (:func:`claim_send` counts the try and holds the row), t
 worker alive) is an episode: one alert, open until :func:`resolve`.
 
 The reads the alerts are derived from live here too: deliveries that ran out of attempts
-(:func:`failed_deliveries`), the oldest delivery waiting (:func:`oldest_waiting`) and the newest
+(:func:`failing_endpoints`, :func:`failed_attempts`: failed attempt rows, by their ids), the oldest delivery waiting (:func:`oldest_waiting`) and the newest
 worker heartbeat (:func:`newest_heartbeat`). No PHI: names, counts, request ids and categories.
 """
 
@@ -26,16 +26,15 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from ..times import utcnow
-from ..vocabulary import DeliveryStatus, Reason
+from ..vocabulary import AttemptOutcome, DeliveryStatus
 from .engine import reading
-from .schema import ALERT_SENDS, ALERTS, DELIVERIES, ENDPOINT_STATE, WORKER_LEASES
+from .schema import ALERT_SENDS, ALERTS, ATTEMPTS, DELIVERIES, ENDPOINT_STATE, WORKER_LEASES
 
 MAX_REQUEST_IDS = 20
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 """Most request ids an alert lists (its count says how many there were)."""
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 """A send row's statuses."""
-NOT_FAILURES = (Reason.ENDPOINT_DISABLED.value, Reason.ENDPOINT_REMOVED.value)
-"""Failed deliveries that did not run out of attempts: held back by an operator's decision."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,8 @@ class Alert:
     request_ids: tuple[str, ...]
     detail: str
     resolved_at: datetime | None
+    cursor: int | None = None
+    """``delivery.failed``: the id of the last failed attempt row it counted."""
 
     @classmethod
     def of(cls, row: Mapping[Any, Any]) -> Alert:
@@ -65,6 +66,7 @@ class Alert:
             ids,
             row["detail"],
             row["resolved_at"],
+            row["cursor"],
         )
 
 
@@ -91,6 +93,8 @@ class FailedGroup:
 
     count: int
     request_ids: tuple[str, ...]
+    upto: int = 0
+    """The id of the last failed attempt row counted (the next alert's ``cursor``)."""
 
 
 def raise_alert(
@@ -125,10 +129,11 @@ def raise_routed(
     count: int | None = None,
     request_ids: Sequence[str] = (),
     at: datetime | None = None,
+    cursor: int | None = None,
 ) -> int | None:
     """Records an occurrence and its send rows (one per channel, due at once) in one transaction;
     its id, or None when the occurrence was already recorded (nothing written)."""
-    row = _row(kind, occurrence, detail, endpoint, count, request_ids, at)
+    row = {**_row(kind, occurrence, detail, endpoint, count, request_ids, at), "cursor": cursor}
     with engine.begin() as conn:
         alert_id = _insert_once(conn, row)
         if alert_id is not None:
@@ -324,38 +329,50 @@ def resolve(engine: Engine, alert_id: int, at: datetime) -> bool:
     return bool(result.rowcount)
 
 
-def failed_deliveries(
-    engine: Engine, since: datetime, until: datetime, endpoint: str | None = None
-) -> dict[str, FailedGroup]:
-    """Per endpoint, the deliveries recorded failed after ``since`` and by ``until`` that ran out
-    of attempts (not those an operator held back: disabled or removed endpoints): how many, and
-    the first :data:`MAX_REQUEST_IDS` ids in the order they failed."""
-    d = DELIVERIES.c
-    conditions = [
-        d.status == DeliveryStatus.FAILED,
-        d.updated_at > since,
-        d.updated_at <= until,
-        sa.or_(d.reason.is_(None), d.reason.not_in(NOT_FAILURES)),
-    ]
-    if endpoint is not None:
-        conditions.append(d.endpoint == endpoint)
+def failing_endpoints(engine: Engine, since: datetime, after_id: int | None) -> set[str]:
+    """The endpoints with a failed attempt (a delivery that ran out of attempts) recorded after
+    ``since`` or with a row id above ``after_id``."""
+    a = ATTEMPTS.c
+    newer = a.created_at > since if after_id is None else sa.or_(a.created_at > since, a.id > after_id)
+    query = sa.select(a.endpoint).where(a.outcome == AttemptOutcome.FAILED, newer).distinct()
     with reading(engine) as conn:
-        counts = conn.execute(
-            sa.select(d.endpoint, sa.func.count())
-            .where(*conditions)
-            .group_by(d.endpoint)
-            .order_by(d.endpoint)
-        ).all()
-        groups = {}
-        for name, count in counts:
-            ids = conn.execute(
-                sa.select(d.request_id)
-                .where(*conditions, d.endpoint == name)
-                .order_by(d.updated_at, d.request_id)
-                .limit(MAX_REQUEST_IDS)
-            ).scalars()
-            groups[name] = FailedGroup(int(count), tuple(ids))
-    return groups
+        return set(conn.execute(query).scalars())
+
+
+def failed_attempts(
+    engine: Engine, endpoint: str, *, after_id: int | None = None, since: datetime | None = None
+) -> FailedGroup | None:
+    """An endpoint's deliveries that ran out of attempts: their failed attempt rows after row
+    ``after_id`` (where the previous alert stopped), else recorded after ``since``. Counted by
+    the rows' ids, which the database gives as they are written: a failure written late (from a
+    worker's spool, by a host whose clock is behind) is still after the previous alert's cursor.
+    How many, the first :data:`MAX_REQUEST_IDS` ids, and the last row's id; None when none."""
+    a = ATTEMPTS.c
+    newer = a.id > after_id if after_id is not None else a.created_at > (since or EPOCH)
+    where = (a.outcome == AttemptOutcome.FAILED, a.endpoint == endpoint, newer)
+    with reading(engine) as conn:
+        count, upto = conn.execute(
+            sa.select(sa.func.count(sa.distinct(a.request_id)), sa.func.max(a.id)).where(*where)
+        ).one()
+        if not count:
+            return None
+        ids = conn.execute(
+            sa.select(a.request_id).where(*where).order_by(a.id).limit(MAX_REQUEST_IDS)
+        ).scalars()
+        return FailedGroup(int(count), tuple(dict.fromkeys(ids)), int(upto))
+
+
+def newest_cursors(engine: Engine, kind: str) -> dict[str, int]:
+    """Each endpoint's newest alert of ``kind`` with a cursor: where its next alert starts."""
+    newest = (
+        sa.select(ALERTS.c.endpoint, sa.func.max(ALERTS.c.id).label("id"))
+        .where(ALERTS.c.kind == kind, ALERTS.c.cursor.is_not(None))
+        .group_by(ALERTS.c.endpoint)
+        .subquery()
+    )
+    query = sa.select(ALERTS.c.endpoint, ALERTS.c.cursor).join(newest, ALERTS.c.id == newest.c.id)
+    with reading(engine) as conn:
+        return {endpoint: int(cursor) for endpoint, cursor in conn.execute(query).all()}
 
 
 def oldest_waiting(engine: Engine, now: datetime) -> datetime | None:

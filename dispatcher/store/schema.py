@@ -270,11 +270,13 @@ ALERTS = sa.Table(
     sa.Column("request_ids", sa.Text()),
     sa.Column("detail", sa.Text(), nullable=False),
     _time("resolved_at", nullable=True),
+    sa.Column("cursor", sa.BigInteger()),
 )
 """One row per alert occurrence, unique by ``occurrence`` (so an occurrence is raised once
 whoever sees it): its kind, endpoint, count and request ids (JSON), a detail in words, no PHI;
-a condition that lasts (a backlog, no worker alive) is ``resolved_at`` once it ends
-(:mod:`dispatcher.store.alerts`)."""
+a condition that lasts (a backlog, no worker alive) is ``resolved_at`` once it ends; a
+``delivery.failed`` alert's ``cursor`` is the last failed attempt row it counted, where the next
+one starts (:mod:`dispatcher.store.alerts`)."""
 
 ALERT_SENDS = sa.Table(
     "webhook_alert_sends",

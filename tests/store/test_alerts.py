@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from dispatcher.store import alerts, leases
-from dispatcher.store.schema import ALERT_SENDS, DELIVERIES, ENDPOINT_STATE
+from dispatcher.store.schema import ALERT_SENDS, ATTEMPTS, DELIVERIES, ENDPOINT_STATE
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
 HOLD = timedelta(seconds=120)
@@ -43,6 +43,18 @@ def add_delivery(
                 updated_at=updated_at,
             )
         )
+        if status == "failed" and reason not in ("endpoint_disabled", "endpoint_removed"):
+            add_failed_attempt(conn, request_id, endpoint, updated_at)
+
+
+def add_failed_attempt(conn, request_id: str, endpoint: str, at: datetime) -> int:
+    """The attempt row of a delivery that ran out of attempts, written at ``at``; its id."""
+    return conn.execute(
+        ATTEMPTS.insert().values(
+            request_id=request_id, event="order_changed", endpoint=endpoint, url="http://127.0.0.1:9/hook",
+            attempt=1, retry=False, outcome="failed", created_at=at,
+        )
+    ).inserted_primary_key[0]  # fmt: skip
 
 
 def sends(engine) -> list[tuple]:
@@ -178,22 +190,25 @@ def test_episodes_open_by_prefix_and_resolve_once(engine) -> None:
     assert alerts.newest_alert(engine, "workers.none_alive", endpoint="nobody") is None
 
 
-def test_failed_deliveries_are_those_that_ran_out_of_attempts_in_the_window(engine) -> None:
-    since, until = NOW - timedelta(minutes=15), NOW
+def test_failures_are_the_failed_attempt_rows_after_a_cursor_or_a_moment(engine) -> None:
+    since = NOW - timedelta(minutes=15)
+    add_delivery(engine, "edge-since", "failed", since)  # on the look-back's start: before it
     for i in range(25):
         add_delivery(engine, f"p{i:02}", "failed", since + timedelta(seconds=i + 1), reason="HTTP 500")
-    add_delivery(engine, "edge-since", "failed", since)  # on the window's start: before it
-    add_delivery(engine, "edge-until", "failed", until, endpoint="lab")  # on its end: in it
-    add_delivery(engine, "later", "failed", until + timedelta(seconds=1))
+    add_delivery(engine, "lab-1", "failed", NOW, endpoint="lab")
     add_delivery(engine, "held", "failed", NOW - timedelta(minutes=1), reason="endpoint_disabled")
-    add_delivery(engine, "removed", "failed", NOW - timedelta(minutes=1), reason="endpoint_removed")
     add_delivery(engine, "fine", "delivered", NOW - timedelta(minutes=1))
-    groups = alerts.failed_deliveries(engine, since, until)
-    assert set(groups) == {"pharmacy", "lab"}
-    assert groups["pharmacy"].count == 25
-    assert groups["pharmacy"].request_ids == tuple(f"p{i:02}" for i in range(20))
-    assert groups["lab"] == alerts.FailedGroup(1, ("edge-until",))
-    assert set(alerts.failed_deliveries(engine, since, until, endpoint="lab")) == {"lab"}
+    assert alerts.failing_endpoints(engine, since, None) == {"pharmacy", "lab"}
+    group = alerts.failed_attempts(engine, "pharmacy", since=since)
+    assert group is not None and group.count == 25
+    assert group.request_ids == tuple(f"p{i:02}" for i in range(20))
+    assert alerts.failed_attempts(engine, "pharmacy", after_id=group.upto) is None
+    with engine.begin() as conn:  # written late, stamped long before: still after the cursor
+        late = add_failed_attempt(conn, "late", "pharmacy", since - timedelta(hours=2))
+    assert alerts.failing_endpoints(engine, NOW, group.upto) == {"pharmacy", "lab"}
+    assert alerts.failed_attempts(engine, "pharmacy", after_id=group.upto) == alerts.FailedGroup(
+        1, ("late",), late
+    )
 
 
 def test_oldest_waiting_is_a_queued_delivery_or_a_due_retry_but_not_a_paused_endpoints(engine) -> None:

@@ -68,6 +68,7 @@ def upgrade() -> None:
         sa.Column("request_ids", sa.Text()),
         sa.Column("detail", sa.Text(), nullable=False),
         sa.Column("resolved_at", _time(), nullable=True),
+        sa.Column("cursor", sa.BigInteger()),
     )
     op.create_index("ix_webhook_alerts_occurred_at", "webhook_alerts", ["occurred_at"])
     op.create_table(
