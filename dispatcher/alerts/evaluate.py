@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 from ..config.alert_settings import AlertSettings
 from ..policy import alerting
 from ..policy.alerting import Step
+from ..store import alert_failures as failures
 from ..store import alerts as stored
 from ..times import format_utc
 from ..vocabulary import AlertKind
@@ -61,15 +62,15 @@ def failed(engine: Engine, alerts: AlertSettings, now: datetime, changes: Change
         return
     every = alerting.failed_every(alerts)
     widest = alerting.widest_window(every, now)
-    cursors = stored.newest_cursors(engine, kind)
+    cursors = failures.newest_cursors(engine, kind)
     lowest = min(cursors.values(), default=None)
-    for endpoint in sorted(stored.failing_endpoints(engine, widest.since, lowest)):
+    for endpoint in sorted(failures.failing_endpoints(engine, widest.since, lowest)):
         previous = stored.newest_alert(engine, kind, endpoint=endpoint)
         window = alerting.failed_window(previous.occurred_at if previous else None, every, now)
         if window is None:
             continue
         cursor = cursors.get(endpoint)
-        group = stored.failed_attempts(engine, endpoint, after_id=cursor, since=widest.since)
+        group = failures.failed_attempts(engine, endpoint, after_id=cursor, since=widest.since)
         if group is None:
             continue
         occurrence = f"{kind}:{endpoint}:after:{previous.id if previous else 0}"

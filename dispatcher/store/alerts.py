@@ -26,12 +26,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from ..times import utcnow
-from ..vocabulary import AttemptOutcome, DeliveryStatus
+from ..vocabulary import DeliveryStatus
+from .alert_failures import MAX_REQUEST_IDS
 from .engine import reading
-from .schema import ALERT_SENDS, ALERTS, ATTEMPTS, DELIVERIES, ENDPOINT_STATE, WORKER_LEASES
+from .schema import ALERT_SENDS, ALERTS, DELIVERIES, ENDPOINT_STATE, WORKER_LEASES
 
-MAX_REQUEST_IDS = 20
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 """Most request ids an alert lists (its count says how many there were)."""
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 """A send row's statuses."""
@@ -85,16 +84,6 @@ class AlertSend:
     @classmethod
     def of(cls, row: Mapping[Any, Any]) -> AlertSend:
         return cls(*(row[c.name] for c in ALERT_SENDS.columns))
-
-
-@dataclass(frozen=True)
-class FailedGroup:
-    """An endpoint's deliveries that ran out of attempts in a window: how many, the first ids."""
-
-    count: int
-    request_ids: tuple[str, ...]
-    upto: int = 0
-    """The id of the last failed attempt row counted (the next alert's ``cursor``)."""
 
 
 def raise_alert(
@@ -327,52 +316,6 @@ def resolve(engine: Engine, alert_id: int, at: datetime) -> bool:
             .values(resolved_at=at)
         )
     return bool(result.rowcount)
-
-
-def failing_endpoints(engine: Engine, since: datetime, after_id: int | None) -> set[str]:
-    """The endpoints with a failed attempt (a delivery that ran out of attempts) recorded after
-    ``since`` or with a row id above ``after_id``."""
-    a = ATTEMPTS.c
-    newer = a.created_at > since if after_id is None else sa.or_(a.created_at > since, a.id > after_id)
-    query = sa.select(a.endpoint).where(a.outcome == AttemptOutcome.FAILED, newer).distinct()
-    with reading(engine) as conn:
-        return set(conn.execute(query).scalars())
-
-
-def failed_attempts(
-    engine: Engine, endpoint: str, *, after_id: int | None = None, since: datetime | None = None
-) -> FailedGroup | None:
-    """An endpoint's deliveries that ran out of attempts: their failed attempt rows after row
-    ``after_id`` (where the previous alert stopped), else recorded after ``since``. Counted by
-    the rows' ids, which the database gives as they are written: a failure written late (from a
-    worker's spool, by a host whose clock is behind) is still after the previous alert's cursor.
-    How many, the first :data:`MAX_REQUEST_IDS` ids, and the last row's id; None when none."""
-    a = ATTEMPTS.c
-    newer = a.id > after_id if after_id is not None else a.created_at > (since or EPOCH)
-    where = (a.outcome == AttemptOutcome.FAILED, a.endpoint == endpoint, newer)
-    with reading(engine) as conn:
-        count, upto = conn.execute(
-            sa.select(sa.func.count(sa.distinct(a.request_id)), sa.func.max(a.id)).where(*where)
-        ).one()
-        if not count:
-            return None
-        ids = conn.execute(
-            sa.select(a.request_id).where(*where).order_by(a.id).limit(MAX_REQUEST_IDS)
-        ).scalars()
-        return FailedGroup(int(count), tuple(dict.fromkeys(ids)), int(upto))
-
-
-def newest_cursors(engine: Engine, kind: str) -> dict[str, int]:
-    """Each endpoint's newest alert of ``kind`` with a cursor: where its next alert starts."""
-    newest = (
-        sa.select(ALERTS.c.endpoint, sa.func.max(ALERTS.c.id).label("id"))
-        .where(ALERTS.c.kind == kind, ALERTS.c.cursor.is_not(None))
-        .group_by(ALERTS.c.endpoint)
-        .subquery()
-    )
-    query = sa.select(ALERTS.c.endpoint, ALERTS.c.cursor).join(newest, ALERTS.c.id == newest.c.id)
-    with reading(engine) as conn:
-        return {endpoint: int(cursor) for endpoint, cursor in conn.execute(query).all()}
 
 
 def oldest_waiting(engine: Engine, now: datetime) -> datetime | None:

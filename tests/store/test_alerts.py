@@ -190,27 +190,6 @@ def test_episodes_open_by_prefix_and_resolve_once(engine) -> None:
     assert alerts.newest_alert(engine, "workers.none_alive", endpoint="nobody") is None
 
 
-def test_failures_are_the_failed_attempt_rows_after_a_cursor_or_a_moment(engine) -> None:
-    since = NOW - timedelta(minutes=15)
-    add_delivery(engine, "edge-since", "failed", since)  # on the look-back's start: before it
-    for i in range(25):
-        add_delivery(engine, f"p{i:02}", "failed", since + timedelta(seconds=i + 1), reason="HTTP 500")
-    add_delivery(engine, "lab-1", "failed", NOW, endpoint="lab")
-    add_delivery(engine, "held", "failed", NOW - timedelta(minutes=1), reason="endpoint_disabled")
-    add_delivery(engine, "fine", "delivered", NOW - timedelta(minutes=1))
-    assert alerts.failing_endpoints(engine, since, None) == {"pharmacy", "lab"}
-    group = alerts.failed_attempts(engine, "pharmacy", since=since)
-    assert group is not None and group.count == 25
-    assert group.request_ids == tuple(f"p{i:02}" for i in range(20))
-    assert alerts.failed_attempts(engine, "pharmacy", after_id=group.upto) is None
-    with engine.begin() as conn:  # written late, stamped long before: still after the cursor
-        late = add_failed_attempt(conn, "late", "pharmacy", since - timedelta(hours=2))
-    assert alerts.failing_endpoints(engine, NOW, group.upto) == {"pharmacy", "lab"}
-    assert alerts.failed_attempts(engine, "pharmacy", after_id=group.upto) == alerts.FailedGroup(
-        1, ("late",), late
-    )
-
-
 def test_oldest_waiting_is_a_queued_delivery_or_a_due_retry_but_not_a_paused_endpoints(engine) -> None:
     assert alerts.oldest_waiting(engine, NOW) is None
     add_delivery(engine, "queued", "queued", NOW - timedelta(minutes=5))
