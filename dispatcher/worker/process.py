@@ -39,9 +39,18 @@ WORKER_TTL = 60
 
 
 def _die_with_parent() -> None:
-    """In a child forked by the worker (RQ's scheduler process): ask the kernel for SIGTERM when
-    the worker dies, so a worker killed with SIGKILL leaves no scheduler behind holding RQ's
-    scheduler lock. Linux only; elsewhere the lock simply expires."""
+    """In a child forked by the worker (RQ's scheduler process): SIGTERM back to its default, and
+    the kernel asked for SIGTERM when the worker dies, so a worker killed with SIGKILL leaves no
+    scheduler behind holding RQ's scheduler lock (Linux only; elsewhere the lock simply expires).
+
+    The child inherits the worker's own SIGTERM handler, which only sets the worker's flags: a
+    stop that reaches the child before RQ's scheduler installs its handler (a worker asked to
+    stop as it starts) would be swallowed, the scheduler would loop on, and the worker would
+    wait for it for ever. With the default, such a SIGTERM ends the child."""
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except ValueError:  # forked from a thread other than the main one: not RQ's scheduler
+        return
     try:
         import ctypes
 

@@ -109,3 +109,35 @@ def test_a_worker_says_at_start_which_certificate_files_cannot_be_used(tmp_path)
     warnings, printed = said_at_start(settings)
     assert any(w.startswith("endpoint pharmacy: tls_client_cert.cert: ") for w in warnings), warnings
     assert "tls_client_cert.cert" in printed
+
+
+def test_a_stop_that_reaches_the_forked_scheduler_before_its_own_handler_ends_it(tmp_path) -> None:
+    """The worker's SIGTERM handler only sets flags. A child it forks (RQ's scheduler) that gets
+    SIGTERM before installing a handler of its own must end, not loop on with the worker waiting
+    for it: the child here never installs one (the gap held open), and the parent stops it."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import os, signal, sys, time
+        from dispatcher.worker import process
+        process._worker_pid = os.getpid()
+        signal.signal(signal.SIGTERM, lambda *_: None)  # the worker's handler: flags only
+        os.register_at_fork(after_in_child=process._die_with_parent)
+        ready, told = os.pipe()
+        child = os.fork()
+        if child == 0:
+            os.write(told, b"x")  # forked and running: where RQ's scheduler would set its handler
+            time.sleep(30)  # ... which it never does here
+            os._exit(3)
+        os.read(ready, 1)
+        os.kill(child, signal.SIGTERM)
+        started = time.monotonic()
+        _, status = os.waitpid(child, 0)
+        print(os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM, time.monotonic() - started < 20)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["True", "True"], done.stderr
