@@ -104,7 +104,7 @@ class WebhookChannelFile(Section):
 
 
 class EmailChannelFile(Section):
-    model_config = ConfigDict(title="alert email", populate_by_name=True)
+    model_config = ConfigDict(title="alert email")
 
     smtp_host: f.Required = Field(description="The SMTP server.")
     smtp_port: f.Port = setting(values.DEFAULT_SMTP_PORT, "Its port.")

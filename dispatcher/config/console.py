@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     PlainValidator,
@@ -23,7 +22,7 @@ from pydantic import (
 )
 
 from . import fields as f
-from .checks import Problem, UnknownSetting, shown
+from .checks import Problem, shown
 from .console_settings import (
     ROLES,
     Concealed,
@@ -32,6 +31,7 @@ from .console_settings import (
     TrustedProxy,
     host_name,
 )
+from .sections import Section
 
 MAX_SESSION_HOURS = 24 * 30
 MIN_SESSION_SECRET_CHARS = 32
@@ -128,21 +128,9 @@ PublicUrl = Annotated[
 SessionHours = Annotated[int, Strict(), f.Range(1, MAX_SESSION_HOURS, unit="hour")]
 
 
-class ConsoleSection(BaseModel):
-    """A mapping of the console section: as :class:`.model.Section` (its own keys, strict,
-    frozen), its keys known by their spelling in the file (``from``)."""
-
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, populate_by_name=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys(cls, raw: Any) -> Any:
-        if isinstance(raw, dict):
-            known = [field.alias or name for name, field in cls.model_fields.items()]
-            for key in raw:
-                if key not in known:
-                    raise UnknownSetting(key, known)
-        return raw
+class ConsoleSection(Section):
+    """A mapping of the console section: a :class:`.sections.Section` (its own keys, strict,
+    frozen, each known by its spelling in the file: ``from``)."""
 
 
 class ConsoleUserFile(ConsoleSection):
