@@ -20,6 +20,7 @@ import hashlib
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from functools import lru_cache
 
@@ -36,6 +37,9 @@ POLL_SECONDS = 0.05
 REDIS_AWAY_SECONDS = 5.0
 """After a Redis error, this process keeps and fetches its own tokens for this long without
 asking Redis (each command to a Redis that is down may take seconds of the client's retries)."""
+
+REFUSED_REMEMBERED = 8
+"""How many tokens a partner refused this process remembers per endpoint, never to keep again."""
 
 Fetch = Callable[[], Token]
 
@@ -99,6 +103,7 @@ class TokenCache:
         self.clock = clock
         self.wait_limit = wait_limit
         self._local: dict[str, Token] = {}
+        self._refused: dict[str, deque[str]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._redis_away_until = 0.0
@@ -135,6 +140,9 @@ class TokenCache:
         """
         key = token_key(endpoint, client)
         with self._guard:
+            refused = self._refused.setdefault(key, deque(maxlen=REFUSED_REMEMBERED))
+            if failed.access_token not in refused:
+                refused.append(failed.access_token)
             held = self._local.get(key)
             if held is not None and held.access_token == failed.access_token:
                 del self._local[key]
@@ -158,8 +166,12 @@ class TokenCache:
             return self._locks.setdefault(key, threading.Lock())
 
     def _keep(self, key: str, token: Token) -> Token:
+        """Keeps ``token`` as this process's, unless a partner has refused it: a caller that
+        read it from Redis just before a refresh dropped it must not put it back, or the
+        refresh waiting for that caller's lock would be handed the refused token again."""
         with self._guard:
-            self._local[key] = token
+            if token.access_token not in self._refused.get(key, ()):
+                self._local[key] = token
         return token
 
     def _shared(self, key: str, fetch: Fetch) -> Token:

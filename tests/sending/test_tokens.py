@@ -288,6 +288,57 @@ def test_a_late_401_with_an_old_token_leaves_the_new_one(server, client, fetch, 
     assert server.token_requests == 2
 
 
+class PausingGet(Recording):
+    """A pretend process whose first GET of a token key stops, with Redis's answer in hand,
+    until the test opens ``release``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.holding = threading.Event()
+        self.release = threading.Event()
+        self._paused = False
+
+    def execute_command(self, *args: Any, **options: Any) -> Any:
+        answer = super().execute_command(*args, **options)
+        if str(args[0]).upper() == "GET" and not self._paused:
+            self._paused = True
+            self.holding.set()
+            assert self.release.wait(20), "the test never let the GET go on"
+        return answer
+
+
+def test_a_refresh_is_never_handed_back_the_token_a_sibling_read_just_before_the_drop(
+    server, client, fetch, processes, redis_url
+) -> None:
+    first = TokenCache(processes())
+    old = first.token(ENDPOINT, client, fetch)
+    server.expire_all()
+    pausing = PausingGet.from_url(redis_url)
+    cache = TokenCache(pausing)
+    try:
+        # A sibling thread reads the old token from Redis and stops before keeping it ...
+        sibling, sibling_got = run_all([lambda: cache.token(ENDPOINT, client, never)])
+        assert pausing.holding.wait(10)
+        # ... while a thread turned away with it refreshes: it drops the old token everywhere,
+        # then waits for the sibling's lock.
+        turned_away, refreshed = run_all([lambda: cache.refresh(ENDPOINT, client, old, fetch)])
+        key = token_key(ENDPOINT, client)
+        watcher = processes()
+        wait_for(lambda: watcher.get(key) is None, 10, 0.01, "the refresh dropping the old token")
+        wait_for(lambda: inside_the_cache(turned_away), 10, 0.01, "the refresh waiting")
+        pausing.release.set()
+        for thread in sibling + turned_away:
+            thread.join(10)
+    finally:
+        pausing.release.set()
+        pausing.close()
+    assert sibling_got == [old]  # what it read before the drop: its send will be refused in turn
+    assert len(refreshed) == 1 and isinstance(refreshed[0], Token), refreshed
+    assert refreshed[0].access_token != old.access_token and server.token_requests == 2
+    assert server.is_live(refreshed[0].access_token)
+    assert cache.token(ENDPOINT, client, never) == refreshed[0]  # the refused token was not kept
+
+
 # --- what Redis keeps -------------------------------------------------------------------------
 
 
