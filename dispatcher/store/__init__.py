@@ -10,8 +10,9 @@ reports (:mod:`.reports`) and deletion (:mod:`.maintenance`); the schema's revis
 (:mod:`.resealing`), the audit trail (:mod:`.audit`), per-key ordering (:mod:`.ordering`),
 idempotent dispatch (:mod:`.idempotency`) and the business-id index (:mod:`.search`: keyed
 hashes of order, prescription, encounter and patient ids, to find a delivery by one), the
-endpoints once imported from the file (:mod:`.endpoint_catalog`) and alert occurrences and their
-sending (:mod:`.alerts`, the failures they count in :mod:`.alert_failures`).
+endpoints once imported from the file (:mod:`.endpoint_catalog`), alert occurrences and their
+sending (:mod:`.alerts`, the failures they count in :mod:`.alert_failures`) and the HTTP API's
+tokens, stored as hashes (:mod:`.api_tokens`).
 
 May import: ``policy`` (the status after an outcome), ``config``, and the shared kernel. Knows
 nothing of HTTP, Redis or RQ.

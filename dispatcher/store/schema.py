@@ -16,6 +16,8 @@
   (:data:`ENDPOINT_CATALOG`): the endpoints, once imported from the file, and their generation.
 * ``webhook_alerts`` (:data:`ALERTS`) and ``webhook_alert_sends`` (:data:`ALERT_SENDS`): alert
   occurrences and their sending to each channel.
+* ``webhook_api_tokens`` (:data:`API_TOKENS`): the HTTP API's tokens, each by name with the hash
+  of its token and its scopes (:mod:`dispatcher.store.api_tokens`).
 
 The PHI columns -- a delivery's ``payload``, an attempt's ``request_payload``, ``response_body``
 and ``error`` (what a partner answers is PHI too) -- are :class:`~dispatcher.store.sealing.SealedText`: encrypted with the
@@ -292,6 +294,19 @@ ALERT_SENDS = sa.Table(
 """One row per alert and channel it goes to: ``pending`` (due at ``next_at``), ``sent`` or
 ``failed`` (out of tries), with the channel's last answer in one line."""
 
+API_TOKENS = sa.Table(
+    "webhook_api_tokens",
+    METADATA,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("scopes", sa.Text(), nullable=False),
+    _time("created_at"),
+    _time("last_used_at", nullable=True),
+)
+"""One row per HTTP API token: its name, the SHA-256 of the whole token as hex (never the token),
+its scopes comma-separated in a fixed order, when it was made and when it was last used (NULL:
+never). Revoking a token deletes its row."""
+
 TABLES = [
     DELIVERIES,
     ATTEMPTS,
@@ -305,6 +320,7 @@ TABLES = [
     ENDPOINT_CATALOG,
     ALERTS,
     ALERT_SENDS,
+    API_TOKENS,
 ]
 
 Delivery = DELIVERIES

@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection, Engine
 from ..errors import SchemaOutdated, SchemaUnknown
 from .schema import METADATA, TABLES
 
-REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011", "0012")
 """Every revision, oldest first (a test keeps it equal to the scripts in migrations/versions)."""
 HEAD = REVISIONS[-1]
 SCRIPT_LOCATION = "dispatcher.store:migrations"

@@ -112,14 +112,14 @@ def test_the_mapping_is_sealed_when_storage_keys_are_set(database_url: str) -> N
 
 def test_migration_0011_adds_the_tables_and_columns_and_a_downgrade_drops_them(database_url: str) -> None:
     engine = store.create_store_engine(database_url)
-    assert versioning.downgrade(engine, "0010") == ["0011"]
+    assert versioning.downgrade(engine, "0010") == ["0012", "0011"]
     tables = set(sa.inspect(engine).get_table_names())
     assert (
         not {"webhook_endpoints", "webhook_endpoint_catalog", "webhook_alerts", "webhook_alert_sends"}
         & tables
     )
     assert "paused" not in {c["name"] for c in sa.inspect(engine).get_columns("webhook_endpoint_state")}
-    assert versioning.upgrade(engine) == ["0011"]
+    assert versioning.upgrade(engine) == ["0011", "0012"]
     assert "paused" in {c["name"] for c in sa.inspect(engine).get_columns("webhook_endpoint_state")}
     assert catalog.generation(engine) is None  # created empty: the next start imports the file's
     engine.dispose()

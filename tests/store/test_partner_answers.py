@@ -152,7 +152,7 @@ def test_upgrading_empties_the_errors_an_earlier_erase_left(database_url: str) -
     with engine.begin() as conn:  # as an erase before 0009 left it: the partner's words kept
         conn.exec_driver_sql(f"UPDATE webhook_event_transaction_log SET error = '{ERROR}'")
 
-    assert versioning.upgrade(engine) == ["0009", "0010", "0011"]
+    assert versioning.upgrade(engine) == ["0009", "0010", "0011", "0012"]
 
     assert store.list_attempts(engine, erased)[0]["error"] is None
     assert store.list_attempts(engine, kept)[0]["error"] == ERROR

@@ -162,11 +162,11 @@ def test_migration_0010_adds_the_table_and_a_downgrade_drops_it(database_url: st
     row = indexed("ORDER123")
     store.insert_deliveries(engine, [row], now=T0)
 
-    assert versioning.downgrade(engine, "0009") == ["0011", "0010"]
+    assert versioning.downgrade(engine, "0009") == ["0012", "0011", "0010"]
     assert "webhook_business_ids" not in sa.inspect(engine).get_table_names()
     assert store.get_delivery(engine, row.request_id) is not None
 
-    assert versioning.upgrade(engine) == ["0010", "0011"]
+    assert versioning.upgrade(engine) == ["0010", "0011", "0012"]
     inspector = sa.inspect(engine)
     assert "webhook_business_ids" in inspector.get_table_names()
     indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes("webhook_business_ids")}
