@@ -141,6 +141,8 @@ class AuditAction(StrEnum):
     ENDPOINTS_REMOVE = "endpoints remove"
     ENDPOINTS_IMPORT = "endpoints import"
     ALERTS_TEST = "alerts test"
+    API_TOKENS_CREATE = "api tokens create"
+    API_TOKENS_REVOKE = "api tokens revoke"
 
 
 class AlertKind(StrEnum):

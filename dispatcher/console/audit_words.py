@@ -261,6 +261,19 @@ def _alerts_test(sel: dict[str, Any], counts: dict[str, Any]) -> str:
     return f"sent a test alert to {shown('channels', list(channels))} ({answered})"
 
 
+def _token_created(sel: dict[str, Any], counts: dict[str, Any]) -> str:
+    _take(counts, "created")
+    scopes = _take(sel, "scopes") or ()
+    return f"created API token {_take(sel, 'name')} with scopes {', '.join(str(s) for s in scopes)}"
+
+
+def _token_revoked(sel: dict[str, Any], counts: dict[str, Any]) -> str:
+    name = _take(sel, "name")
+    if not _take(counts, "revoked", 1):
+        return f"revoked API token {name} (it was revoked already)"
+    return f"revoked API token {name}"
+
+
 PHRASES: dict[str, Phrase] = {
     AuditAction.RETRY: _retry,
     AuditAction.REPLAY: _replay,
@@ -282,6 +295,8 @@ PHRASES: dict[str, Phrase] = {
     AuditAction.ENDPOINTS_REMOVE: _removed,
     AuditAction.ENDPOINTS_IMPORT: _imported,
     AuditAction.ALERTS_TEST: _alerts_test,
+    AuditAction.API_TOKENS_CREATE: _token_created,
+    AuditAction.API_TOKENS_REVOKE: _token_revoked,
 }
 
 SCOPE: tuple[tuple[str, str], ...] = (

@@ -226,6 +226,18 @@ def test_the_endpoint_and_alert_actions_read_as_sentences():
             line("alerts test", {"channels": ["oncall", "mail"]}, {"sent": 1, "failed": 1}),
             "alice sent a test alert to oncall, mail (1 sent, 1 failed)",
         ),
+        (
+            line("api tokens create", {"name": "ehr-bridge", "scopes": ["send", "read"]}, {"created": 1}),
+            "alice created API token ehr-bridge with scopes send, read",
+        ),
+        (
+            line("api tokens revoke", {"name": "ehr-bridge"}, {"revoked": 1}),
+            "alice revoked API token ehr-bridge",
+        ),
+        (
+            line("api tokens revoke", {"name": "ehr-bridge"}, {"revoked": 0}),
+            "alice revoked API token ehr-bridge (it was revoked already)",
+        ),
     ]
     for described, sentence in cases:
         assert described.sentence == sentence
