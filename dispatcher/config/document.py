@@ -16,6 +16,7 @@ from typing import Any
 
 from ..redaction import MASK, mask_url
 from .alert_settings import AlertSettings
+from .api_settings import ApiSettings
 from .console_settings import ConsoleSettings
 from .partner_settings import Auth, BasicAuth, BearerAuth
 from .settings import Backoff, BreakerSettings, DeliverySettings, Endpoint, ExponentialBackoff, Settings
@@ -51,6 +52,7 @@ def settings_document(settings: Settings) -> dict[str, Any]:
         "search_key": MASK if settings.search_key else None,
         "console": console_document(settings.console),
         "alerts": alerts_document(settings.alerts),
+        "api": api_document(settings.api),
     }
 
 
@@ -209,4 +211,14 @@ def console_document(console: ConsoleSettings) -> dict[str, Any]:
         "proxy_roles": dict(console.proxy_roles),
         "allowed_hosts": list(console.allowed_hosts),
         "public_url": console.public_url,
+    }
+
+
+def api_document(api: ApiSettings) -> dict[str, Any]:
+    """The ``api`` section; its rate limit a mapping, or ``off``."""
+    rate = api.rate_limit
+    return {
+        "https": api.https,
+        "max_body_bytes": api.max_body_bytes,
+        "rate_limit": "off" if rate is None else {"per_second": rate.per_second, "burst": rate.burst},
     }

@@ -22,6 +22,7 @@ from . import fields as f
 from . import partner
 from . import settings as frozen
 from .alerts import AlertsFile, BreakerFile, BreakerForm, breaker_value
+from .api import ApiFile
 from .checks import Problem, shown, shown_url
 from .console import ConsoleFile
 from .endpoint_file import BackoffForm, EndpointFile, backoff_value
@@ -175,6 +176,10 @@ class ConfigFile(Section):
     alerts: AlertsFile = Field(
         default_factory=lambda: AlertsFile(), description="Alerts to the people on call: channels and rules."
     )
+    api: ApiFile = Field(
+        default_factory=lambda: ApiFile(),
+        description="The HTTP API (dispatcher api): serving, bodies, rate limit.",
+    )
 
     @model_validator(mode="after")
     def _whole_file(self) -> Self:
@@ -229,6 +234,7 @@ class ConfigFile(Section):
             idempotency_ttl_seconds=self.idempotency_ttl,
             console=self.console.to_settings(),
             alerts=self.alerts.to_settings(),
+            api=self.api.to_settings(),
         )
 
 

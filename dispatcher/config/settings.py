@@ -15,6 +15,7 @@ from typing import Any
 from ..contract.signing import decode_secret
 from ..errors import UnknownEndpoint
 from .alert_settings import AlertSettings
+from .api_settings import ApiSettings
 from .console_settings import ConsoleSettings
 from .partner_settings import Auth, ClientCert, auth_secrets, proxy_secrets
 
@@ -215,6 +216,8 @@ class Settings:
     """The operator console's users and sessions (``console``)."""
     alerts: AlertSettings = field(default_factory=AlertSettings)
     """Who is told when an endpoint goes down, deliveries fail or the queue stalls (``alerts``)."""
+    api: ApiSettings = field(default_factory=ApiSettings)
+    """The HTTP API: https behind a proxy, the largest body it reads, each token's rate limit (``api``)."""
 
     def delivery_for(self, endpoint: Endpoint | None) -> DeliverySettings:
         """The delivery settings in force for an endpoint (its overrides, else the global ones)."""
