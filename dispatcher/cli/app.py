@@ -83,6 +83,7 @@ COMMANDS = {
     "demo": "dispatcher.cli.demo:demo",
     "console": "dispatcher.cli.console:console",
     "alerts": "dispatcher.cli.alerts:alerts",
+    "api": "dispatcher.cli.api:api",
 }
 """Every command and where it lives: adding one is a module and a line here."""
 
