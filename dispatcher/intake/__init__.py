@@ -4,7 +4,8 @@ Owns: the one request every way in hands it (:class:`DispatchRequest`, :mod:`.re
 ``dispatch()``, ``dispatch_many()``, the outbox, ``dispatcher send``, replay and the HTTP API);
 turning requests into deliveries, every gate in one place (validate against the contract, choose
 the endpoints, the disabled rule, the size, wrap: :mod:`.prepare`), storing them durably and then
-queueing them (:mod:`.dispatch`), and doing so inside the caller's own transaction
+queueing them (:mod:`.dispatch`), requests of any events at once with each mistake named by
+its place (:mod:`.itemized`, for the HTTP API), and doing so inside the caller's own transaction
 (:mod:`.outbox`); the caller's keys (:mod:`.keys`); the one rule for a disabled endpoint that
 every way in follows, replay and retry included (:mod:`.disabled`).
 

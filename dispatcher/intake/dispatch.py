@@ -40,6 +40,17 @@ def store_and_queue(
     queued for it."""
     if not deliveries:
         return ids_by_item([], {}, item_keys)
+    stored = store_then_queue(runtime, deliveries)
+    return ids_by_item(stored.rows, stored.repeated, item_keys)
+
+
+def store_then_queue(runtime: Runtime, deliveries: list[store.NewDelivery]) -> store.Stored:
+    """:func:`store_and_queue`'s work: what the transaction stored and what it found repeated.
+
+    Raises:
+        StoreUnavailable: the database refused; nothing was dispatched.
+        IdempotencyConflict: a key was used for another dispatch; nothing was dispatched.
+    """
     try:
         stored = store.insert_deliveries(
             runtime.engine, deliveries, idempotency_ttl=runtime.settings.idempotency_ttl_seconds
@@ -53,7 +64,7 @@ def store_and_queue(
     for given, ids in stored.repeated.items():
         log_line(logging.INFO, "idempotent repeat: nothing dispatched", request_ids=",".join(ids))
         del given  # the caller's key is not logged: it may name a patient
-    return ids_by_item(stored.rows, stored.repeated, item_keys)
+    return stored
 
 
 def log_stored(stored: store.Stored, queued: bool, **extra: str) -> None:

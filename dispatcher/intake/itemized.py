@@ -1,0 +1,165 @@
+"""Dispatching requests of any events at once, all or nothing, with each mistake named by the
+request's place and the field's path -- what the HTTP API's ``POST /v1/events`` and
+``/v1/events/batch`` need (``dispatch_many()`` takes one event, and one error for the call).
+
+Every request passes the same gates as ``dispatch()`` (:mod:`.prepare`); each is checked apart,
+so every bad request is named, and only when all pass are they stored in one transaction and
+queued in one pipeline (:func:`.dispatch.store_then_queue`). Each request's answer is its
+deliveries -- request id and endpoint -- and whether they are an earlier dispatch's, its
+idempotency key repeated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .. import store
+from ..errors import (
+    DispatcherError,
+    InvalidDispatchArgument,
+    InvalidEventData,
+    PayloadTooLarge,
+    UnknownEndpoint,
+    UnknownEvent,
+)
+from ..runtime import Runtime
+from . import keys
+from .disabled import disabled_endpoints
+from .dispatch import store_then_queue, with_current_endpoints
+from .prepare import Admitted, admit, build
+from .request import DispatchRequest
+
+TOP_LEVEL = ("data", "dispatched_by")
+"""A validation problem about these is named as is; any other is a field of the data."""
+
+
+@dataclass(frozen=True)
+class ItemProblem:
+    """One mistake: the request's place in the call, the field's path in the request
+    (``data.order_number``, ``endpoints``, ``ordering_key``), and what is wrong."""
+
+    index: int
+    field: str
+    detail: str
+
+
+class InvalidRequests(DispatcherError, ValueError):
+    """One or more requests were refused; nothing was stored or queued."""
+
+    def __init__(self, problems: Sequence[ItemProblem], too_large: bool = False) -> None:
+        self.problems = list(problems)
+        self.too_large = too_large
+        first = self.problems[0]
+        super().__init__(f"request {first.index}: {first.field}: {first.detail}")
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    """One request's deliveries, as (request_id, endpoint) pairs in endpoint order, and whether
+    they are an earlier dispatch's (its idempotency key repeated: nothing was stored for it)."""
+
+    deliveries: list[tuple[str, str]]
+    repeated: bool
+
+
+def _problems(index: int, exc: DispatcherError) -> list[ItemProblem]:
+    """``exc``, raised by one request's gates, as its problems."""
+    if isinstance(exc, InvalidEventData):
+        found = []
+        for problem in exc.problems:
+            path, _, detail = problem.partition(": ")
+            field = path if path.split(".")[0].split("[")[0] in TOP_LEVEL else f"data.{path}"
+            found.append(ItemProblem(index, field, detail))
+        return found
+    if isinstance(exc, UnknownEvent):
+        return [ItemProblem(index, "event", str(exc))]
+    if isinstance(exc, UnknownEndpoint):
+        return [ItemProblem(index, "endpoints", str(exc))]
+    if isinstance(exc, InvalidDispatchArgument):
+        return [ItemProblem(index, exc.name, str(exc).removeprefix(f"{exc.name}: "))]
+    raise exc
+
+
+def _admit_each(runtime: Runtime, requests: Sequence[DispatchRequest]) -> list[Admitted]:
+    """Each request past the gates that need no endpoint state, or every problem found."""
+    admitted: list[Admitted] = []
+    problems: list[ItemProblem] = []
+    for index, request in enumerate(requests):
+        try:
+            admitted.extend(admit(runtime.settings, [request], runtime.keyring))
+        except (InvalidEventData, UnknownEvent, UnknownEndpoint, InvalidDispatchArgument) as exc:
+            problems.extend(_problems(index, exc))
+    if problems:
+        raise InvalidRequests(problems)
+    repeats = keys.repeats_within([one.idempotency for one in admitted])
+    return [dataclasses.replace(one, repeat=index in repeats) for index, one in enumerate(admitted)]
+
+
+def _admitted(runtime: Runtime, requests: Sequence[DispatchRequest]) -> list[Admitted]:
+    """:func:`_admit_each` with the database's endpoints, looked at once more before an endpoint
+    named is refused as unknown (added a moment ago)."""
+    try:
+        return with_current_endpoints(runtime, lambda: _admit_each(runtime, requests))
+    except InvalidRequests as exc:
+        if not any(p.field == "endpoints" for p in exc.problems) or not runtime.refresh_endpoints(force=True):
+            raise
+        return _admit_each(runtime, requests)
+
+
+def _built(runtime: Runtime, admitted: Sequence[Admitted]) -> list[store.NewDelivery]:
+    """The deliveries of every admitted request, each marked with its request's place; every
+    body over ``delivery.max_payload_bytes`` named."""
+    disabled = disabled_endpoints(runtime)
+    built: list[store.NewDelivery] = []
+    problems: list[ItemProblem] = []
+    for index, one in enumerate(admitted):
+        try:
+            mine = build(runtime.settings, [one], disabled, runtime.keyring)
+        except PayloadTooLarge as exc:
+            problems.append(ItemProblem(index, "data", str(exc)))
+            continue
+        built.extend(dataclasses.replace(d, item=index) for d in mine)
+    if problems:
+        raise InvalidRequests(problems, too_large=True)
+    return built
+
+
+def dispatch_each(runtime: Runtime, requests: Sequence[DispatchRequest]) -> list[Dispatched]:
+    """Stores every request's deliveries in one transaction, then queues them; all or nothing.
+    Returns each request's :class:`Dispatched`, in order.
+
+    Raises:
+        InvalidRequests: naming every request refused, and why (``too_large``: a body over
+            ``delivery.max_payload_bytes``); nothing was stored or queued.
+        IdempotencyConflict, StoreUnavailable: as ``dispatch()``; nothing was stored or queued.
+    """
+    admitted = _admitted(runtime, requests)
+    built = _built(runtime, admitted)
+    stored = store_then_queue(runtime, built) if built else store.Stored([], {})
+    return _answers(runtime, admitted, stored)
+
+
+def _answers(runtime: Runtime, admitted: Sequence[Admitted], stored: store.Stored) -> list[Dispatched]:
+    """Each request's deliveries: its own new ones, else those its repeated key's first
+    dispatch stored (read back for their endpoints)."""
+    own: dict[int, list[tuple[str, str]]] = {}
+    for row in stored.rows:
+        own.setdefault(row.item, []).append((row.request_id, row.endpoint))
+    earlier = [rid for ids in stored.repeated.values() for rid in ids]
+    endpoints = store.selection.endpoints_of(runtime.engine, earlier) if earlier else {}
+    by_key: dict[str, list[tuple[str, str]]] = {
+        given: [(rid, endpoints.get(rid, "")) for rid in ids] for given, ids in stored.repeated.items()
+    }
+    answers = []
+    for index, one in enumerate(admitted):
+        given = one.idempotency.given if one.idempotency else None
+        if index in own or given is None:
+            mine = own.get(index, [])
+            if given is not None:
+                by_key.setdefault(given, mine)
+            answers.append(Dispatched(mine, False))
+        else:
+            answers.append(Dispatched(by_key.get(given, []), given in stored.repeated or one.repeat))
+    return answers
