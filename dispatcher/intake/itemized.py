@@ -18,13 +18,16 @@ from dataclasses import dataclass
 from .. import store
 from ..errors import (
     DispatcherError,
+    IdempotencyConflict,
     InvalidDispatchArgument,
     InvalidEventData,
     PayloadTooLarge,
+    StoreUnavailable,
     UnknownEndpoint,
     UnknownEvent,
 )
 from ..runtime import Runtime
+from ..store.idempotency import IdempotencyKey
 from . import keys
 from .disabled import disabled_endpoints
 from .dispatch import store_then_queue, with_current_endpoints
@@ -135,10 +138,10 @@ def dispatch_each(runtime: Runtime, requests: Sequence[DispatchRequest]) -> list
             ``delivery.max_payload_bytes``); nothing was stored or queued.
         IdempotencyConflict, StoreUnavailable: as ``dispatch()``; nothing was stored or queued.
     """
-    admitted = _admitted(runtime, requests)
-    built = _built(runtime, admitted)
-    stored = store_then_queue(runtime, built) if built else store.Stored([], {})
-    return _answers(runtime, admitted, stored)
+    (outcome,) = dispatch_groups(runtime, [requests])
+    if isinstance(outcome, DispatcherError):
+        raise outcome
+    return outcome
 
 
 def _answers(runtime: Runtime, admitted: Sequence[Admitted], stored: store.Stored) -> list[Dispatched]:
@@ -163,3 +166,94 @@ def _answers(runtime: Runtime, admitted: Sequence[Admitted], stored: store.Store
         else:
             answers.append(Dispatched(by_key.get(given, []), given in stored.repeated or one.repeat))
     return answers
+
+
+Outcome = list[Dispatched] | DispatcherError
+"""A group's answer: its requests' deliveries, or why it was refused (nothing of it stored)."""
+
+
+def _across(admitted: dict[int, list[Admitted]], outcomes: dict[int, Outcome]) -> None:
+    """Marks a request repeating an idempotency key an earlier group of the call used (it gets
+    that group's deliveries); a group using such a key for another dispatch is refused."""
+    first: dict[str, IdempotencyKey] = {}
+    for group in list(admitted):
+        mine = admitted[group]
+        clash = [
+            one.idempotency
+            for one in mine
+            if one.idempotency is not None
+            and one.idempotency.given in first
+            and first[one.idempotency.given].fingerprints[0] != one.idempotency.fingerprints[0]
+        ]
+        if clash:
+            outcomes[group] = IdempotencyConflict(clash[0].given)
+            del admitted[group]
+            continue
+        for index, one in enumerate(mine):
+            if one.idempotency is None or one.repeat:
+                continue
+            if one.idempotency.given in first:
+                mine[index] = dataclasses.replace(one, repeat=True)
+            else:
+                first[one.idempotency.given] = one.idempotency
+
+
+def dispatch_groups(runtime: Runtime, groups: Sequence[Sequence[DispatchRequest]]) -> list[Outcome]:
+    """Many callers' requests at once (the HTTP API's concurrent requests), each group all or
+    nothing and refused on its own (:class:`InvalidRequests`, :class:`IdempotencyConflict`), the
+    groups that pass stored in one transaction and queued in one pipeline. A database refusing
+    refuses every group that passed (:class:`StoreUnavailable`); a key found used for another
+    dispatch only as they are stored makes each group go alone, so only its own is refused."""
+    outcomes: dict[int, Outcome] = {}
+    admitted: dict[int, list[Admitted]] = {}
+    for group, requests in enumerate(groups):
+        try:
+            admitted[group] = _admitted(runtime, requests)
+        except (InvalidRequests, IdempotencyConflict, StoreUnavailable) as exc:
+            outcomes[group] = exc
+    _across(admitted, outcomes)
+    built: dict[int, list[store.NewDelivery]] = {}
+    for group, mine in admitted.items():
+        try:
+            built[group] = _built(runtime, mine)
+        except (InvalidRequests, StoreUnavailable) as exc:
+            outcomes[group] = exc
+    passed = [group for group in admitted if group in built]
+    try:
+        outcomes.update(_together(runtime, [(admitted[g], built[g]) for g in passed], passed))
+    except IdempotencyConflict:
+        for group in passed:
+            outcomes[group] = _alone(runtime, admitted[group], built[group])
+    except StoreUnavailable as exc:
+        outcomes.update({group: exc for group in passed})
+    return [outcomes[group] for group in range(len(groups))]
+
+
+def _together(
+    runtime: Runtime, parts: Sequence[tuple[list[Admitted], list[store.NewDelivery]]], groups: Sequence[int]
+) -> dict[int, Outcome]:
+    """The groups' deliveries stored in one transaction (each request numbered in the call),
+    and each group's answers."""
+    everyone: list[Admitted] = []
+    deliveries: list[store.NewDelivery] = []
+    for mine, built in parts:
+        offset = len(everyone)
+        everyone.extend(mine)
+        deliveries.extend(dataclasses.replace(d, item=d.item + offset) for d in built)
+    stored = store_then_queue(runtime, deliveries) if deliveries else store.Stored([], {})
+    answers = _answers(runtime, everyone, stored)
+    outcomes: dict[int, Outcome] = {}
+    start = 0
+    for group, (mine, _) in zip(groups, parts, strict=True):
+        outcomes[group] = answers[start : start + len(mine)]
+        start += len(mine)
+    return outcomes
+
+
+def _alone(runtime: Runtime, admitted: list[Admitted], built: list[store.NewDelivery]) -> Outcome:
+    """One group stored in its own transaction, or why it was refused."""
+    try:
+        stored = store_then_queue(runtime, built) if built else store.Stored([], {})
+    except (IdempotencyConflict, StoreUnavailable) as exc:
+        return exc
+    return _answers(runtime, admitted, stored)

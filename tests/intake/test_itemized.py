@@ -11,8 +11,8 @@ import pytest
 import redis
 
 from dispatcher import CATALOGUE, store
-from dispatcher.errors import IdempotencyConflict
-from dispatcher.intake.itemized import InvalidRequests, ItemProblem, dispatch_each
+from dispatcher.errors import IdempotencyConflict, StoreUnavailable
+from dispatcher.intake.itemized import InvalidRequests, ItemProblem, dispatch_each, dispatch_groups
 from dispatcher.intake.request import DispatchRequest
 from dispatcher.runtime import Runtime
 
@@ -139,3 +139,74 @@ def test_an_endpoint_added_a_moment_ago_is_found_before_it_is_refused(runtime: R
     finally:
         other.close()
     assert [e for _, e in answer.deliveries] == ["partner-new"]
+
+
+def test_groups_are_refused_alone_and_the_rest_stored_together(runtime: Runtime) -> None:
+    bad = example("order_changed")
+    bad["order_number"] = 5
+    outcomes = dispatch_groups(
+        runtime,
+        [
+            [DispatchRequest("order_changed", example("order_changed"))],
+            [
+                DispatchRequest("order_changed", example("order_changed")),
+                DispatchRequest("order_changed", bad),
+            ],
+            [DispatchRequest("encounter_cancelled", example("encounter_cancelled"))],
+        ],
+    )
+    assert isinstance(outcomes[1], InvalidRequests)
+    assert [p.index for p in outcomes[1].problems] == [1]  # numbered within its own group
+    first, third = outcomes[0], outcomes[2]
+    assert isinstance(first, list) and isinstance(third, list)
+    assert [e for _, e in first[0].deliveries] == ["partner-a", "partner-b"]
+    assert [e for _, e in third[0].deliveries] == ["partner-a"]
+    assert stored_count(runtime) == 3
+
+
+def test_a_key_two_groups_share_is_one_dispatch_and_another_body_is_refused(runtime: Runtime) -> None:
+    same = DispatchRequest("order_changed", example("order_changed"), idempotency_key="shared")
+    changed = example("order_changed")
+    changed["order_number"] = "ORD-else"
+    other = DispatchRequest("order_changed", changed, idempotency_key="shared")
+    outcomes = dispatch_groups(runtime, [[same], [same], [other]])
+    assert isinstance(outcomes[0], list) and isinstance(outcomes[1], list)
+    assert outcomes[1][0].deliveries == outcomes[0][0].deliveries
+    assert outcomes[1][0].repeated is True and outcomes[0][0].repeated is False
+    assert isinstance(outcomes[2], IdempotencyConflict)
+    assert stored_count(runtime) == 2
+
+
+def test_a_key_found_used_only_as_they_are_stored_refuses_only_its_group(runtime: Runtime) -> None:
+    dispatch_each(
+        runtime, [DispatchRequest("order_changed", example("order_changed"), idempotency_key="old")]
+    )
+    changed = example("order_changed")
+    changed["order_number"] = "ORD-new"
+    outcomes = dispatch_groups(
+        runtime,
+        [
+            [DispatchRequest("encounter_cancelled", example("encounter_cancelled"))],
+            [DispatchRequest("order_changed", changed, idempotency_key="old")],
+        ],
+    )
+    assert isinstance(outcomes[0], list) and len(outcomes[0][0].deliveries) == 1
+    assert isinstance(outcomes[1], IdempotencyConflict)
+    assert stored_count(runtime) == 3
+
+
+def test_a_database_that_refuses_refuses_every_group_that_passed(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    runtime = make_runtime(endpoints=ENDPOINTS, database_url="postgresql+psycopg://postgres@127.0.0.1:1/test")
+    bad = example("order_changed")
+    bad["order_number"] = 5
+    outcomes = dispatch_groups(
+        runtime,
+        [
+            [DispatchRequest("order_changed", example("order_changed"))],
+            [DispatchRequest("order_changed", bad)],
+        ],
+    )
+    assert isinstance(outcomes[0], StoreUnavailable)
+    assert isinstance(outcomes[1], InvalidRequests)
