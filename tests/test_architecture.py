@@ -28,6 +28,7 @@ ROOMS = (
     "alerts",
     "worker",
     "ops",
+    "api",
     "cli",
 )
 
