@@ -104,7 +104,7 @@ def _up(base: str) -> bool:
 
 
 def test_an_event_sent_with_curl_reaches_the_partner_through_a_worker(
-    served: tuple[Path, str], receiver: ScriptedReceiver, start_worker: Callable[..., Any]
+    served: tuple[Path, str], receiver: ScriptedReceiver, start_worker: Callable[..., Any], tmp_path: Path
 ) -> None:
     config, base = served
     token = command(config, "api", "tokens", "create", "e2e-sender", "--scopes", "send,read").strip()
