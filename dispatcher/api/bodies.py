@@ -14,6 +14,12 @@ from .problems import ApiProblem
 JSON_TYPES = ("application/json", "application/merge-patch+json")
 
 
+def json_type(value: Any) -> str:
+    """A JSON value's type as JSON names it."""
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
@@ -86,5 +92,5 @@ async def json_object(request: Request, limit: int, *, empty_ok: bool = False) -
     check_media_type(request)
     value = parse(body)
     if not isinstance(value, dict):
-        raise ApiProblem(400, f"the request body must be a JSON object, got {type(value).__name__}")
+        raise ApiProblem(400, f"the request body must be a JSON object, got {json_type(value)}")
     return value

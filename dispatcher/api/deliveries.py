@@ -40,8 +40,7 @@ from ..store.browsing import Cursor
 from ..times import format_utc, parse_moment
 from ..vocabulary import EVENT_NAMES, STATUSES
 from .auth import Caller, authorize
-from .bodies import json_object
-from .events import json_type
+from .bodies import json_object, json_type
 from .problems import ApiProblem, FieldError, invalid
 
 VIA = "api"

@@ -35,9 +35,8 @@ from ..runtime import Runtime
 from ..store.endpoint_catalog import EndpointChanged
 from ..vocabulary import Reason
 from .auth import Caller, authorize
-from .bodies import json_object
+from .bodies import json_object, json_type
 from .deliveries import MAX_NAME, VIA, json_ready, plain_name, query_values
-from .events import json_type
 from .problems import ApiProblem, FieldError, invalid
 
 MAX_REASON = 200
@@ -202,6 +201,11 @@ async def create_endpoint(request: Request) -> Response:
         detail = f"required: the endpoint's name, 1 to {MAX_NAME} printable characters, no '/'"
         raise invalid([FieldError("name", detail)])
     check_mapping(body)
+    dotted = [
+        FieldError(key, "a setting's name has no '.': nest it as an object") for key in body if "." in key
+    ]
+    if dotted:
+        raise invalid(dotted)
     shown = await run_in_threadpool(guarded, _create, runtime, body, caller)
     where = f"/v1/endpoints/{quote(shown['name'], safe='')}"
     return JSONResponse(shown, status_code=201, headers={"Location": where})

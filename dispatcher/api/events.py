@@ -21,18 +21,12 @@ from ..intake.request import DEFAULT_DISPATCHED_BY, DispatchRequest
 from ..runtime import Runtime
 from . import idempotency
 from .auth import authorize
-from .bodies import json_object
+from .bodies import json_object, json_type
 from .gather import Gatherer
 from .problems import ApiProblem, FieldError, invalid
 
 MAX_BATCH = 1000
 FIELDS = ("event", "data", "dispatched_by", "endpoints", "ordering_key")
-
-
-def json_type(value: Any) -> str:
-    """A JSON value's type as JSON names it."""
-    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
-    return names.get(type(value), "number")
 
 
 def _text(raw: dict[str, Any], key: str, at: str, errors: list[FieldError], required: bool = False) -> Any:

@@ -18,6 +18,8 @@ from ..runtime import get_runtime
 from .app import create_app
 
 LOOPBACK = "127.0.0.1"
+LOOPBACK_NAMES = frozenset({LOOPBACK, "localhost", "::1"})
+"""Addresses of this machine only: the API may listen on them anywhere."""
 
 
 class CannotServe(DispatcherError):
@@ -26,7 +28,7 @@ class CannotServe(DispatcherError):
 
 def start_problem(settings: Settings, host: str) -> str | None:
     """Why the API must not listen on ``host``, or None."""
-    if settings.environment == "production" and host != LOOPBACK and not settings.api.https:
+    if settings.environment == "production" and host not in LOOPBACK_NAMES and not settings.api.https:
         return (
             f"in production the API listens only on {LOOPBACK} unless api.https is true (a TLS proxy "
             f"in front); got --host {host}"

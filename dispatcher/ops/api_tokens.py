@@ -118,6 +118,10 @@ def _canonical(scopes: Iterable[str] | str) -> tuple[str, ...]:
     chosen = tuple(scope for scope in SCOPES if scope in given)
     if not chosen:
         raise InvalidApiToken(f"no scope given; name one or more of {', '.join(SCOPES)}, comma-separated")
+    if "read:payload" in chosen and "read" not in chosen:
+        raise InvalidApiToken(
+            "scope read:payload widens read, which it needs too: give --scopes read,read:payload"
+        )
     return chosen
 
 
@@ -126,7 +130,8 @@ def parse_scopes(text: str) -> tuple[str, ...]:
     each once.
 
     Raises:
-        InvalidApiToken: a scope that is not one of :data:`SCOPES`, or none at all.
+        InvalidApiToken: a scope that is not one of :data:`SCOPES`, none at all, or
+            ``read:payload`` without ``read``.
     """
     return _canonical(text)
 

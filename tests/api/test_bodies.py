@@ -60,7 +60,7 @@ def test_an_action_with_no_body_reads_as_an_empty_object() -> None:
     [
         (b"{", "not JSON: Expecting property name"),
         (b'{"a": Infinity}', "Infinity is not JSON"),
-        (b'"text"', "must be a JSON object, got str"),
+        (b'"text"', "must be a JSON object, got string"),
     ],
 )
 def test_what_is_not_a_json_object_is_a_400_saying_why(content: bytes, words: str) -> None:

@@ -279,3 +279,13 @@ def test_a_bad_action_is_refused_with_nothing_done(api, path: str, body: Any, st
     assert answer.status_code == status, answer.text
     assert answer.headers["content-type"] == "application/problem+json"
     assert entries(api) == []
+
+
+def test_a_dotted_setting_name_on_create_is_422(api: Any) -> None:
+    response = api.call(
+        "POST", "/v1/endpoints", json={"name": "dotted", "url": "http://127.0.0.1:9/x", "breaker.open_for": 5}
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "breaker.open_for", "detail": "a setting's name has no '.': nest it as an object"}
+    ]

@@ -174,7 +174,7 @@ def test_a_body_over_api_max_body_bytes_is_413_before_it_is_read(make_api: Calla
         (b"", 400, "empty"),
         (b'{"event": NaN}', 400, "NaN is not JSON"),
         (b"\xff\xfe", 400, "not UTF-8"),
-        (b"[1, 2]", 400, "must be a JSON object"),
+        (b"[1, 2]", 400, "must be a JSON object, got array"),
         (b"[" * 100000, 400, "not JSON"),
     ],
 )

@@ -21,6 +21,8 @@ from tests.console.browser import free_port
     ("environment", "https", "host", "refused"),
     [
         ("production", False, "127.0.0.1", False),
+        ("production", False, "localhost", False),
+        ("production", False, "::1", False),
         ("production", False, "0.0.0.0", True),
         ("production", True, "0.0.0.0", False),
         ("staging", False, "0.0.0.0", False),

@@ -62,19 +62,19 @@ def test_list_shows_names_scopes_and_times_never_a_token(runtime) -> None:
     assert invoke("api", "tokens", "list").stdout.startswith("no API tokens")
     assert json.loads(invoke("api", "tokens", "list", "--json").stdout) == []
     first = created("zeta", "read")
-    second = created("alpha", "send,operate,read:payload")
+    second = created("alpha", "send,read,operate,read:payload")
     api_tokens.touch(runtime, ["zeta"])
     table = invoke("api", "tokens", "list").stdout
     assert first not in table and second not in table and "dsp_" not in table
     rows = [cells(line) for line in table.splitlines() if "│" in line or "┃" in line]
     assert rows[0] == ["name", "scopes", "created (UTC)", "last used (UTC)"]
     (alpha, alpha_scopes, alpha_made, alpha_used), (zeta, _, _, zeta_used) = rows[1:]
-    assert (alpha, alpha_scopes, alpha_used, zeta) == ("alpha", "send,operate,read:payload", "-", "zeta")
+    assert (alpha, alpha_scopes, alpha_used, zeta) == ("alpha", "send,read,operate,read:payload", "-", "zeta")
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", when) for when in (alpha_made, zeta_used))
     document = json.loads(invoke("api", "tokens", "list", "--json").stdout)
     assert [(t["name"], t["scopes"], t["last_used_at"]) for t in document][0] == (
         "alpha",
-        ["send", "operate", "read:payload"],
+        ["send", "read", "operate", "read:payload"],
         None,
     )
     assert "dsp_" not in json.dumps(document)

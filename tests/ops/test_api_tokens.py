@@ -62,6 +62,10 @@ def test_scopes_are_read_in_one_order_each_once() -> None:
         ("send,admin", "unknown scope 'admin'; the scopes are send, read, operate, read:payload"),
         ("", "no scope given; name one or more of send, read, operate, read:payload, comma-separated"),
         (" , ", "no scope given; name one or more of send, read, operate, read:payload, comma-separated"),
+        (
+            "send,read:payload",
+            "scope read:payload widens read, which it needs too: give --scopes read,read:payload",
+        ),
     ],
 )
 def test_a_bad_scope_is_one_line_naming_it(text: str, message: str) -> None:
@@ -164,11 +168,11 @@ def test_a_redis_that_does_not_answer_is_logged_once_and_the_token_stands(
 
 def test_the_list_and_touch(runtime) -> None:
     CreateToken("zeta", ("read",)).carry_out(runtime, Actor.cli())
-    CreateToken("alpha", ("send", "read:payload")).carry_out(runtime, Actor.cli())
+    CreateToken("alpha", ("send", "read", "read:payload")).carry_out(runtime, Actor.cli())
     assert api_tokens.touch(runtime, ["zeta"]) == 1
     listed = api_tokens.token_list(runtime)
     assert [t["name"] for t in listed] == ["alpha", "zeta"]
-    assert listed[0]["scopes"] == ["send", "read:payload"] and listed[0]["last_used_at"] is None
+    assert listed[0]["scopes"] == ["send", "read", "read:payload"] and listed[0]["last_used_at"] is None
     for when in (listed[0]["created_at"], listed[1]["created_at"], listed[1]["last_used_at"]):
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", when)
     assert set(listed[0]) == {"name", "scopes", "created_at", "last_used_at"}  # no hash, no token
