@@ -4,18 +4,30 @@ suite), reached through Starlette's test client; and API tokens made through the
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
+from dispatcher import CATALOGUE, store
 from dispatcher.api.app import create_app
 from dispatcher.ops.api_tokens import CreateToken
 from dispatcher.ops.door import Actor
 from dispatcher.runtime import Runtime
 
 ALL_SCOPES = ("send", "read", "operate", "read:payload")
+
+
+def example(event: str = "order_changed") -> dict[str, Any]:
+    """The seed's example data of ``event`` (a copy to change)."""
+    return copy.deepcopy(CATALOGUE[event].example())
+
+
+def stored(runtime: Runtime) -> int:
+    """How many deliveries the log holds."""
+    return sum(store.status_counts(runtime.engine).values())
 
 
 def make_token(runtime: Runtime, name: str, scopes: tuple[str, ...] = ALL_SCOPES) -> str:

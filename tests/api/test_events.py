@@ -4,31 +4,21 @@ stored when one is refused."""
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable
 
 import pytest
 import redis
 
-from dispatcher import CATALOGUE, store
-from dispatcher.runtime import Runtime
+from dispatcher import store
 
-from .conftest import Api, make_token
+from .conftest import Api, example, make_token, stored
 
 QUEUE_KEY = "rq:queue:send-webhook-request"
 ENDPOINTS = [
     {"name": "partner-a", "url": "http://127.0.0.1:9/a", "events": ["*"], "key": "partner-a-key-9f2"},
     {"name": "partner-b", "url": "http://127.0.0.1:9/b", "events": ["order_changed"]},
 ]
-
-
-def example(event: str = "order_changed") -> dict:
-    return copy.deepcopy(CATALOGUE[event].example())
-
-
-def stored(runtime: Runtime) -> int:
-    return sum(store.status_counts(runtime.engine).values())
 
 
 @pytest.fixture

@@ -4,30 +4,19 @@ answer and stores nothing, another body with the key is 422, a key still being p
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 
 import pytest
 import redis
 
-from dispatcher import CATALOGUE, store
 from dispatcher.api import idempotency
-from dispatcher.runtime import Runtime
 
-from .conftest import Api
+from .conftest import Api, example, stored
 
 ENDPOINTS = [
     {"name": "partner-a", "url": "http://127.0.0.1:9/a", "events": ["*"]},
     {"name": "partner-b", "url": "http://127.0.0.1:9/b", "events": ["order_changed"]},
 ]
-
-
-def example(event: str = "order_changed") -> dict:
-    return copy.deepcopy(CATALOGUE[event].example())
-
-
-def stored(runtime: Runtime) -> int:
-    return sum(store.status_counts(runtime.engine).values())
 
 
 @pytest.fixture
