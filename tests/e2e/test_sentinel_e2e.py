@@ -21,6 +21,7 @@ from dispatcher import dispatch, store
 from dispatcher.errors import DispatcherError
 from dispatcher.queue.connection import connect
 from dispatcher.vocabulary import DeliveryStatus
+from tests.conftest import wait_for
 from tests.e2e.test_faults import EVENT, check_and_record, endpoint, example, wait_final
 from tests.sentinel import SentinelSet, sentinel_binary
 
@@ -95,8 +96,8 @@ def test_the_primary_killed_under_load_loses_nothing(
     loader = threading.Thread(target=load, daemon=True)
     loader.start()
     try:
-        time.sleep(3)
-        assert receiver.request_ids(), "nothing delivered before the kill"
+        time.sleep(3)  # load before the kill; on a loaded machine the workers may start later
+        wait_for(lambda: bool(receiver.request_ids()), timeout=60, message="a delivery before the kill")
         killed_at = time.time()
         sentinels.kill_primary()
         sentinels.wait_failover()
