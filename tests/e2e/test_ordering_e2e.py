@@ -12,6 +12,7 @@ import sys
 import threading
 
 import pytest
+import sqlalchemy as sa
 
 from dispatcher import dispatch, store
 from dispatcher.contract import catalogue as events
@@ -78,6 +79,16 @@ def reconcile_loop(stop: threading.Event, config) -> None:
 
 
 @pytest.mark.slow
+def holds_claim(runtime, worker: str) -> bool:
+    """Whether ``worker`` holds a delivery in flight right now."""
+    with runtime.engine.connect() as conn:
+        held = conn.execute(
+            sa.text("select 1 from webhook_deliveries where status = 'in_flight' and worker = :w limit 1"),
+            {"w": worker},
+        ).first()
+    return held is not None
+
+
 def test_per_key_order_holds_with_workers_racing_reconcile_and_a_worker_killed(
     make_runtime, write_config, start_worker, receiver
 ) -> None:
@@ -101,6 +112,12 @@ def test_per_key_order_holds_with_workers_racing_reconcile_and_a_worker_killed(
     try:
         wait_for(
             lambda: len(receiver.request_ids()) >= 30, timeout=60, message="a third of the deliveries sent"
+        )
+        wait_for(  # on a loaded machine it may have started late: kill it while it holds a claim
+            lambda: holds_claim(runtime, "racer-0"),
+            timeout=60,
+            interval=0.01,
+            message="racer-0 to hold a claim",
         )
         workers[0].stop(signal.SIGKILL)  # mid-batch: its claims are recovered once its liveness key expires
         all_ids = [rid for ids in order.values() for rid in ids]
