@@ -481,6 +481,73 @@ def breaker_section(b: dict[str, Any]) -> Lines:
     return lines
 
 
+def api_section(a: dict[str, Any]) -> Lines:
+    t, f = a["throughput"], a["fixed_rate"]
+    lines = [
+        "## 12. The HTTP API (issue 26), PostgreSQL",
+        "",
+        f"`dispatcher api --workers {a['workers']}` (uvicorn, httptools, uvloop) on {a['cores']} cores, "
+        f"{a['endpoints']} endpoints for the event (two deliveries stored and queued per event), no "
+        f"worker running, `api.rate_limit` {a['rate_limit']['per_second']}/s (on, never reached); "
+        f"clients: {a['client']}. `POST /v1/events`, one valid event per request, each with an order "
+        f"number of its own, {a['seconds']:.0f} s per phase after a warm-up.",
+        "",
+        "| phase | events/s accepted (202) | errors | p50 ms | p95 ms | p99 ms | max ms "
+        "| server CPU s (ms/event) | clients CPU s | PostgreSQL CPU s | redis-server CPU s | other CPU s "
+        "| stolen by the host s | cores busy | new connections to `bench` | client connections per API worker |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for label, r in (
+        (f"{a['clients']} clients, closed loop", t),
+        (f"{f['rate']:.0f}/s open loop ({f['connections']} connections)", f),
+    ):
+        per = r["server_cpu_ms_per_event"]
+        lines.append(
+            f"| {label} | {r['events_per_s']:.0f} | {r['errors']} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} "
+            f"| {r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['server_cpu_s']:.2f} ({per or 0:.2f}) "
+            f"| {r['client_cpu_s']:.2f} | {r['postgresql_cpu_s']:.2f} | {r['redis_cpu_s']:.2f} "
+            f"| {r['other_cpu_s']:.2f} | {r.get('steal_s', 0):.2f} | {r['cores_busy']:.2f} "
+            f"| {r.get('pg_sessions', '-')} "
+            f"| {' + '.join(map(str, r.get('connections_per_worker') or [])) or '-'} |"
+        )
+    s = a["stored"]
+    skewed = [label for label, r in (("closed loop", t), ("open loop", f)) if r.get("lopsided")]
+    lines += [
+        "",
+        *(
+            [
+                f"Lopsided ({', '.join(skewed)}): one API worker held over 75 % of the client "
+                "connections (uvicorn's workers share one listening socket and the first to wake "
+                "accepts a burst of connections), so the phase measured mostly one worker.",
+                "",
+            ]
+            if skewed
+            else []
+        ),
+        "CPU over each phase from `/proc`: the server's processes (supervisor and workers), the "
+        "benchmark process (the clients), PostgreSQL (every process, with the backends that ended; "
+        "every database's), the Redis server (every DB's), and *other*: the rest of all cores' busy "
+        "time (`/proc/stat`); new connections from `pg_stat_database.sessions`. "
+        "Open-loop latency is from each request's scheduled send time to its answer (sent late, "
+        f"p99: {f.get('sent_late_p99_ms', 0):.2f} ms). Database afterwards: {s['deliveries_stored']} "
+        f"deliveries for {s['accepted_total']} accepted events ({'2 each' if s['ok'] else '**not 2 each**'}).",
+        "",
+    ]
+    p = a.get("profile")
+    if p:
+        lines += [
+            f"Throughput under target: py-spy (GIL-holding samples, {p['rate_hz']} Hz) on both workers "
+            f"for one more round ({p['round']['events_per_s']:.0f}/s under py-spy), "
+            f"{p['ms_per_event'] or 0:.2f} ms of Python CPU per event; `bench/results/api-profile.md`.",
+            "",
+            "| share | where |",
+            "|---:|---|",
+        ]
+        lines += [f"| {g['share'] * 100:.1f}% | {g['name']} |" for g in p["groups"]]
+        lines.append("")
+    return lines
+
+
 SECTIONS: list[tuple[str, Callable[[dict[str, Any]], Lines]]] = [
     ("worker", worker_section),
     ("slow", slow_section),
@@ -493,6 +560,7 @@ SECTIONS: list[tuple[str, Callable[[dict[str, Any]], Lines]]] = [
     ("network", network_section),
     ("oauth2", oauth2_section),
     ("breaker", breaker_section),
+    ("api", api_section),
     ("profile", profile_section),
 ]
 """(key in the results, its section), in the report's order."""
@@ -598,6 +666,23 @@ def oauth2_targets(o: dict[str, Any]) -> list[Target]:
     ]
 
 
+def api_targets(a: dict[str, Any]) -> list[Target]:
+    t, f = a["throughput"], a["fixed_rate"]
+    return [
+        (
+            f"API `POST /v1/events` ≥ {a['target_rate']:,.0f} events/s, --workers {a['workers']}, "
+            f"{a['clients']} clients",
+            f"{t['events_per_s']:.0f}/s ({t['errors']} errors)",
+            t["events_per_s"] >= a["target_rate"] and t["errors"] == 0,
+        ),
+        (
+            f"API p99 ≤ {a['target_p99_ms']:g} ms at {f['rate']:.0f} events/s",
+            f"{f['p99_ms']:.1f} ms (p50 {f['p50_ms']:.1f}, p95 {f['p95_ms']:.1f})",
+            f["p99_ms"] <= a["target_p99_ms"] and f["errors"] == 0,
+        ),
+    ]
+
+
 TARGETS: list[tuple[str, Callable[[dict[str, Any]], list[Target]]]] = [
     ("worker", worker_targets),
     ("slow", slow_targets),
@@ -606,6 +691,7 @@ TARGETS: list[tuple[str, Callable[[dict[str, Any]], list[Target]]]] = [
     ("cli_startup", cli_targets),
     ("console", console_targets),
     ("oauth2", oauth2_targets),
+    ("api", api_targets),
 ]
 
 

@@ -30,6 +30,9 @@ Scenarios (``--only`` takes one of these names; each is ``bench/scenarios/<name>
 * ``breaker``  issue 25: 4 workers deliver 2,000 (400 with ``--quick``) with ``delivery.breaker``
   on and off, alternating: deliveries/s, the ratio, worker CPU; then POSTs reaching a partner
   that answers 503 to all, breaker on and off; and one endpoints re-read timed.
+* ``api``      issue 26: ``dispatcher api --workers 2`` on PostgreSQL, no workers: ``POST /v1/events``
+  events/s from 64 keep-alive clients, and p50 / p95 / p99 at 200 events/s open loop (py-spy on
+  the API's workers when the throughput misses 1,000/s).
 
 This file is the entry point only: the machinery is ``bench/harness/``, the scenarios
 ``bench/scenarios/``, the markdown, targets, chart and README table ``bench/report.py``.

@@ -50,6 +50,7 @@ SCENARIOS = (
     "network",
     "oauth2",
     "breaker",
+    "api",
 )
 """``--only`` takes one of these; each is ``bench/scenarios/<name>.py``, run in this order."""
 DRAIN_WORKERS = 4
