@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -40,20 +42,28 @@ def test_production_listens_beyond_loopback_only_behind_tls(
             serve(host, free_port())
 
 
-def test_the_command_serves_on_two_workers(write_config: Callable[..., Path], tmp_path: Path) -> None:
-    config = write_config()
-    port = free_port()
+def started(config: Path, port: int) -> subprocess.Popen[bytes]:
+    """``dispatcher api --workers 2`` on ``port``."""
     env = {**os.environ, "DISPATCHER_CONFIG": str(config)}
     env.pop("DISPATCHER_REDIS_URL", None)
     env.pop("DISPATCHER_DATABASE_URL", None)
     script = Path(sys.executable).parent / "dispatcher"
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [str(script), "api", "--port", str(port), "--workers", "2"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
+
+
+def children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def test_the_command_serves_on_two_workers(write_config: Callable[..., Path], tmp_path: Path) -> None:
+    port = free_port()
+    process = started(write_config(), port)
     try:
         wait_for(lambda: _answers(port), timeout=30, message="dispatcher api to answer")
         health = requests.get(f"http://127.0.0.1:{port}/v1/health", timeout=5)
@@ -71,3 +81,48 @@ def _answers(port: int) -> bool:
         return requests.get(f"http://127.0.0.1:{port}/v1/health", timeout=2).status_code in (200, 503)
     except requests.RequestException:
         return False
+
+
+def test_each_worker_listens_on_its_own_socket_and_one_ending_stops_all(
+    write_config: Callable[..., Path],
+) -> None:
+    port = free_port()
+    process = started(write_config(), port)
+    try:
+        wait_for(lambda: _answers(port), timeout=30, message="dispatcher api to answer")
+        workers = [pid for pid in children(process.pid) if "resource_tracker" not in _cmdline(pid)]
+        assert len(workers) == 2
+        wait_for(lambda: len(_listening(port)) == 2, timeout=30, message="both workers listening")
+        os.kill(max(workers), signal.SIGKILL)
+        assert process.wait(timeout=60) == 1
+    finally:
+        if process.poll() is None:
+            process.kill()
+        output = process.communicate(timeout=30)[0].decode(errors="replace")
+    assert "an API worker ended (exit code -9); the others were stopped" in output
+    assert not _listening(port)
+
+
+def test_a_port_in_use_is_one_line(write_config: Callable[..., Path]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = started(write_config(), port)
+        output = process.communicate(timeout=60)[0].decode(errors="replace")
+    assert process.returncode == 1
+    assert (
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use (choose another --port)" in output
+    )
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+
+
+def _listening(port: int) -> list[str]:
+    """The listening sockets on ``port`` (``ss``), one line each."""
+    out = subprocess.run(
+        ["ss", "-Htln", f"sport = :{port}"], capture_output=True, text=True, check=True
+    ).stdout
+    return [line for line in out.splitlines() if line.strip()]
