@@ -48,9 +48,20 @@ def targets(settings: Settings, event: str, names: Sequence[str] | None) -> list
 
 
 def check_dispatched_by(event: str, dispatched_by: object) -> None:
-    """Raises InvalidEventData unless ``dispatched_by`` is a non-empty string."""
+    """Raises InvalidEventData unless ``dispatched_by`` is a non-empty string that UTF-8 can
+    carry (no lone surrogate)."""
     if not isinstance(dispatched_by, str) or not dispatched_by:
         raise InvalidEventData(str(event), ["dispatched_by: expected a non-empty string"])
+    try:
+        dispatched_by.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidEventData(
+            str(event),
+            [
+                f"dispatched_by: contains a lone surrogate U+{ord(dispatched_by[exc.start]):04X} at index "
+                f"{exc.start}, which UTF-8 cannot encode"
+            ],
+        ) from exc
 
 
 def check_call(settings: Settings, event: str, endpoints: Sequence[str] | None, dispatched_by: str) -> None:
