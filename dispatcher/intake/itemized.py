@@ -144,14 +144,13 @@ def dispatch_each(runtime: Runtime, requests: Sequence[DispatchRequest]) -> list
     return outcome
 
 
-def _answers(runtime: Runtime, admitted: Sequence[Admitted], stored: store.Stored) -> list[Dispatched]:
+def _answers(admitted: Sequence[Admitted], stored: store.Stored) -> list[Dispatched]:
     """Each request's deliveries: its own new ones, else those its repeated key's first
-    dispatch stored (read back for their endpoints)."""
+    dispatch stored (their endpoints read in the same transaction)."""
     own: dict[int, list[tuple[str, str]]] = {}
     for row in stored.rows:
         own.setdefault(row.item, []).append((row.request_id, row.endpoint))
-    earlier = [rid for ids in stored.repeated.values() for rid in ids]
-    endpoints = store.selection.endpoints_of(runtime.engine, earlier) if earlier else {}
+    endpoints = stored.repeated_endpoints
     by_key: dict[str, list[tuple[str, str]]] = {
         given: [(rid, endpoints.get(rid, "")) for rid in ids] for given, ids in stored.repeated.items()
     }
@@ -170,83 +169,83 @@ def _answers(runtime: Runtime, admitted: Sequence[Admitted], stored: store.Store
 
 Outcome = list[Dispatched] | DispatcherError
 """A group's answer: its requests' deliveries, or why it was refused (nothing of it stored)."""
+Prepared = tuple[list[Admitted], list[store.NewDelivery]]
+"""A group past every gate: its requests, and the deliveries they make."""
 
 
-def _across(admitted: dict[int, list[Admitted]], outcomes: dict[int, Outcome]) -> None:
-    """Marks a request repeating an idempotency key an earlier group of the call used (it gets
-    that group's deliveries); a group using such a key for another dispatch is refused."""
+def _prepared(runtime: Runtime, requests: Sequence[DispatchRequest]) -> Prepared | DispatcherError:
+    """A group's requests through every gate, or the refusal (of this group alone)."""
+    try:
+        admitted = _admitted(runtime, requests)
+        return admitted, _built(runtime, admitted)
+    except DispatcherError as exc:
+        return exc
+
+
+def _across(groups: dict[int, Prepared], outcomes: dict[int, Outcome]) -> dict[int, Prepared]:
+    """The groups with a request that repeats an idempotency key an earlier group of the call
+    uses marked so (it gets that group's deliveries, and stores none of its own); a group that
+    uses such a key for another dispatch is refused."""
     first: dict[str, IdempotencyKey] = {}
-    for group in list(admitted):
-        mine = admitted[group]
+    kept: dict[int, Prepared] = {}
+    for group, (admitted, built) in groups.items():
+        keyed = [(i, one.idempotency) for i, one in enumerate(admitted) if one.idempotency and not one.repeat]
         clash = [
-            one.idempotency
-            for one in mine
-            if one.idempotency is not None
-            and one.idempotency.given in first
-            and first[one.idempotency.given].fingerprints[0] != one.idempotency.fingerprints[0]
+            k for _, k in keyed if k.given in first and first[k.given].fingerprints[0] != k.fingerprints[0]
         ]
         if clash:
             outcomes[group] = IdempotencyConflict(clash[0].given)
-            del admitted[group]
             continue
-        for index, one in enumerate(mine):
-            if one.idempotency is None or one.repeat:
-                continue
-            if one.idempotency.given in first:
-                mine[index] = dataclasses.replace(one, repeat=True)
-            else:
-                first[one.idempotency.given] = one.idempotency
+        repeats = {i for i, k in keyed if k.given in first}
+        first.update({k.given: k for i, k in keyed if i not in repeats})
+        admitted = [
+            dataclasses.replace(one, repeat=True) if i in repeats else one for i, one in enumerate(admitted)
+        ]
+        kept[group] = (admitted, [d for d in built if d.item not in repeats])
+    return kept
 
 
 def dispatch_groups(runtime: Runtime, groups: Sequence[Sequence[DispatchRequest]]) -> list[Outcome]:
     """Many callers' requests at once (the HTTP API's concurrent requests), each group all or
-    nothing and refused on its own (:class:`InvalidRequests`, :class:`IdempotencyConflict`), the
+    nothing and refused on its own (any gate's refusal, :class:`IdempotencyConflict`), the
     groups that pass stored in one transaction and queued in one pipeline. A database refusing
     refuses every group that passed (:class:`StoreUnavailable`); a key found used for another
     dispatch only as they are stored makes each group go alone, so only its own is refused."""
     outcomes: dict[int, Outcome] = {}
-    admitted: dict[int, list[Admitted]] = {}
+    ready: dict[int, Prepared] = {}
     for group, requests in enumerate(groups):
-        try:
-            admitted[group] = _admitted(runtime, requests)
-        except (InvalidRequests, IdempotencyConflict, StoreUnavailable) as exc:
-            outcomes[group] = exc
-    _across(admitted, outcomes)
-    built: dict[int, list[store.NewDelivery]] = {}
-    for group, mine in admitted.items():
-        try:
-            built[group] = _built(runtime, mine)
-        except (InvalidRequests, StoreUnavailable) as exc:
-            outcomes[group] = exc
-    passed = [group for group in admitted if group in built]
+        prepared = _prepared(runtime, requests)
+        if isinstance(prepared, DispatcherError):
+            outcomes[group] = prepared
+        else:
+            ready[group] = prepared
+    together = _across(ready, outcomes)
     try:
-        outcomes.update(_together(runtime, [(admitted[g], built[g]) for g in passed], passed))
+        outcomes.update(_together(runtime, together))
     except IdempotencyConflict:
-        for group in passed:
-            outcomes[group] = _alone(runtime, admitted[group], built[group])
+        for group in together:  # each from its own gates, before the call's marks
+            outcomes[group] = _alone(runtime, *ready[group])
     except StoreUnavailable as exc:
-        outcomes.update({group: exc for group in passed})
+        outcomes.update({group: exc for group in together})
     return [outcomes[group] for group in range(len(groups))]
 
 
-def _together(
-    runtime: Runtime, parts: Sequence[tuple[list[Admitted], list[store.NewDelivery]]], groups: Sequence[int]
-) -> dict[int, Outcome]:
+def _together(runtime: Runtime, groups: dict[int, Prepared]) -> dict[int, Outcome]:
     """The groups' deliveries stored in one transaction (each request numbered in the call),
     and each group's answers."""
     everyone: list[Admitted] = []
     deliveries: list[store.NewDelivery] = []
-    for mine, built in parts:
+    for admitted, built in groups.values():
         offset = len(everyone)
-        everyone.extend(mine)
+        everyone.extend(admitted)
         deliveries.extend(dataclasses.replace(d, item=d.item + offset) for d in built)
     stored = store_then_queue(runtime, deliveries) if deliveries else store.Stored([], {})
-    answers = _answers(runtime, everyone, stored)
+    answers = _answers(everyone, stored)
     outcomes: dict[int, Outcome] = {}
     start = 0
-    for group, (mine, _) in zip(groups, parts, strict=True):
-        outcomes[group] = answers[start : start + len(mine)]
-        start += len(mine)
+    for group, (admitted, _) in groups.items():
+        outcomes[group] = answers[start : start + len(admitted)]
+        start += len(admitted)
     return outcomes
 
 
@@ -256,4 +255,4 @@ def _alone(runtime: Runtime, admitted: list[Admitted], built: list[store.NewDeli
         stored = store_then_queue(runtime, built) if built else store.Stored([], {})
     except (IdempotencyConflict, StoreUnavailable) as exc:
         return exc
-    return _answers(runtime, admitted, stored)
+    return _answers(admitted, stored)

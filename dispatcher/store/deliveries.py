@@ -69,6 +69,8 @@ class Stored:
     recheck: list[str] = field(default_factory=list)
     """Ordered deliveries first in line behind an earlier pending one: it may have become final
     before this transaction committed, so look again once it has."""
+    repeated_endpoints: dict[str, str] = field(default_factory=dict)
+    """The endpoint of each request id in ``repeated``, read in the same transaction."""
 
 
 def delivery_rows(rows: Iterable[NewDelivery], now: datetime | None = None) -> list[dict[str, Any]]:
@@ -129,7 +131,22 @@ def _store(
         conn.execute(DELIVERIES.insert(), values)
         search.insert_keys(conn, [(r.request_id, r.business_keys) for r in new])
         counts.add(conn, Counter(v["status"] for v in values))
-    return Stored(new, repeated, {new[i].request_id for i in heads}, [new[i].request_id for i in recheck])
+    earlier = [rid for ids in repeated.values() for rid in ids]
+    endpoints = (
+        {
+            str(r.request_id): str(r.endpoint)
+            for r in conn.execute(
+                sa.select(DELIVERIES.c.request_id, DELIVERIES.c.endpoint).where(
+                    DELIVERIES.c.request_id.in_(earlier)
+                )
+            )
+        }
+        if earlier
+        else {}
+    )
+    return Stored(
+        new, repeated, {new[i].request_id for i in heads}, [new[i].request_id for i in recheck], endpoints
+    )
 
 
 def insert_deliveries(

@@ -210,3 +210,47 @@ def test_a_database_that_refuses_refuses_every_group_that_passed(
     )
     assert isinstance(outcomes[0], StoreUnavailable)
     assert isinstance(outcomes[1], InvalidRequests)
+
+
+def test_a_key_shared_with_a_group_that_is_refused_is_dispatched_afresh(
+    make_runtime: Callable[..., Runtime],
+) -> None:
+    runtime = make_runtime(endpoints=ENDPOINTS, delivery={"max_payload_bytes": 2048})
+    big = example("order_changed")
+    big["order_number"] = "x" * 4000
+    keyed = DispatchRequest("encounter_cancelled", example("encounter_cancelled"), idempotency_key="K")
+    outcomes = dispatch_groups(runtime, [[keyed, DispatchRequest("order_changed", big)], [keyed]])
+    assert isinstance(outcomes[0], InvalidRequests)
+    assert isinstance(outcomes[1], list)
+    assert outcomes[1][0].repeated is False and len(outcomes[1][0].deliveries) == 1
+    assert stored_count(runtime) == 1
+
+
+def test_when_the_groups_go_alone_a_shared_key_still_gets_the_first_deliveries(runtime: Runtime) -> None:
+    dispatch_each(
+        runtime, [DispatchRequest("order_changed", example("order_changed"), idempotency_key="old")]
+    )
+    changed = example("order_changed")
+    changed["order_number"] = "ORD-other"
+    keyed = DispatchRequest("encounter_cancelled", example("encounter_cancelled"), idempotency_key="K")
+    outcomes = dispatch_groups(
+        runtime, [[keyed], [keyed], [DispatchRequest("order_changed", changed, idempotency_key="old")]]
+    )
+    assert isinstance(outcomes[0], list) and isinstance(outcomes[1], list)
+    assert outcomes[1][0].deliveries == outcomes[0][0].deliveries != []
+    assert outcomes[1][0].repeated is True
+    assert isinstance(outcomes[2], IdempotencyConflict)
+    assert stored_count(runtime) == 3
+
+
+def test_a_dispatched_by_utf8_cannot_carry_refuses_only_its_group(runtime: Runtime) -> None:
+    outcomes = dispatch_groups(
+        runtime,
+        [
+            [DispatchRequest("order_changed", example("order_changed"), dispatched_by="\ud800")],
+            [DispatchRequest("order_changed", example("order_changed"))],
+        ],
+    )
+    assert isinstance(outcomes[0], InvalidRequests)
+    assert [p.field for p in outcomes[0].problems] == ["dispatched_by"]
+    assert isinstance(outcomes[1], list) and len(outcomes[1][0].deliveries) == 2
