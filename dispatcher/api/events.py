@@ -9,11 +9,12 @@ request is answered 202 with each event's deliveries.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from ..errors import IdempotencyConflict
 from ..intake.itemized import Dispatched, InvalidRequests
@@ -26,6 +27,7 @@ from .gather import Gatherer
 from .problems import ApiProblem, FieldError, invalid
 
 MAX_BATCH = 1000
+REPLAYED = {idempotency.REPLAYED: "true"}
 FIELDS = ("event", "data", "dispatched_by", "endpoints", "ordering_key")
 
 
@@ -124,35 +126,47 @@ def _batch_requests(body: dict[str, Any], key: str | None) -> list[DispatchReque
     return [r for r in requests if r is not None]
 
 
+def _requests(body: dict[str, Any], batch: bool, key: str | None) -> list[DispatchRequest]:
+    """The requests a body asks for, or a 422 naming every mistake of their shape."""
+    if batch:
+        return _batch_requests(body, key)
+    errors: list[FieldError] = []
+    one = one_request(body, "", errors, key)
+    if one is None:
+        raise invalid(errors)
+    return [one]
+
+
 async def _accept(request: Request, batch: bool) -> Response:
     """Either route: authorize, read, check, mark the key, dispatch, answer."""
     await authorize(request, "send")
     runtime: Runtime = request.app.state.runtime
     key = idempotency.header_key(request.headers)
     body = await json_object(request, runtime.settings.api.max_body_bytes)
-    if batch:
-        requests = _batch_requests(body, key)
-    else:
-        errors: list[FieldError] = []
-        one = one_request(body, "", errors, key)
-        if one is None:
-            raise invalid(errors)
-        requests = [one]
-    mark = None if key is None else idempotency.begin(runtime, key, idempotency.digest(str(batch), body))
-    done = False
+    requests = _requests(body, batch, key)
+    client = request.app.state.redis
+    mark = None
+    if key is not None and not request.app.state.gate.limiter.skipping():  # Redis away: the log decides
+        mark = idempotency.begin(
+            client, runtime.keyring, key, idempotency.digest("batch" if batch else "event", body)
+        )
+    if mark is not None and mark.answer is not None:
+        return Response(mark.answer, status_code=202, headers=REPLAYED, media_type="application/json")
+    answer = None
     try:
         answers = await dispatched(request.app.state.gatherer, requests, batch)
-        done = True
+        if batch:
+            content: dict[str, Any] = {"events": [{"deliveries": _deliveries(a)} for a in answers]}
+        else:
+            content = {"deliveries": _deliveries(answers[0])}
+        answer = json.dumps(content, separators=(",", ":"))
     finally:
         if mark is not None:
-            idempotency.finish(runtime, mark, done=done)
-    if batch:
-        content: dict[str, Any] = {"events": [{"deliveries": _deliveries(a)} for a in answers]}
-    else:
-        content = {"deliveries": _deliveries(answers[0])}
-    replayed = mark is not None and (mark.seen_done or all(a.repeated for a in answers))
-    headers = {idempotency.REPLAYED: "true"} if replayed else {}
-    return JSONResponse(content, status_code=202, headers=headers)
+            idempotency.finish(client, mark, runtime.settings.idempotency_ttl_seconds, answer)
+    replayed = key is not None and all(a.repeated for a in answers)
+    return Response(
+        answer, status_code=202, headers=REPLAYED if replayed else {}, media_type="application/json"
+    )
 
 
 async def post_event(request: Request) -> Response:

@@ -5,8 +5,10 @@ The key travels into ``dispatch()``'s own idempotency store (keyed hashes in the
 deciding a race), so a repeat with the same body within ``idempotency_ttl`` gets the first
 dispatch's request ids and nothing is stored or sent; for a batch, item ``i`` uses the key
 ``<key>#<i>``. Beside it this module keeps, in Redis, a mark per key: *pending* while a request
-with it runs, then *done* for ``idempotency_ttl``, each with the digest of the request's body.
-A second request finding *pending* is refused with 409 (with the same body) or 422 (another
+with it runs, then *done* for ``idempotency_ttl`` with the answer it got (request ids and
+endpoint names, no PHI), each with the digest of the request's body. A repeat gets that answer
+again, whatever changed since (an endpoint added, a setting), and nothing is stored or sent. A
+second request finding *pending* is refused with 409 (with the same body) or 422 (another
 body), one finding *done* with another body 422 -- so a changed batch is refused too, not only a
 changed event. A request that fails forgets its pending mark, so the client can try again.
 
@@ -29,7 +31,7 @@ import redis
 
 from .. import lua
 from ..logs import log_line
-from ..runtime import Runtime
+from ..store.sealing import Keyring
 from .problems import ApiProblem, FieldError
 
 HEADER = "Idempotency-Key"
@@ -61,7 +63,7 @@ def header_key(headers: Mapping[str, str]) -> str | None:
 
 def digest(route: str, body: Any) -> str:
     """What a repeat must match: the route and the body's JSON, keys sorted."""
-    text = json.dumps([route, body], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps([route, body], sort_keys=True, separators=(",", ":"))  # ASCII: any string hashes
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -72,8 +74,8 @@ class Mark:
     redis_key: str | None
     value: str
     digest: str
-    seen_done: bool
-    """A request with this key and body finished before: this one is its repeat."""
+    answer: str | None = None
+    """The first request's answer (its 202 body), when this request repeats it: send it again."""
 
 
 def conflict() -> ApiProblem:
@@ -85,48 +87,52 @@ def conflict() -> ApiProblem:
     )
 
 
-def begin(runtime: Runtime, key: str, body_digest: str) -> Mark:
+def _busy() -> ApiProblem:
+    return ApiProblem(
+        409,
+        f"a request with this {HEADER} is still being processed: retry after it is answered",
+        headers={"Retry-After": "1"},
+    )
+
+
+def begin(client: redis.Redis, keyring: Keyring, key: str, body_digest: str) -> Mark:
     """Marks ``key`` pending for this request, or refuses it: 409 while another request with it
-    runs, 422 when it was used with another body."""
-    redis_key = MARK_PREFIX + runtime.keyring.index("api-idempotency:" + key)
+    runs, 422 when it was used with another body; a repeat of a finished request gets its
+    answer back (:attr:`Mark.answer`)."""
+    redis_key = MARK_PREFIX + keyring.index("api-idempotency:" + key)
     value = f"pending:{body_digest}:{secrets.token_hex(8)}"
     try:
-        if runtime.redis.set(redis_key, value, nx=True, ex=PENDING_SECONDS):
-            return Mark(redis_key, value, body_digest, False)
-        found = runtime.redis.get(redis_key)
+        found = None
+        for _ in range(2):  # a mark that ends between the SET and the GET: try once more
+            if client.set(redis_key, value, nx=True, ex=PENDING_SECONDS):
+                return Mark(redis_key, value, body_digest)
+            found = client.get(redis_key)
+            if found is not None:
+                break
     except redis.RedisError as exc:
         log_line(
             logging.WARNING, "api: redis unavailable; Idempotency-Key marks skipped", error=type(exc).__name__
         )
-        return Mark(None, value, body_digest, False)
+        return Mark(None, value, body_digest)
     text = found.decode() if isinstance(found, bytes) else str(found or "")
     state, _, rest = text.partition(":")
-    if rest.split(":")[0] != body_digest:
-        raise (
-            conflict()
-            if found
-            else ApiProblem(409, f"retry: this {HEADER} was busy", headers={"Retry-After": "1"})
-        )
-    if state == "pending":
-        raise ApiProblem(
-            409,
-            f"a request with this {HEADER} is still being processed: retry after it is answered",
-            headers={"Retry-After": "1"},
-        )
-    return Mark(None, value, body_digest, True)
+    if rest[: len(body_digest)] != body_digest:
+        raise conflict() if found else _busy()
+    if state != "done":
+        raise _busy()
+    return Mark(None, value, body_digest, rest[len(body_digest) + 1 :] or None)
 
 
-def finish(runtime: Runtime, mark: Mark, *, done: bool) -> None:
-    """Ends a request's mark: *done* for ``idempotency_ttl`` when it was answered with success,
-    else forgotten (the client may try again)."""
+def finish(client: redis.Redis, mark: Mark, ttl: float, answer: str | None) -> None:
+    """Ends a request's mark: *done* with its ``answer`` for ``ttl`` seconds (the
+    ``idempotency_ttl``) when it succeeded, else (None) forgotten, so the client may try again."""
     if mark.redis_key is None:
         return
     try:
-        if done:
-            ttl = max(1, int(runtime.settings.idempotency_ttl_seconds))
-            runtime.redis.set(mark.redis_key, f"done:{mark.digest}", ex=ttl)
+        if answer is not None:
+            client.set(mark.redis_key, f"done:{mark.digest}:{answer}", ex=max(1, int(ttl)))
         else:
-            _FORGET(keys=[mark.redis_key], args=[mark.value], client=runtime.redis)
+            _FORGET(keys=[mark.redis_key], args=[mark.value], client=client)
     except redis.RedisError as exc:
         log_line(
             logging.WARNING,

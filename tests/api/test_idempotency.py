@@ -4,6 +4,7 @@ answer and stores nothing, another body with the key is 422, a key still being p
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
@@ -84,13 +85,14 @@ def test_a_batch_repeat_is_replayed_and_a_changed_batch_is_422(api: Api) -> None
 def test_a_key_still_being_processed_is_409(api: Api) -> None:
     body = {"event": "order_changed", "data": example()}
     # the first request holds its mark, as it does while it is stored and queued
-    mark = idempotency.begin(api.runtime, "key-busy", idempotency.digest("False", body))
+    client, keyring = api.runtime.redis, api.runtime.keyring
+    mark = idempotency.begin(client, keyring, "key-busy", idempotency.digest("event", body))
     response = post(api, "/v1/events", body, key="key-busy")
     assert response.status_code == 409
     assert response.headers["retry-after"] == "1"
     changed = {"event": "order_changed", "data": {**example(), "order_number": "ORD-9"}}
     assert post(api, "/v1/events", changed, key="key-busy").status_code == 422
-    idempotency.finish(api.runtime, mark, done=False)
+    idempotency.finish(client, mark, api.runtime.settings.idempotency_ttl_seconds, None)
     assert post(api, "/v1/events", body, key="key-busy").status_code == 202
 
 
@@ -132,3 +134,29 @@ def test_the_key_is_kept_only_as_a_keyed_hash(api: Api, redis_client: redis.Redi
         k + (redis_client.get(k) or b"") for k in redis_client.scan_iter(idempotency.MARK_PREFIX + "*")
     )
     assert dumped and b"Jane" not in dumped
+
+
+def test_a_replay_is_the_first_answer_even_after_the_endpoints_changed(api: Api) -> None:
+    body = {"event": "encounter_cancelled", "data": example("encounter_cancelled")}
+    first = post(api, "/v1/events", body, key="before-change")
+    assert [d["endpoint"] for d in first.json()["deliveries"]] == ["partner-a"]
+    subscribed = api.call("PATCH", "/v1/endpoints/partner-b", json={"events": ["*"]})
+    assert subscribed.status_code == 200
+    again = post(api, "/v1/events", body, key="before-change")
+    assert again.json() == first.json()
+    assert again.headers[idempotency.REPLAYED] == "true"
+    assert stored(api.runtime) == 1  # nothing new for partner-b
+
+
+def test_a_body_with_a_lone_surrogate_and_a_key_is_422_not_500(api: Api) -> None:
+    data = example()
+    data["order_number"] = "ORD-\ud800"
+    raw = json.dumps({"event": "order_changed", "data": data})  # ASCII, with the escape
+    response = api.call(
+        "POST",
+        "/v1/events",
+        content=raw,
+        headers={idempotency.HEADER: "k-s", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "data.order_number"
