@@ -24,11 +24,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import StoreUnavailable
 from ..logs import log_line
+from ..queue import connect
 from ..runtime import Runtime
 from . import deliveries, endpoints, events, health, openapi
 from .auth import Gate
-from .gather import Gatherer
+from .gather import Gatherer, OutcomeUnknown
 from .problems import ApiProblem, problem_response
+from .ratelimit import REDIS_TIMEOUT
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -75,6 +77,11 @@ async def starlette_refused(request: Request, exc: Exception) -> Response:
     detail = {404: "no such route: GET /v1/openapi.json lists them", 405: "method not allowed on this route"}
     problem = ApiProblem(exc.status_code, detail.get(exc.status_code), headers=exc.headers)
     return problem_response(problem)
+
+
+async def unknown(request: Request, exc: Exception) -> Response:
+    """The events were handed to the database and no answer came: 503, retry with the key."""
+    return problem_response(ApiProblem(503, str(exc), headers={"Retry-After": "5"}))
 
 
 async def unavailable(request: Request, exc: Exception) -> Response:
@@ -126,6 +133,7 @@ def create_app(runtime: Runtime) -> Starlette:
             ApiProblem: refused,
             HTTPException: starlette_refused,
             StoreUnavailable: unavailable,
+            OutcomeUnknown: unknown,
             SQLAlchemyError: unavailable,
             redis.RedisError: unavailable,
         },
@@ -133,6 +141,7 @@ def create_app(runtime: Runtime) -> Starlette:
     )
     app.router.redirect_slashes = False
     app.state.runtime = runtime
-    app.state.gate = Gate(runtime)
+    app.state.redis = connect(runtime.settings.redis_url, REDIS_TIMEOUT)
+    app.state.gate = Gate(runtime, app.state.redis)
     app.state.gatherer = Gatherer(runtime)
     return app

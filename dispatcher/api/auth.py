@@ -11,12 +11,15 @@ logged or repeated in a refusal.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 from dataclasses import dataclass
 
+import redis
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from ..logs import log_line
@@ -24,7 +27,7 @@ from ..ops import api_tokens
 from ..runtime import Runtime
 from ..store.api_tokens import ApiToken
 from .problems import ApiProblem
-from .ratelimit import RateLimiter
+from .ratelimit import Admission, RateLimiter
 
 RELOAD_SECONDS = 5.0
 """The longest a process goes without re-reading the tokens (a revoke made while Redis was away
@@ -61,6 +64,10 @@ def bearer(request: Request) -> str:
     return token
 
 
+STALE = object()
+"""What :meth:`TokenCache.lookup` says when the tokens must be read again first."""
+
+
 class TokenCache:
     """The active tokens by hash, as this process last read them."""
 
@@ -71,20 +78,24 @@ class TokenCache:
         self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def find(self, runtime: Runtime, token_hash: str, generation: str | None) -> ApiToken | None:
-        """The active token with ``token_hash``, re-reading first when stale."""
+    def lookup(self, token_hash: str, generation: str | None) -> ApiToken | None | object:
+        """The active token with ``token_hash``, None, or :data:`STALE` (read them again
+        first: the generation moved, RELOAD_SECONDS passed, or an unknown token a second after
+        the last read). Reads nothing."""
         now = time.monotonic()
         with self._lock:
-            stale = generation != self._generation or now - self._loaded_at >= RELOAD_SECONDS
-            found = None if stale else self._by_hash.get(token_hash)
-            if found is None and not stale and now - self._loaded_at < UNKNOWN_RELOAD_SECONDS:
-                return None
-            if found is not None:
-                return found
-            self._by_hash = api_tokens.active_tokens(runtime)
-            self._generation = generation
-            self._loaded_at = now
-            return self._by_hash.get(token_hash)
+            if generation != self._generation or now - self._loaded_at >= RELOAD_SECONDS:
+                return STALE
+            found = self._by_hash.get(token_hash)
+            if found is None and now - self._loaded_at >= UNKNOWN_RELOAD_SECONDS:
+                return STALE
+            return found
+
+    def reload(self, runtime: Runtime, generation: str | None) -> None:
+        """Reads the active tokens from the database (a thread's work, not the event loop's)."""
+        tokens = api_tokens.active_tokens(runtime)
+        with self._lock:
+            self._by_hash, self._generation, self._loaded_at = tokens, generation, time.monotonic()
 
     def touch_due(self, name: str) -> bool:
         """Whether ``name``'s last use should be written now (at most every TOUCH_SECONDS)."""
@@ -99,17 +110,29 @@ class TokenCache:
 class Gate:
     """The app's one check of who calls: token, rate limit, scope."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, client: redis.Redis) -> None:
         self.runtime = runtime
+        self.client = client
         self.tokens = TokenCache()
         self.limiter = RateLimiter(runtime.settings.api.rate_limit, api_tokens.GENERATION_KEY)
 
     def check(self, token: str, scope: str) -> Caller:
-        """The caller of ``token`` if it may do ``scope`` now; else a 401, 429 or 403."""
+        """The caller of ``token`` if it may do ``scope`` now; else a 401, 429 or 403 (all of
+        it in this thread: the tokens read from the database when stale)."""
         digest = api_tokens.token_hash(token)
-        admission = self.limiter.admit(self.runtime.redis, digest)
-        found = self.tokens.find(self.runtime, digest, admission.generation)
-        if found is None:
+        admission = self.limiter.admit(self.client, digest)
+        found = self.tokens.lookup(digest, admission.generation)
+        if found is STALE:
+            self.tokens.reload(self.runtime, admission.generation)
+            found = self.tokens.lookup(digest, admission.generation)
+        caller = self.verdict(found, admission, scope)
+        if self.tokens.touch_due(caller.name):
+            self.touch(caller.name)
+        return caller
+
+    def verdict(self, found: object, admission: Admission, scope: str) -> Caller:
+        """The caller, or the refusal: unknown or revoked 401, over the limit 429, scope 403."""
+        if not isinstance(found, ApiToken):
             raise ApiProblem(401, "the API token is unknown or revoked", headers=CHALLENGE)
         if not admission.allowed:
             raise ApiProblem(
@@ -123,21 +146,31 @@ class Gate:
                 f"API token {found.name!r} lacks the {scope!r} scope "
                 f"(it has: {', '.join(found.scopes) or 'none'}): create a token with --scopes {scope}",
             )
-        if self.tokens.touch_due(found.name):
-            try:
-                api_tokens.touch(self.runtime, [found.name])
-            except SQLAlchemyError as exc:  # a last-used time is not worth refusing a request for
-                log_line(
-                    logging.WARNING, "api: could not record a token's last use", error=type(exc).__name__
-                )
         return Caller(found.name, frozenset(found.scopes))
+
+    def touch(self, name: str) -> None:
+        """Records a token's last use; a database error is logged, never the request's."""
+        try:
+            api_tokens.touch(self.runtime, [name])
+        except SQLAlchemyError as exc:  # a last-used time is not worth refusing a request for
+            log_line(logging.WARNING, "api: could not record a token's last use", error=type(exc).__name__)
 
 
 async def authorize(request: Request, scope: str) -> Caller:
     """The request's caller, if its token may do ``scope`` (401, 403, 429 otherwise).
 
-    Checked on the event loop, not in a thread: the usual check is one Redis script run (about
-    a tenth of a millisecond), cheaper than a thread hop; the tokens' database read happens only
-    when they changed, or every :data:`RELOAD_SECONDS`."""
+    The rate limit's script runs on the event loop (a tenth of a millisecond, cheaper than a
+    thread hop; its Redis client gives up within :data:`~.ratelimit.REDIS_TIMEOUT`); reading the
+    tokens from the database, when they changed or every :data:`RELOAD_SECONDS`, and writing a
+    token's last use run in a thread."""
     gate: Gate = request.app.state.gate
-    return gate.check(bearer(request), scope)
+    digest = api_tokens.token_hash(bearer(request))
+    admission = gate.limiter.admit(gate.client, digest)
+    found = gate.tokens.lookup(digest, admission.generation)
+    if found is STALE:
+        await run_in_threadpool(gate.tokens.reload, gate.runtime, admission.generation)
+        found = gate.tokens.lookup(digest, admission.generation)
+    caller = gate.verdict(found, admission, scope)
+    if gate.tokens.touch_due(caller.name):
+        asyncio.get_running_loop().run_in_executor(None, gate.touch, caller.name)
+    return caller

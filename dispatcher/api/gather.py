@@ -15,6 +15,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..errors import DispatcherError
 from ..intake.itemized import Dispatched, Outcome, dispatch_groups
 from ..intake.request import DispatchRequest
 from ..logs import log_line
@@ -22,6 +23,13 @@ from ..runtime import Runtime
 
 MAX_EVENTS = 2000
 """The most events one group of requests stores in one transaction."""
+DEADLINE_SECONDS = 60.0
+"""A request waits this long for its group to be stored, then is told the outcome is unknown."""
+
+
+class OutcomeUnknown(DispatcherError):
+    """The request's events were handed to the database, and no answer came in time: they may
+    be stored. Retrying with the same Idempotency-Key is safe."""
 
 
 @dataclass
@@ -59,11 +67,17 @@ class Gatherer:
         future: asyncio.Future[Outcome] = loop.create_future()
         with self._ready:
             self._waiting.append(_Waiting(requests, loop, future))
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="api-gather", daemon=True)
                 self._thread.start()
             self._ready.notify()
-        outcome = await future
+        try:
+            outcome = await asyncio.wait_for(asyncio.shield(future), DEADLINE_SECONDS)
+        except TimeoutError as exc:
+            raise OutcomeUnknown(
+                f"the database did not answer within {DEADLINE_SECONDS:.0f} s; the events may be stored: "
+                "retry with the same Idempotency-Key"
+            ) from exc
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
@@ -91,4 +105,7 @@ class Gatherer:
                 log_line(logging.WARNING, "api: storing a group of requests failed", error=type(exc).__name__)
                 outcomes = [exc] * len(taken)
             for waiting, outcome in zip(taken, outcomes, strict=True):
-                waiting.loop.call_soon_threadsafe(_settle, waiting.future, outcome)
+                try:
+                    waiting.loop.call_soon_threadsafe(_settle, waiting.future, outcome)
+                except RuntimeError:  # its event loop has closed: no one waits for the answer
+                    continue

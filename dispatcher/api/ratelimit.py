@@ -3,8 +3,9 @@ process, so ``--workers 4`` and four hosts still give a token ``per_second`` on 
 ``burst`` at once. One script run per request, which also reads the API tokens' generation (a
 revoke raises it), so a revoked token is refused at the next request in every process.
 
-Redis refusing is not the client's fault: the request goes unlimited (logged once per outage)
-and the tokens are re-read from the database at most every :data:`FALLBACK_SECONDS`.
+Redis refusing is not the client's fault: the request goes unlimited (logged once per outage),
+Redis is not asked again for :data:`SKIP_SECONDS`, and the tokens are re-read from the
+database every few seconds instead.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import logging
 import math
 import threading
+import time
 from dataclasses import dataclass
 
 import redis
@@ -22,6 +24,10 @@ from ..config.api_settings import RateLimit
 from ..logs import log_line
 
 BUCKET_PREFIX = "dispatcher:api:bucket:"
+REDIS_TIMEOUT = 1.0
+"""Seconds the API's Redis client waits for an answer: it runs on the event loop."""
+SKIP_SECONDS = 5.0
+"""After Redis failed to answer, the API goes without it this long before asking again."""
 _TAKE = redis.Redis().register_script(lua.load(__package__, "token_bucket.lua"))
 """Takes a token or says how long to wait: see ``token_bucket.lua``. No connection is made here."""
 
@@ -48,10 +54,17 @@ class RateLimiter:
         self.limit = limit
         self.generation_key = generation_key
         self._down = False
+        self._down_at = float("-inf")
         self._lock = threading.Lock()
+
+    def skipping(self) -> bool:
+        """Whether Redis failed a moment ago (SKIP_SECONDS): go without it, don't wait on it."""
+        return self._down and time.monotonic() - self._down_at < SKIP_SECONDS
 
     def admit(self, client: redis.Redis, caller: str) -> Admission:
         """One request by ``caller``: allowed, or the seconds until it would be."""
+        if self.skipping():
+            return Admission(True, 0, None)
         rate = self.limit.per_second if self.limit else 0
         burst = self.limit.burst if self.limit else 0
         try:
@@ -67,6 +80,8 @@ class RateLimiter:
 
     def _said(self, *, down: bool, error: str = "") -> None:
         with self._lock:
+            if down:
+                self._down_at = time.monotonic()
             if down == self._down:
                 return
             self._down = down

@@ -20,10 +20,11 @@ if tokens == nil or at == nil then
   tokens = burst
   at = now
 end
-if now > at then
-  tokens = math.min(burst, tokens + (now - at) * rate / 1000)
-  at = now
+if now < at then
+  at = now -- the clock went back (a failover to another server): refill from now on
 end
+tokens = math.min(burst, tokens + (now - at) * rate / 1000)
+at = now
 local allowed = 0
 local wait = 0
 if tokens >= 1 then
@@ -33,5 +34,5 @@ else
   wait = math.ceil((1 - tokens) * 1000 / rate)
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(at))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
+redis.call('PEXPIRE', KEYS[1], math.min(math.ceil(burst * 1000 / rate) + 1000, 86400000))
 return {allowed, wait, generation}

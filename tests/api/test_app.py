@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from dispatcher.api import endpoints
 from dispatcher.api.app import create_app
+from dispatcher.logs import process_logger
 from dispatcher.runtime import Runtime
 
 from .conftest import Api
@@ -53,9 +54,16 @@ def test_an_unexpected_error_is_a_500_that_quotes_nothing(
         raise RuntimeError("patient Jane Doe, DOB 1970-01-01")
 
     monkeypatch.setattr(endpoints, "endpoint_rows", broken)
-    with caplog.at_level(logging.DEBUG):
-        response = api.call("GET", "/v1/endpoints")
+    logger = process_logger()
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger=logger.name):
+            response = api.call("GET", "/v1/endpoints")
+    finally:
+        logger.removeHandler(caplog.handler)
     assert response.status_code == 500
     assert response.headers["content-type"] == "application/problem+json"
     assert "Jane" not in response.text
+    (line,) = [r.getMessage() for r in caplog.records if "a request failed" in r.getMessage()]
+    assert "RuntimeError" in line and "/v1/endpoints" in line
     assert "Jane" not in caplog.text

@@ -14,7 +14,7 @@ import pytest
 
 from dispatcher import CATALOGUE, store
 from dispatcher.api import gather
-from dispatcher.api.gather import Gatherer
+from dispatcher.api.gather import Gatherer, OutcomeUnknown
 from dispatcher.intake.itemized import InvalidRequests
 from dispatcher.intake.request import DispatchRequest
 from dispatcher.runtime import Runtime
@@ -55,7 +55,8 @@ def test_requests_waiting_behind_a_group_are_stored_together(
             asyncio.ensure_future(gatherer.dispatch([request(5)])),
             asyncio.ensure_future(gatherer.dispatch([request("ORD-3"), request("ORD-4")])),
         ]
-        await asyncio.sleep(0.05)  # all three are waiting now
+        while len(gatherer._waiting) < 3:  # all three are waiting behind the held group
+            await asyncio.sleep(0)
         release.set()
         return await asyncio.gather(first, *later, return_exceptions=True)
 
@@ -85,3 +86,42 @@ def test_a_failure_of_the_whole_call_answers_every_waiting_request(
     # and the thread goes on with the next request
     monkeypatch.setattr(gather, "dispatch_groups", lambda rt, groups: [[] for _ in groups])
     assert asyncio.run(scenario()) == [[]]
+
+
+def test_a_group_the_database_never_answers_is_an_unknown_outcome(
+    make_runtime: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = make_runtime(endpoints=ENDPOINTS)
+    release = threading.Event()
+
+    def stuck(rt: Runtime, groups: Sequence[Sequence[DispatchRequest]]) -> Any:
+        release.wait(10)
+        return [[] for _ in groups]
+
+    monkeypatch.setattr(gather, "dispatch_groups", stuck)
+    monkeypatch.setattr(gather, "DEADLINE_SECONDS", 0.2)
+    gatherer = Gatherer(runtime)
+
+    async def scenario() -> list[Any]:
+        return await asyncio.gather(gatherer.dispatch([request()]), return_exceptions=True)
+
+    try:
+        (answer,) = asyncio.run(scenario())
+    finally:
+        release.set()
+    assert isinstance(answer, OutcomeUnknown)
+    assert "retry with the same Idempotency-Key" in str(answer)
+
+
+def test_a_thread_that_died_is_started_again(
+    make_runtime: Callable[..., Runtime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = make_runtime(endpoints=ENDPOINTS)
+    gatherer = Gatherer(runtime)
+    assert asyncio.run(gatherer.dispatch([request("ORD-1")]))[0].deliveries
+    dead = threading.Thread(target=lambda: None)
+    dead.start()
+    dead.join()
+    gatherer._thread = dead  # as if the thread had ended
+    assert asyncio.run(gatherer.dispatch([request("ORD-2")]))[0].deliveries
+    assert gatherer._thread is not dead and gatherer._thread.is_alive()
