@@ -89,7 +89,6 @@ def _worker(host: str, port: int, options: dict[str, Any]) -> None:
 
 def _serve_workers(host: str, port: int, workers: int, options: dict[str, Any]) -> None:
     """``workers`` worker processes until a signal (or one of them ends); then stops them all."""
-    listening_socket(host, port, shared=False).close()  # in use by anything else: say so now
     context = multiprocessing.get_context("spawn")
     processes = [
         context.Process(target=_worker, args=(host, port, options), name=f"api-{n}") for n in range(workers)
@@ -127,7 +126,7 @@ def serve(host: str, port: int, workers: int = 1) -> None:
     problem = start_problem(runtime.settings, host)
     if problem:
         raise CannotServe(problem)
-    print(f"api on http://{host}:{port}/v1/ with {workers} worker(s) (Ctrl+C stops it)", file=sys.stderr)
+    sock = listening_socket(host, port, shared=False)  # in use by anything else: say so now
     options: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -139,10 +138,12 @@ def serve(host: str, port: int, workers: int = 1) -> None:
         "loop": "uvloop" if sys.platform != "win32" else "asyncio",
         "lifespan": "off",
     }
-    if workers == 1:
-        app = create_app(runtime)
-        gc.collect()
-        gc.freeze()
-        uvicorn.run(app, **options)
-    else:
+    print(f"api on http://{host}:{port}/v1/ with {workers} worker(s) (Ctrl+C stops it)", file=sys.stderr)
+    if workers > 1:
+        sock.close()
         _serve_workers(host, port, workers, options)
+        return
+    app = create_app(runtime)
+    gc.collect()
+    gc.freeze()
+    uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])

@@ -42,14 +42,14 @@ def test_production_listens_beyond_loopback_only_behind_tls(
             serve(host, free_port())
 
 
-def started(config: Path, port: int) -> subprocess.Popen[bytes]:
-    """``dispatcher api --workers 2`` on ``port``."""
+def started(config: Path, port: int, workers: int = 2) -> subprocess.Popen[bytes]:
+    """``dispatcher api --workers N`` on ``port``."""
     env = {**os.environ, "DISPATCHER_CONFIG": str(config)}
     env.pop("DISPATCHER_REDIS_URL", None)
     env.pop("DISPATCHER_DATABASE_URL", None)
     script = Path(sys.executable).parent / "dispatcher"
     return subprocess.Popen(
-        [str(script), "api", "--port", str(port), "--workers", "2"],
+        [str(script), "api", "--port", str(port), "--workers", str(workers)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -61,9 +61,10 @@ def children(pid: int) -> list[int]:
     return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
-def test_the_command_serves_on_two_workers(write_config: Callable[..., Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_command_serves(write_config: Callable[..., Path], workers: int) -> None:
     port = free_port()
-    process = started(write_config(), port)
+    process = started(write_config(), port, workers)
     try:
         wait_for(lambda: _answers(port), timeout=30, message="dispatcher api to answer")
         health = requests.get(f"http://127.0.0.1:{port}/v1/health", timeout=5)
@@ -72,7 +73,7 @@ def test_the_command_serves_on_two_workers(write_config: Callable[..., Path], tm
     finally:
         process.terminate()
         output = process.communicate(timeout=30)[0].decode(errors="replace")
-    assert f"api on http://127.0.0.1:{port}/v1/ with 2 worker(s)" in output
+    assert f"api on http://127.0.0.1:{port}/v1/ with {workers} worker(s)" in output
     assert "Traceback" not in output
 
 
@@ -103,13 +104,15 @@ def test_each_worker_listens_on_its_own_socket_and_one_ending_stops_all(
     assert not _listening(port)
 
 
-def test_a_port_in_use_is_one_line(write_config: Callable[..., Path]) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_port_in_use_is_one_line(write_config: Callable[..., Path], workers: int) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        process = started(write_config(), port)
+        process = started(write_config(), port, workers)
         output = process.communicate(timeout=60)[0].decode(errors="replace")
+    assert "api on" not in output
     assert process.returncode == 1
     assert (
         f"error: cannot listen on 127.0.0.1:{port}: Address already in use (choose another --port)" in output
