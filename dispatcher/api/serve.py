@@ -44,7 +44,8 @@ def start_problem(settings: Settings, host: str) -> str | None:
     """Why the API must not listen on ``host``, or None."""
     if settings.environment == "production" and host not in LOOPBACK_NAMES and not settings.api.https:
         return (
-            f"in production the API listens only on {LOOPBACK} unless api.https is true (a TLS proxy "
+            f"in production the API listens only on this machine ({LOOPBACK}, ::1, localhost) unless "
+            "api.https is true (a TLS proxy "
             f"in front); got --host {host}"
         )
     return None

@@ -34,7 +34,8 @@ def api(ctx: click.Context, host: str, port: int, workers: int) -> None:
     """Serve the HTTP API: dispatch events, read deliveries, operate endpoints.
 
     Callers send `Authorization: Bearer TOKEN` with a token `dispatcher api tokens create`
-    made. In production it listens only on 127.0.0.1 unless api.https is set.
+    made. In production it listens only on this machine (127.0.0.1, ::1,
+    localhost) unless api.https is set.
     """
     if ctx.invoked_subcommand is not None:
         return

@@ -60,7 +60,7 @@ class ApiFile(Section):
 
     https: f.Flag = setting(
         _DEFAULTS.https,
-        "Served over https by a TLS proxy in front: lets `dispatcher api` listen beyond 127.0.0.1 "
+        "Served over https by a TLS proxy in front: lets `dispatcher api` listen beyond this machine "
         "in production.",
     )
     max_body_bytes: RequestBytes = setting(
