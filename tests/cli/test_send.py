@@ -65,7 +65,7 @@ def test_send_refuses_a_lone_surrogate_in_dispatched_by_in_one_line(make_runtime
         cli, ["send", "order_changed", "--sample", "--dispatched-by", "svc-\udcff"], catch_exceptions=False
     )
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: invalid data for event 'order_changed': metadata.dispatched_by: ")
+    assert result.stderr.startswith("error: invalid data for event 'order_changed': dispatched_by: ")
     assert result.stderr.count("\n") == 1
     assert store.list_deliveries(runtime.engine) == []
 
@@ -93,7 +93,7 @@ def test_text_utf8_cannot_encode_is_a_one_line_error(make_runtime, write_config,
         ),
         (
             ["--sample", "--dispatched-by", b"svc-\xe9"],
-            "metadata.dispatched_by: contains a lone surrogate U+DCE9",
+            "dispatched_by: contains a lone surrogate U+DCE9 at index 4",
         ),
     ]
     for args, expected in cases:
