@@ -7,7 +7,9 @@ so its JSON Schema), their field types (:mod:`.fields`) and the checks beyond a 
 (:mod:`.environment`); ``${NAME}`` references in the file's values (:mod:`.interpolation`);
 pydantic's errors as one ConfigError (:mod:`.problems`); validating (:mod:`.loading`); the
 settings as frozen values (:mod:`.settings`), and as a document keyed like the file with every
-secret masked (:mod:`.document`, what ``config check`` prints).
+secret masked (:mod:`.document`, what ``config check`` prints); the ``telemetry:`` section and the
+standard ``OTEL_*`` variables that fill what it leaves unset (:mod:`.telemetry`,
+:mod:`.telemetry_settings`).
 
 May import: the contract (signing secrets) and the shared kernel (``vocabulary``, ``times``,
 ``errors``, ``redaction``); pydantic, pydantic-settings and PyYAML. No I/O library.
@@ -43,6 +45,7 @@ from .settings import (
     RetentionSettings,
     Settings,
 )
+from .telemetry_settings import TelemetrySettings
 
 __all__ = [
     "DEFAULT_KEY",
@@ -60,6 +63,7 @@ __all__ = [
     "MetricsSettings",
     "RetentionSettings",
     "Settings",
+    "TelemetrySettings",
     "config_path",
     "config_schema",
     "default_key_warnings",

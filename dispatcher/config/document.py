@@ -20,6 +20,7 @@ from .api_settings import ApiSettings
 from .console_settings import ConsoleSettings
 from .partner_settings import Auth, BasicAuth, BearerAuth
 from .settings import Backoff, BreakerSettings, DeliverySettings, Endpoint, ExponentialBackoff, Settings
+from .telemetry_settings import RATIO_SAMPLERS, TelemetrySettings
 
 DEFAULT_KEY_SHOWN = "xxx (default)"
 SIGNING_SECRET_SHOWN = "whsec_****"
@@ -53,6 +54,7 @@ def settings_document(settings: Settings) -> dict[str, Any]:
         "console": console_document(settings.console),
         "alerts": alerts_document(settings.alerts),
         "api": api_document(settings.api),
+        "telemetry": telemetry_document(settings.telemetry),
     }
 
 
@@ -121,6 +123,7 @@ def endpoint_document(endpoint: Endpoint, delivery: DeliverySettings) -> dict[st
         else {"failed_deliveries": rule.failed_deliveries, "window": rule.window_seconds},
         "ordered": endpoint.ordered,
         "ordering_fields": list(endpoint.ordering_fields),
+        "propagate_trace": endpoint.propagate_trace,
         **connection_document(endpoint),
     }
 
@@ -221,4 +224,19 @@ def api_document(api: ApiSettings) -> dict[str, Any]:
         "https": api.https,
         "max_body_bytes": api.max_body_bytes,
         "rate_limit": "off" if rate is None else {"per_second": rate.per_second, "burst": rate.burst},
+    }
+
+
+def telemetry_document(telemetry: TelemetrySettings) -> dict[str, Any]:
+    """The ``telemetry`` section in force (an ``OTEL_*`` variable's value included); its
+    ``sample_ratio`` the share of traces the sampler keeps: the ratio of a ``*traceidratio``
+    sampler, 0 for an ``*always_off`` one, 1 for an ``*always_on`` one."""
+    if telemetry.sampler in RATIO_SAMPLERS:
+        ratio = telemetry.ratio
+    else:
+        ratio = 0.0 if telemetry.sampler.endswith("always_off") else 1.0
+    return {
+        "otlp_endpoint": mask_url(telemetry.otlp_endpoint) if telemetry.otlp_endpoint else None,
+        "service_name": telemetry.service_name,
+        "sample_ratio": ratio,
     }

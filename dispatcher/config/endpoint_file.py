@@ -141,6 +141,11 @@ class EndpointFile(Section):
         None, "This endpoint's HTTP proxy, or none; delivery.proxy otherwise."
     )
     breaker: f.Omittable[BreakerForm] = setting(None, "This endpoint's delivery.breaker, or off.")
+    propagate_trace: f.Flag = setting(
+        False,
+        "Adds W3C traceparent/tracestate to the POST so the partner can join the trace; off by "
+        "default: a partner sees nothing new unless asked.",
+    )
 
     def to_endpoint(self, delivery: frozen.DeliverySettings) -> frozen.Endpoint:
         """The endpoint, its ``delivery`` the global ``delivery`` with its overrides (None without)."""
@@ -172,4 +177,5 @@ class EndpointFile(Section):
             tls_client_cert=self.tls_client_cert.to_settings() if self.tls_client_cert else None,
             ca_bundle=self.ca_bundle,
             proxy=self.proxy,
+            propagate_trace=self.propagate_trace,
         )

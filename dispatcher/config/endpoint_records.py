@@ -56,6 +56,8 @@ def endpoint_definition(endpoint: Endpoint, delivery: DeliverySettings) -> dict[
         definition["ordered"] = True
     if endpoint.ordering_fields != DEFAULT_ORDERING_FIELDS:
         definition["ordering_fields"] = list(endpoint.ordering_fields)
+    if endpoint.propagate_trace:
+        definition["propagate_trace"] = True
     if endpoint.headers:
         definition["headers"] = dict(endpoint.headers)
     if endpoint.auth is not None:

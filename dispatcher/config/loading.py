@@ -3,7 +3,9 @@
 The file is named by ``DISPATCHER_CONFIG``; else ``./config.yaml`` when present; else the
 built-in defaults (:mod:`.files` reads it). Its ``${NAME}`` references are replaced from the
 environment (:mod:`.interpolation`); ``DISPATCHER_REDIS_URL``, ``DISPATCHER_DATABASE_URL``,
-``DISPATCHER_STORAGE_KEYS`` and ``DISPATCHER_SEARCH_KEY`` override it (:mod:`.environment`). What the file may hold is defined
+``DISPATCHER_STORAGE_KEYS`` and ``DISPATCHER_SEARCH_KEY`` override it (:mod:`.environment`);
+the standard ``OTEL_*`` variables fill what its ``telemetry:`` leaves unset
+(:func:`.telemetry_settings.resolve_telemetry`). What the file may hold is defined
 once, by the pydantic models of :mod:`.model`; anything unknown, of the wrong type or out of
 bounds is a :class:`ConfigError` naming the setting (:mod:`.problems`), so a worker refuses to
 start on it.
@@ -30,7 +32,8 @@ _NOT_AN_OVERRIDE = frozenset({"DISPATCHER_CONFIG"})  # names the file (files.con
 
 
 def parse_settings(raw: dict[str, Any] | None, env: Mapping[str, str] | None = None) -> Settings:
-    """Validates a mapping (as read from YAML) and applies the environment overrides.
+    """Validates a mapping (as read from YAML) and applies the environment overrides (the
+    ``DISPATCHER_*`` ones, and the ``OTEL_*`` ones for what ``telemetry:`` leaves unset).
 
     Raises:
         ConfigError: naming the first bad setting.
@@ -54,7 +57,7 @@ def parse_settings(raw: dict[str, Any] | None, env: Mapping[str, str] | None = N
             file = ConfigFile.model_validate(raw)
         except ValidationError as exc:
             raise _unquoted(config_error(exc, set_by), written) from None
-    return file.to_settings()
+    return file.to_settings(env)  # the OTEL_* variables fill what telemetry: leaves unset
 
 
 def _unquoted(error: ConfigError, written: Mapping[str, str]) -> ConfigError:

@@ -11,6 +11,8 @@ The models follow the file's shape, not the program's: ``signing_secret`` is a s
 ``backoff`` a name, a list or a mapping, ``window`` a duration, ``worker.threads`` nested.
 """
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, Self
 from urllib.parse import urlsplit
 
@@ -28,11 +30,13 @@ from .console import ConsoleFile
 from .endpoint_file import BackoffForm, EndpointFile, backoff_value
 from .partner_settings import NO_PROXY
 from .sections import Section, setting
+from .telemetry import TelemetryFile
 
 _SETTINGS = frozen.Settings()
 _DELIVERY = _SETTINGS.delivery
 _METRICS = frozen.MetricsSettings()
 _RETENTION = frozen.RetentionSettings()
+_NO_ENVIRONMENT: Mapping[str, str] = MappingProxyType({})
 
 
 class DeliveryFile(Section):
@@ -180,6 +184,11 @@ class ConfigFile(Section):
         default_factory=lambda: ApiFile(),
         description="The HTTP API (dispatcher api): serving, bodies, rate limit.",
     )
+    telemetry: TelemetryFile = Field(
+        default_factory=lambda: TelemetryFile(),
+        description="OpenTelemetry traces: the OTLP/HTTP collector, service name, sampling; "
+        "the OTEL_* variables fill what it leaves unset.",
+    )
 
     @model_validator(mode="after")
     def _whole_file(self) -> Self:
@@ -210,7 +219,13 @@ class ConfigFile(Section):
                     at=("endpoints", i, "auth", "oauth2", "token_url"),
                 )
 
-    def to_settings(self) -> frozen.Settings:
+    def to_settings(self, env: Mapping[str, str] = _NO_ENVIRONMENT) -> frozen.Settings:
+        """The file's values; ``env``: the environment the ``OTEL_*`` variables are read from
+        (none by default).
+
+        Raises:
+            ConfigError: a bad ``OTEL_*`` variable, naming it.
+        """
         delivery = self.delivery.to_settings()
         metrics = self.metrics
         return frozen.Settings(
@@ -235,6 +250,7 @@ class ConfigFile(Section):
             console=self.console.to_settings(),
             alerts=self.alerts.to_settings(),
             api=self.api.to_settings(),
+            telemetry=self.telemetry.to_settings(env),
         )
 
 

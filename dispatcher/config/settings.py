@@ -18,6 +18,7 @@ from .alert_settings import AlertSettings
 from .api_settings import ApiSettings
 from .console_settings import ConsoleSettings
 from .partner_settings import Auth, ClientCert, auth_secrets, proxy_secrets
+from .telemetry_settings import TelemetrySettings
 
 DEFAULT_KEY = "xxx"
 """The seed's key for an endpoint that has none configured."""
@@ -138,6 +139,9 @@ class Endpoint:
     """This partner's CA bundle (and its token endpoint's); ``delivery.ca_bundle`` when None."""
     proxy: str | None = None
     """This endpoint's proxy URL, ``none`` (direct), or None: ``delivery.proxy``."""
+    propagate_trace: bool = False
+    """Adds W3C ``traceparent``/``tracestate`` to the POST so the partner can join the trace; off
+    by default: a partner sees nothing new unless asked (``propagate_trace``)."""
 
     def ordering_key(self, data: Mapping[str, Any], given: str | None = None) -> str | None:
         """The delivery's ordering key: ``given``, else the first of :attr:`ordering_fields` the
@@ -218,6 +222,9 @@ class Settings:
     """Who is told when an endpoint goes down, deliveries fail or the queue stalls (``alerts``)."""
     api: ApiSettings = field(default_factory=ApiSettings)
     """The HTTP API: https behind a proxy, the largest body it reads, each token's rate limit (``api``)."""
+    telemetry: TelemetrySettings = field(default_factory=TelemetrySettings)
+    """OpenTelemetry traces: the OTLP/HTTP collector (None: off), service name and sampler
+    (``telemetry``, the ``OTEL_*`` variables filling what it leaves unset)."""
 
     def delivery_for(self, endpoint: Endpoint | None) -> DeliverySettings:
         """The delivery settings in force for an endpoint (its overrides, else the global ones)."""

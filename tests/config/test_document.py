@@ -40,6 +40,7 @@ EVERYTHING = {
             "auth": {"basic": {"username": "clinic", "password": "basic-31337"}},
             "tls_client_cert": {"cert": __file__, "key_password": "kp-31337"},
             "proxy": "none",
+            "propagate_trace": True,
         },
         {
             "name": "partner-b",
@@ -68,6 +69,7 @@ EVERYTHING = {
         "allowed_hosts": ["console.example.org"],
         "public_url": "https://console.example.org",
     },
+    "telemetry": {"otlp_endpoint": "https://collector.internal:4318/", "sample_ratio": 0.25},
 }
 
 

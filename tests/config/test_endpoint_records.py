@@ -32,6 +32,7 @@ ENDPOINTS = [
         "headers": {"X-Account": "clinic-17"},
         "auth": {"oauth2": {"token_url": "http://t.example/token", "client_id": "c", "client_secret": "s3"}},
         "proxy": "none",
+        "propagate_trace": True,
     },
     {"name": "basic", "url": "http://p.example/", "auth": {"basic": {"username": "u", "password": "pw"}}},
     {"name": "bearer", "url": "http://p.example/", "auth": {"bearer": "tok-123"}, "breaker": False},

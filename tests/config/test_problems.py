@@ -146,7 +146,7 @@ def test_yaml_yes_string_is_not_a_boolean(tmp_path: Path) -> None:
             {1: "x"},
             "1: unknown setting; expected one of: source, environment, redis_url, database_url, "
             "queue_name, process_log, process_log_retention_days, delivery, endpoints, allow_networks, "
-            "metrics, worker, retention, idempotency_ttl, storage_keys, search_key, console, alerts, api",
+            "metrics, worker, retention, idempotency_ttl, storage_keys, search_key, console, alerts, api, telemetry",
         ),
         (["source"], "(top level): expected a mapping, got list ['source']"),
         (

@@ -54,6 +54,7 @@ def test_the_schema_describes_the_file_not_the_program() -> None:
         "source", "environment", "redis_url", "database_url", "queue_name", "process_log",
         "process_log_retention_days", "delivery", "endpoints", "allow_networks", "metrics", "worker",
         "retention", "idempotency_ttl", "storage_keys", "search_key", "console", "alerts", "api",
+        "telemetry",
     }  # fmt: skip
     endpoint = defs["EndpointFile"]["properties"]
     assert "signing_secret" in endpoint and "key_configured" not in endpoint
