@@ -24,6 +24,7 @@ ROOMS = (
     "store",
     "queue",
     "sending",
+    "telemetry",
     "intake",
     "alerts",
     "worker",
