@@ -196,6 +196,8 @@ class Claim:
     """None once erased; :class:`~dispatcher.store.sealing.Unreadable` when no configured key opens it."""
     attempt: int
     attempt_limit: int
+    dispatched_at: datetime | None = None
+    """When the event was dispatched (the row's ``created_at``): the lag metrics' start."""
 
 
 _CLAIM_FIELDS = (
@@ -206,6 +208,7 @@ _CLAIM_FIELDS = (
     DELIVERIES.c.payload,
     DELIVERIES.c.attempts,
     DELIVERIES.c.attempt_limit,
+    DELIVERIES.c.created_at,
 )
 
 
@@ -258,7 +261,14 @@ def claim_many(
             rows += conn.execute(_OWN_CLAIMS, {**params, "c_ids": rest}).all()
     return {
         row.request_id: Claim(
-            row.request_id, row.event, row.endpoint, row.url, row.payload, row.attempts, row.attempt_limit
+            row.request_id,
+            row.event,
+            row.endpoint,
+            row.url,
+            row.payload,
+            row.attempts,
+            row.attempt_limit,
+            row.created_at,
         )
         for row in rows
     }

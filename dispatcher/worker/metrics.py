@@ -15,6 +15,13 @@ Exposed on ``http://<host>:<port>/metrics`` by each worker process:
 * ``dispatcher_endpoint_breaker_state{endpoint}``, read from Redis at scrape time for every
   configured endpoint: 0 closed (or its breaker is off), 1 open, 2 half-open (one delivery
   probes the partner). The same on every worker: aggregate with ``max by (endpoint)``.
+* ``dispatcher_delivery_lag_seconds{event,endpoint}`` (histogram, 10 ms to 6 h): from dispatch
+  (the delivery's ``created_at``) to the attempt that delivered it -- what a partner waits.
+* ``dispatcher_first_attempt_lag_seconds{event,endpoint}`` (histogram, the same buckets): from
+  dispatch to its first attempt's POST starting -- the queue's part of the lag.
+* ``dispatcher_queue_oldest_age_seconds{queue}``: as ``webhook_oldest_queued_age_seconds``,
+  under the name the alert rules use (``deploy/prometheus/alerts.yml``).
+* ``dispatcher_inflight_attempts{endpoint}``: POSTs this worker process has under way.
 * The usual ``process_*`` and ``python_*`` series of the worker process.
 
 **Several workers on one host: a port each.** A worker binds the configured port, or, when
@@ -36,10 +43,11 @@ import errno
 import logging
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
@@ -50,6 +58,8 @@ from .. import queue as queue_mod
 from ..errors import DispatcherError
 from ..logs import log_line
 from ..sending import breaker
+from ..telemetry import instruments
+from ..telemetry.instruments import LAG_BUCKETS
 from ..vocabulary import EVENT_NAMES, AttemptOutcome
 
 DEFAULT_PORT = 9108
@@ -81,6 +91,26 @@ ATTEMPT_DURATION = Histogram(
     buckets=DURATION_BUCKETS,
     registry=REGISTRY,
 )
+DELIVERY_LAG = Histogram(
+    "dispatcher_delivery_lag_seconds",
+    "Seconds from dispatch to the attempt that delivered, by event and endpoint.",
+    ("event", "endpoint"),
+    buckets=LAG_BUCKETS,
+    registry=REGISTRY,
+)
+FIRST_ATTEMPT_LAG = Histogram(
+    "dispatcher_first_attempt_lag_seconds",
+    "Seconds from dispatch to the first attempt's POST starting, by event and endpoint.",
+    ("event", "endpoint"),
+    buckets=LAG_BUCKETS,
+    registry=REGISTRY,
+)
+INFLIGHT = Gauge(
+    "dispatcher_inflight_attempts",
+    "POSTs this worker process has under way, by endpoint.",
+    ("endpoint",),
+    registry=REGISTRY,
+)
 
 
 class MetricsError(DispatcherError):
@@ -109,14 +139,71 @@ def record_attempt(event: str, endpoint: str, outcome: str, duration_seconds: fl
     ``duration_seconds`` None (an attempt failed without sending, or cut short) counts the
     attempt without a duration sample. Never raises: metrics must not break a delivery.
     """
-    if not _enabled:
+    otlp = instruments.current()
+    if not _enabled and otlp is None:
         return
     try:
-        DELIVERIES.labels(event, endpoint, outcome).inc()
-        if duration_seconds is not None:
-            ATTEMPT_DURATION.labels(event, endpoint).observe(max(0.0, float(duration_seconds)))
+        if otlp is not None:
+            otlp.attempts.add(1, {"event": event, "endpoint": endpoint, "outcome": str(outcome)})
+        if _enabled:
+            DELIVERIES.labels(event, endpoint, outcome).inc()
+            if duration_seconds is not None:
+                ATTEMPT_DURATION.labels(event, endpoint).observe(max(0.0, float(duration_seconds)))
     except Exception:  # noqa: BLE001 - metrics must never break a delivery
         pass
+
+
+def attempt_started(event: str, endpoint: str, attempt: int, dispatched_at: datetime | None) -> None:
+    """A POST is starting: one more in flight, and the first attempt's lag since dispatch."""
+    otlp = instruments.current()
+    if not _enabled and otlp is None:
+        return
+    try:
+        lag = _since(dispatched_at) if attempt == 1 else None
+        labels = {"event": event, "endpoint": endpoint}
+        if otlp is not None:
+            otlp.inflight.add(1, {"endpoint": endpoint})
+            if lag is not None:
+                otlp.first_attempt_lag.record(lag, labels)
+        if _enabled:
+            INFLIGHT.labels(endpoint).inc()
+            if lag is not None:
+                FIRST_ATTEMPT_LAG.labels(event, endpoint).observe(lag)
+    except Exception:  # noqa: BLE001 - metrics must never break a delivery
+        pass
+
+
+def attempt_ended(endpoint: str) -> None:
+    """The POST :func:`attempt_started` counted is over."""
+    otlp = instruments.current()
+    try:
+        if otlp is not None:
+            otlp.inflight.add(-1, {"endpoint": endpoint})
+        if _enabled:
+            INFLIGHT.labels(endpoint).dec()
+    except Exception:  # noqa: BLE001 - metrics must never break a delivery
+        pass
+
+
+def delivered(event: str, endpoint: str, dispatched_at: datetime | None) -> None:
+    """A delivery reached its partner: its lag since dispatch."""
+    otlp = instruments.current()
+    lag = _since(dispatched_at)
+    if (not _enabled and otlp is None) or lag is None:
+        return
+    try:
+        if otlp is not None:
+            otlp.delivery_lag.record(lag, {"event": event, "endpoint": endpoint})
+        if _enabled:
+            DELIVERY_LAG.labels(event, endpoint).observe(lag)
+    except Exception:  # noqa: BLE001 - metrics must never break a delivery
+        pass
+
+
+def _since(dispatched_at: datetime | None) -> float | None:
+    if dispatched_at is None:
+        return None
+    return max(0.0, (datetime.now(UTC) - dispatched_at).total_seconds())
 
 
 class QueueCollector(Collector):
@@ -172,6 +259,11 @@ class QueueCollector(Collector):
                 "Seconds the job at the head of the queue has waited; 0 when the queue is empty.",
                 snapshot["oldest_queued_age_seconds"] or 0.0,
             ),
+            (
+                "dispatcher_queue_oldest_age_seconds",
+                "Seconds the job at the head of the queue has waited; 0 when the queue is empty.",
+                snapshot["oldest_queued_age_seconds"] or 0.0,
+            ),
         )
         for metric, documentation, value in gauges:
             family = GaugeMetricFamily(metric, documentation, labels=("queue",))
@@ -201,9 +293,12 @@ class QueueCollector(Collector):
 def _initialize_series(settings: Any) -> None:
     """Creates the counters' series at 0, so ``rate()`` sees them before the first attempt."""
     for endpoint in settings.endpoints:
+        INFLIGHT.labels(endpoint.name)
         for event in EVENT_NAMES:
             if endpoint.subscribes_to(event):
                 ATTEMPT_DURATION.labels(event, endpoint.name)
+                DELIVERY_LAG.labels(event, endpoint.name)
+                FIRST_ATTEMPT_LAG.labels(event, endpoint.name)
                 for outcome in OUTCOMES:
                     DELIVERIES.labels(event, endpoint.name, outcome)
 
@@ -263,3 +358,17 @@ def stop_metrics_server() -> None:
             _server.shutdown()
             _server.server_close()
             _server = None
+
+
+def start_otlp_metrics(runtime: Any) -> bool:
+    """Mirrors the worker's metrics to OTLP when telemetry is on (the queue's age read from
+    Redis at each export); False while it is off."""
+
+    def queue_age() -> list[tuple[str, float]]:
+        try:
+            snapshot = queue_mod.queue_snapshot(runtime.queue)
+        except redis.RedisError:
+            return []
+        return [(runtime.settings.queue_name, float(snapshot["oldest_queued_age_seconds"] or 0.0))]
+
+    return instruments.start(queue_age) is not None

@@ -75,6 +75,7 @@ def test_claim_moves_queued_to_in_flight_once(engine) -> None:
         payload=row.payload,
         attempt=1,
         attempt_limit=7,
+        dispatched_at=T0,
     )
     got = store.get_delivery(engine, row.request_id)
     assert got["status"] == DeliveryStatus.IN_FLIGHT

@@ -119,6 +119,52 @@ def test_attempts_are_counted_by_event_endpoint_and_outcome(metrics_server):
     assert value(after, "process_resident_memory_bytes") > 0
 
 
+def test_lags_and_attempts_in_flight(metrics_server):
+    _runtime, port = metrics_server(
+        endpoints=[
+            {"name": "lagged", "url": "http://127.0.0.1:9/"},
+            {"name": "only-orders", "url": "http://127.0.0.1:9/", "events": ["order_changed"]},
+        ]
+    )
+    lag, first = "dispatcher_delivery_lag_seconds", "dispatcher_first_attempt_lag_seconds"
+    before = scrape(port)
+    # The series exist at 0 from the start, for every subscribed event of every endpoint.
+    assert value(before, f"{lag}_count", event="message_created", endpoint="lagged") == 0
+    assert value(before, f"{first}_count", event="order_changed", endpoint="only-orders") == 0
+    assert value(before, f"{lag}_count", event="message_created", endpoint="only-orders") is None
+    assert value(before, "dispatcher_inflight_attempts", endpoint="lagged") == 0
+
+    dispatched = datetime.now(UTC) - timedelta(seconds=90)
+    metrics.attempt_started("order_changed", "lagged", 1, dispatched)
+    metrics.attempt_started("order_changed", "lagged", 2, dispatched)  # a retry: not a first attempt
+    during = scrape(port)
+    assert value(during, "dispatcher_inflight_attempts", endpoint="lagged") == 2
+    assert value(during, f"{first}_count", event="order_changed", endpoint="lagged") == 1
+    assert value(during, f"{first}_bucket", event="order_changed", endpoint="lagged", le="60.0") == 0
+    assert value(during, f"{first}_bucket", event="order_changed", endpoint="lagged", le="120.0") == 1
+    metrics.attempt_ended("lagged")
+    metrics.attempt_ended("lagged")
+    metrics.delivered("order_changed", "lagged", dispatched)
+    metrics.delivered("order_changed", "lagged", None)  # a claim without its time: not observed
+    after = scrape(port)
+    assert value(after, "dispatcher_inflight_attempts", endpoint="lagged") == 0
+    assert value(after, f"{lag}_count", event="order_changed", endpoint="lagged") == 1
+    assert 90 <= value(after, f"{lag}_sum", event="order_changed", endpoint="lagged") < 150
+    assert value(after, f"{lag}_bucket", event="order_changed", endpoint="lagged", le="21600.0") == 1
+    assert value(after, f"{lag}_bucket", event="order_changed", endpoint="lagged", le="+Inf") == 1
+    assert value(after, f"{lag}_bucket", event="order_changed", endpoint="lagged", le="0.01") == 0
+
+
+def test_lags_are_no_op_while_metrics_are_off():
+    assert not metrics.enabled()
+    series = metrics.DELIVERY_LAG.labels("order_changed", "off-endpoint")
+    before = series._sum.get()
+    metrics.delivered("order_changed", "off-endpoint", datetime.now(UTC) - timedelta(seconds=5))
+    metrics.attempt_started("order_changed", "off-endpoint", 1, datetime.now(UTC))
+    assert series._sum.get() == before
+    assert metrics.INFLIGHT.labels("off-endpoint")._value.get() == 0
+
+
 def test_queue_gauges_reflect_real_redis_jobs(metrics_server, redis_client):
     runtime, port = metrics_server()
     labels = {"queue": "send-webhook-request"}
@@ -142,6 +188,9 @@ def test_queue_gauges_reflect_real_redis_jobs(metrics_server, redis_client):
     assert value(samples, "webhook_started_jobs", **labels) == 0
     assert value(samples, "webhook_failed_jobs", **labels) == 0
     assert 44 <= value(samples, "webhook_oldest_queued_age_seconds", **labels) < 90
+    assert value(samples, "dispatcher_queue_oldest_age_seconds", **labels) == pytest.approx(
+        value(samples, "webhook_oldest_queued_age_seconds", **labels), abs=2
+    )
 
 
 def test_each_endpoints_breaker_state_is_read_at_scrape_time(metrics_server, receiver, redis_client):
