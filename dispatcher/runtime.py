@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from . import logs
+from . import logs, telemetry
 from .config import Endpoint, Settings, load_settings
 from .config.partner_settings import proxy_secrets
 from .redaction import Masker
@@ -276,9 +276,12 @@ class Runtime:
         return os.path.join(os.path.dirname(self.settings.process_log) or ".", "spool")
 
     def start_logging(self) -> None:
+        """The process log, and the process's telemetry (:mod:`dispatcher.telemetry`: off at no
+        cost unless ``telemetry`` is configured)."""
         logs.setup_process_log(
             self.settings.process_log, self.settings.process_log_retention_days, self.settings.secrets()
         )
+        telemetry.configure(self.settings.telemetry)
 
     def close(self) -> None:
         if "engine" in self.__dict__:

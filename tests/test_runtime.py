@@ -48,6 +48,37 @@ def test_reading_the_database_loads_no_redis_rq_or_http_library(tmp_path: Path) 
     assert result.stdout.splitlines() == ["[]", "['sqlalchemy']"]
 
 
+@pytest.mark.parametrize("otlp", [None, "http://127.0.0.1:9"])
+def test_telemetry_off_makes_no_tracer_exporter_or_thread(
+    tmp_path: Path, redis_url: str, otlp: str | None
+) -> None:
+    """Off costs nothing: a process that dispatches with no collector named makes no tracer,
+    exporter or export thread (and one that names a collector does). redis-py imports
+    OpenTelemetry's API on its own when it is installed; the SDK's tracing and the exporter are
+    ours alone."""
+    raw = settings_dict(
+        redis_url=redis_url, database_url=f"sqlite:///{tmp_path / 'off.db'}", tmp_path=tmp_path
+    )
+    raw["endpoints"] = [{"name": "partner", "url": "http://127.0.0.1:9/hook"}]
+    if otlp:
+        raw["telemetry"] = {"otlp_endpoint": otlp}
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    code = (
+        "import sys\n"
+        "from dispatcher import dispatch\n"
+        "from dispatcher.contract import catalogue\n"
+        "dispatch('order_changed', catalogue.CATALOGUE['order_changed'].example())\n"
+        "import threading\n"
+        "ours = ('opentelemetry.sdk.trace', 'opentelemetry.exporter.otlp.proto.http.trace_exporter')\n"
+        "threads = [t.name for t in threading.enumerate() if 'Otel' in t.name]\n"
+        "print(any(m in sys.modules for m in ours), bool(threads))\n"
+    )
+    env = {"PATH": "/usr/bin:/bin", "DISPATCHER_CONFIG": str(config), "OTEL_EXPORTER_OTLP_TIMEOUT": "1"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert result.stdout.splitlines()[-1] == f"{otlp is not None} {otlp is not None}"
+
+
 def test_closing_releases_only_what_was_made(tmp_path: Path) -> None:
     raw = settings_dict(redis_url="redis://127.0.0.1:1/0", database_url="sqlite:///x.db", tmp_path=tmp_path)
     never_used = Runtime(settings_from(raw))

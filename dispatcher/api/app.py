@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .. import telemetry
 from ..errors import StoreUnavailable
 from ..logs import log_line
 from ..queue import connect
@@ -125,6 +126,34 @@ class Contained:
             await problem_response(problem)(scope, receive, send)
 
 
+class Traced:
+    """Each request's server span while telemetry is on (a child of the caller's
+    ``traceparent``), current while the request runs, named by its route's template."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not telemetry.enabled():
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        with telemetry.server_span(scope["method"], headers) as span:
+            try:
+                await self.app(scope, receive, sending)
+            finally:
+                route = scope.get("route")
+                span.answered(status, getattr(route, "path", None))
+
+
 def create_app(runtime: Runtime) -> Starlette:
     """The API over ``runtime``."""
     app = Starlette(
@@ -137,7 +166,7 @@ def create_app(runtime: Runtime) -> Starlette:
             SQLAlchemyError: unavailable,
             redis.RedisError: unavailable,
         },
-        middleware=[Middleware(Contained)],
+        middleware=[Middleware(Traced), Middleware(Contained)],
     )
     app.router.redirect_slashes = False
     app.state.runtime = runtime

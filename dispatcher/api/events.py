@@ -16,6 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .. import telemetry
 from ..errors import IdempotencyConflict
 from ..intake.itemized import Dispatched, InvalidRequests
 from ..intake.request import DEFAULT_DISPATCHED_BY, DispatchRequest
@@ -79,8 +80,9 @@ def one_request(raw: Any, at: str, errors: list[FieldError], key: str | None) ->
     endpoints = _endpoints(raw, at, errors)
     if len(errors) > before:
         return None
+    by = by if by is not None else DEFAULT_DISPATCHED_BY
     return DispatchRequest(
-        event, raw["data"], endpoints, by if by is not None else DEFAULT_DISPATCHED_BY, key, ordering
+        event, raw["data"], endpoints, by, key, ordering, trace=telemetry.current_context()
     )
 
 

@@ -9,6 +9,7 @@ queues the deliveries later, keeping their request ids.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -16,7 +17,7 @@ from typing import Any, TypeVar
 import redis
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import queue, store
+from .. import queue, store, telemetry
 from ..contract.events import EventData
 from ..errors import DispatcherError, StoreUnavailable, UnknownEndpoint
 from ..logs import log_line
@@ -32,7 +33,10 @@ T = TypeVar("T")
 
 
 def store_and_queue(
-    runtime: Runtime, deliveries: list[store.NewDelivery], item_keys: Sequence[str | None] = ()
+    runtime: Runtime,
+    deliveries: list[store.NewDelivery],
+    item_keys: Sequence[str | None] = (),
+    parents: Sequence[Any] = (),
 ) -> list[str]:
     """Stores the deliveries in one transaction, then queues them in one Redis pipeline.
     Returns the request ids item by item (``item_keys``: each item's idempotency key, or None):
@@ -40,27 +44,40 @@ def store_and_queue(
     queued for it."""
     if not deliveries:
         return ids_by_item([], {}, item_keys)
-    stored = store_then_queue(runtime, deliveries)
+    stored = store_then_queue(runtime, deliveries, parents)
     return ids_by_item(stored.rows, stored.repeated, item_keys)
 
 
-def store_then_queue(runtime: Runtime, deliveries: list[store.NewDelivery]) -> store.Stored:
+def store_then_queue(
+    runtime: Runtime, deliveries: list[store.NewDelivery], parents: Sequence[Any] = ()
+) -> store.Stored:
     """:func:`store_and_queue`'s work: what the transaction stored and what it found repeated.
+    Each event's ``dispatch`` span (while telemetry is on) covers both, a child of its item's
+    ``parents`` entry when given, else of the current span.
 
     Raises:
         StoreUnavailable: the database refused; nothing was dispatched.
         IdempotencyConflict: a key was used for another dispatch; nothing was dispatched.
     """
+    traces = telemetry.dispatch_traces({d.item: d.event for d in deliveries}, parents)
     try:
         stored = store.insert_deliveries(
             runtime.engine, deliveries, idempotency_ttl=runtime.settings.idempotency_ttl_seconds
         )
     except SQLAlchemyError as exc:
+        if traces is not None:
+            traces.end({}, type(exc).__name__)
         raise StoreUnavailable(
             f"could not store the deliveries in {store.safe_url(runtime.settings.database_url)}: "
             f"{store.describe_error(exc)}; nothing was dispatched"
         ) from exc
-    log_stored(stored, queue_stored(runtime, stored))
+    except BaseException as exc:
+        if traces is not None:
+            traces.end({}, type(exc).__name__)
+        raise
+    log_stored(stored, queue_stored(runtime, stored, traces))
+    if traces is not None:
+        traces.end(Counter(d.item for d in stored.rows))
     for given, ids in stored.repeated.items():
         log_line(logging.INFO, "idempotent repeat: nothing dispatched", request_ids=",".join(ids))
         del given  # the caller's key is not logged: it may name a patient
@@ -77,18 +94,21 @@ def log_stored(stored: store.Stored, queued: bool, **extra: str) -> None:
         log_line(level, message, request_id=d.request_id, event=d.event, endpoint=d.endpoint, **extra)
 
 
-def queue_stored(runtime: Runtime, stored: store.Stored) -> bool:
+def queue_stored(
+    runtime: Runtime, stored: store.Stored, traces: telemetry.DispatchTraces | None = None
+) -> bool:
     """Queues the new deliveries: each now, except one waiting behind an earlier pending
     delivery of its ordering key, whose job is scheduled to look again later (the worker that
     finishes the one before wakes it sooner). False when Redis refused (reconcile queues them)."""
     rows = stored.rows
     to_queue = [d.request_id for d in rows if d.status == DeliveryStatus.QUEUED]
     waiting = {d.request_id for d in rows if d.ordering is not None and d.request_id not in stored.heads}
+    contexts = _contexts(rows, traces)
     try:
-        queue.enqueue_new(runtime.queue, [rid for rid in to_queue if rid not in waiting])
+        queue.enqueue_new(runtime.queue, [rid for rid in to_queue if rid not in waiting], contexts)
         waiting &= set(to_queue)
         if waiting:
-            queue.schedule_new(runtime.queue, sorted(waiting), timedelta(seconds=PARK_SECONDS))
+            queue.schedule_new(runtime.queue, sorted(waiting), timedelta(seconds=PARK_SECONDS), contexts)
         if stored.recheck:  # the one before finished while this was being stored: go now
             woken = store.ordering.heads_among(runtime.engine, stored.recheck)
             if woken:
@@ -102,6 +122,18 @@ def queue_stored(runtime: Runtime, stored: store.Stored) -> bool:
             error=f"{type(exc).__name__}: {exc}",
         )
         return False
+
+
+def _contexts(rows: list[store.NewDelivery], traces: telemetry.DispatchTraces | None) -> dict[str, str]:
+    """Each delivery's event's ``dispatch`` span context, for its job to carry."""
+    if traces is None:
+        return {}
+    contexts = {}
+    for row in rows:
+        context = traces.carrier(row.item)
+        if context:
+            contexts[row.request_id] = context
+    return contexts
 
 
 def ids_by_item(
@@ -138,7 +170,8 @@ def dispatch_requests(runtime: Runtime, requests: Sequence[DispatchRequest]) -> 
     pipeline; all or nothing. Returns the request ids request by request, endpoint by endpoint
     (a request repeating an idempotency key: the first dispatch's)."""
     prepared = with_current_endpoints(runtime, lambda: prepare_for(runtime, requests))
-    return store_and_queue(runtime, prepared, [r.idempotency_key for r in requests])
+    keys, parents = [r.idempotency_key for r in requests], [r.trace for r in requests]
+    return store_and_queue(runtime, prepared, keys, parents)
 
 
 def with_current_endpoints(runtime: Runtime, step: Callable[[], T]) -> T:

@@ -239,7 +239,8 @@ def _together(runtime: Runtime, groups: dict[int, Prepared]) -> dict[int, Outcom
         offset = len(everyone)
         everyone.extend(admitted)
         deliveries.extend(dataclasses.replace(d, item=d.item + offset) for d in built)
-    stored = store_then_queue(runtime, deliveries) if deliveries else store.Stored([], {})
+    parents = [one.request.trace for one in everyone]
+    stored = store_then_queue(runtime, deliveries, parents) if deliveries else store.Stored([], {})
     answers = _answers(everyone, stored)
     outcomes: dict[int, Outcome] = {}
     start = 0
@@ -252,7 +253,8 @@ def _together(runtime: Runtime, groups: dict[int, Prepared]) -> dict[int, Outcom
 def _alone(runtime: Runtime, admitted: list[Admitted], built: list[store.NewDelivery]) -> Outcome:
     """One group stored in its own transaction, or why it was refused."""
     try:
-        stored = store_then_queue(runtime, built) if built else store.Stored([], {})
+        parents = [one.request.trace for one in admitted]
+        stored = store_then_queue(runtime, built, parents) if built else store.Stored([], {})
     except (IdempotencyConflict, StoreUnavailable) as exc:
         return exc
     return _answers(admitted, stored)

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
-from .. import store
+from .. import store, telemetry
 from ..contract.events import EventData
 from ..runtime import get_runtime
 from .dispatch import ids_by_item, log_stored, prepare_for, queue_stored, with_current_endpoints
@@ -33,13 +33,17 @@ def _after_commit(session: Session) -> None:
     if not pending:
         return
     runtime = get_runtime()
-    for stored in pending:
+    for stored, traces in pending:
         # Redis refusing is logged there: reconcile will queue the deliveries.
-        log_stored(stored, queue_stored(runtime, stored), via="outbox")
+        log_stored(stored, queue_stored(runtime, stored, traces), via="outbox")
+        if traces is not None:
+            traces.end({0: len(stored.rows)})
 
 
 def _after_rollback(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+    for _stored, traces in session.info.pop(_PENDING, []):
+        if traces is not None:
+            traces.end({}, "rollback")
 
 
 def dispatch_in_transaction(
@@ -66,12 +70,17 @@ def dispatch_in_transaction(
     if not deliveries:
         return []
     runtime.engine  # noqa: B018 - the log tables exist, at this version's schema, before the caller writes
-    # Sealed here: the caller's engine has no storage keys.
-    stored = store.insert_in_session(
-        session, deliveries, runtime.keyring, runtime.settings.idempotency_ttl_seconds
-    )
+    traces = telemetry.dispatch_traces({0: request.event})  # ends once the caller's transaction does
+    try:  # sealed here: the caller's engine has no storage keys
+        stored = store.insert_in_session(
+            session, deliveries, runtime.keyring, runtime.settings.idempotency_ttl_seconds
+        )
+    except BaseException as exc:
+        if traces is not None:
+            traces.end({}, type(exc).__name__)
+        raise
     if not sa_event.contains(session, "after_commit", _after_commit):
         sa_event.listen(session, "after_commit", _after_commit)
         sa_event.listen(session, "after_rollback", _after_rollback)
-    session.info.setdefault(_PENDING, []).append(stored)
+    session.info.setdefault(_PENDING, []).append((stored, traces))
     return ids_by_item(stored.rows, stored.repeated, [idempotency_key])

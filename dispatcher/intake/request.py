@@ -8,7 +8,7 @@ replay and the HTTP API each say what they were asked in one of these, and nothi
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..contract.events import EventData
@@ -31,6 +31,8 @@ class DispatchRequest:
         ordering_key: for ordered endpoints, the key whose deliveries arrive in dispatch order
             (None: the first of the endpoint's ``ordering_fields`` in the data).
         replay_of: for a replay, the request_id of the delivery it re-sends.
+        trace: the context its ``dispatch`` span is a child of, when the request is stored on
+            another thread than its caller's (the HTTP API's); None: the current span's.
     """
 
     event: str
@@ -40,6 +42,7 @@ class DispatchRequest:
     idempotency_key: str | None = None
     ordering_key: str | None = None
     replay_of: str | None = None
+    trace: Any = field(default=None, compare=False)
 
     @classmethod
     def of(

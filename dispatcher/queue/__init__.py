@@ -40,8 +40,13 @@ from .jobs import (
     wake,
 )
 from .snapshot import WORKER_COLUMNS, oldest_queued_age, queue_snapshot, registered_workers, worker_records
+from .traces import LAST_ATTEMPT_FIELD, TRACE_FIELD, keep_attempt_traces, traces
 
 __all__ = [
+    "LAST_ATTEMPT_FIELD",
+    "TRACE_FIELD",
+    "keep_attempt_traces",
+    "traces",
     "ACTIVE_STATUSES",
     "FAILURE_TTL",
     "JOB_FUNCTION",

@@ -9,7 +9,7 @@ anyway finds the delivery already claimed in the database and does nothing.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeAlias
 
@@ -23,6 +23,7 @@ from .. import lua
 from ..config import Settings
 from . import rq_edge
 from .rq_edge import JobField
+from .traces import TRACE_FIELD
 
 JobQueue: TypeAlias = Queue
 """RQ's queue, as the rooms above hold it (``Runtime.queue``): they hand it back to this room's
@@ -66,8 +67,11 @@ def _job_options(request_id: str) -> dict[str, Any]:
     }
 
 
-def enqueue_new(queue: Queue, request_ids: Iterable[str]) -> list[str]:
+def enqueue_new(
+    queue: Queue, request_ids: Iterable[str], traces: Mapping[str, str] | None = None
+) -> list[str]:
     """Enqueues deliveries that have no job, in one pipeline; returns those it enqueued.
+    ``traces``: a delivery's trace context (:data:`.traces.TRACE_FIELD`), when it has one.
 
     Each enqueue is atomic and unique (``enqueue.lua``): a delivery whose job exists already
     (reconcile queued it while this dispatch was waiting on Redis, say) keeps that one job.
@@ -81,12 +85,15 @@ def enqueue_new(queue: Queue, request_ids: Iterable[str]) -> list[str]:
         for request_id in ids:
             job = queue.create_job(JOB_FUNCTION, **_job_options(request_id))
             job.origin, job.enqueued_at, job.redis_server_version = queue.name, now(), version
-            _ENQUEUE_SCRIPT(keys=[job.key, queue.key], args=[job.id, *_fields(job)], client=pipe)
+            fields = _fields(job) + _trace_pair(traces, request_id)
+            _ENQUEUE_SCRIPT(keys=[job.key, queue.key], args=[job.id, *fields], client=pipe)
         results = pipe.execute()[1:]
     return [request_id for request_id, created in zip(ids, results, strict=True) if created]
 
 
-def schedule_new(queue: Queue, request_ids: Iterable[str], after: timedelta) -> list[str]:
+def schedule_new(
+    queue: Queue, request_ids: Iterable[str], after: timedelta, traces: Mapping[str, str] | None = None
+) -> list[str]:
     """Schedules jobs for deliveries that have none, to run ``after`` from now, in one pipeline
     (``schedule.lua``, unique as :func:`enqueue_new`); returns those it scheduled."""
     ids = list(request_ids)
@@ -101,7 +108,7 @@ def schedule_new(queue: Queue, request_ids: Iterable[str], after: timedelta) -> 
         for request_id in ids:
             job = queue.create_job(JOB_FUNCTION, **_job_options(request_id))
             job.origin, job.redis_server_version = queue.name, version
-            fields = _fields(job, status=rq_edge.SCHEDULED)
+            fields = _fields(job, status=rq_edge.SCHEDULED) + _trace_pair(traces, request_id)
             _SCHEDULE_SCRIPT(keys=[job.key, registry], args=[job.id, score, *fields], client=pipe)
         results = pipe.execute()[1:]
     return [request_id for request_id, created in zip(ids, results, strict=True) if created]
@@ -143,6 +150,11 @@ def _fields(job: Job, status: str | None = None) -> list[Any]:
         if value is not None:
             pairs += [field, value if isinstance(value, bytes | str) else str(value)]
     return pairs
+
+
+def _trace_pair(traces: Mapping[str, str] | None, request_id: str) -> list[Any]:
+    context = traces.get(request_id) if traces else None
+    return [TRACE_FIELD, context] if context else []
 
 
 def job_state(queue: Queue, request_id: str) -> tuple[str | None, str | None]:

@@ -30,7 +30,7 @@ from ..policy import retry as policy
 from ..runtime import Runtime
 from ..sending import attempt, limits
 from ..vocabulary import AttemptOutcome, Reason
-from . import metrics
+from . import metrics, tracing
 from .breaking import Holds
 from .ordering import not_claimed
 from .posting import Sending, send, stored_headers
@@ -117,6 +117,7 @@ class Flight:
         self.holds.begin_group()
         results: dict[str, Result] = {}
         held = list(claims.values())
+        contexts = tracing.contexts(runtime, list(claims))
         try:
             unclaimed = [rid for rid in request_ids if rid not in claims]
             if unclaimed:
@@ -125,6 +126,9 @@ class Flight:
                 sending = self._prepare(held[0])
                 claim = held.pop(0)
                 if isinstance(sending, Sending):
+                    sending.dispatch_trace, sending.previous_trace = contexts.get(
+                        claim.request_id, (None, None)
+                    )
                     self.pending[runtime.senders.submit(send, runtime, sending, self.gone)] = sending
                 else:
                     results[claim.request_id] = sending
@@ -252,6 +256,7 @@ class Flight:
         results: dict[str, Result] = {s.claim.request_id: self._held_back(s) for s in held_back}
         for f in finished:
             results[f.sending.claim.request_id] = self._after(f)
+        tracing.end_attempts(self.runtime, [(f.sending, f.decision.outcome) for f in finished])
         self.holds.count()  # their results in the breakers, one round trip per endpoint
         return results
 
@@ -284,6 +289,8 @@ class Flight:
         result = breaker_policy.sample(outcome.http_status, outcome.failure)
         self.holds.after_attempt(sending.endpoint, sending.rules, claim.request_id, result)
         metrics.record_attempt(claim.event, claim.endpoint, decision.outcome, outcome.duration_ms / 1000)
+        if decision.outcome == AttemptOutcome.DELIVERED:
+            metrics.delivered(claim.event, claim.endpoint, claim.dispatched_at)
         sent_fine = (
             decision.outcome != AttemptOutcome.FAILED and outcome.http_status and outcome.http_status < 300
         )

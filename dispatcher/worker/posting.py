@@ -8,8 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache, partial
+from typing import Any
 
-from .. import store
+from .. import store, telemetry
 from ..config import DeliverySettings, Endpoint
 from ..config.partner_settings import OAuth2Client
 from ..contract import signing
@@ -19,6 +20,7 @@ from ..redaction import Masker
 from ..runtime import Runtime
 from ..sending import attempt, connections, oauth2
 from ..vocabulary import FailureKind
+from . import metrics
 
 REDACTED_HEADER = "[redacted]"
 
@@ -37,6 +39,12 @@ class Sending:
     logged_body: str
     headers: dict[str, str]
     limited: bool
+    dispatch_trace: str | None = None
+    """The context of its event's ``dispatch`` span, from its job (while the worker traces)."""
+    previous_trace: str | None = None
+    """The context of its previous attempt's ``deliver`` span, from its job."""
+    span: telemetry.DeliverSpan | None = None
+    """This attempt's ``deliver`` span, started as its POST is about to go."""
 
 
 def send(
@@ -50,6 +58,16 @@ def send(
     adds the endpoint itself, so a thread that picks up the next delivery at once already knows."""
     if gates.before_post(sending.endpoint.name, gone).gate is not gates.Gate.SEND:
         return None, datetime.now(UTC)
+    claim = sending.claim
+    metrics.attempt_started(claim.event, claim.endpoint, claim.attempt, claim.dispatched_at)
+    if telemetry.enabled():
+        sending.span = telemetry.start_deliver(
+            sending.dispatch_trace,
+            sending.previous_trace,
+            request_id=claim.request_id,
+            endpoint=claim.endpoint,
+            attempt=claim.attempt,
+        )
     try:
         if sending.endpoint.signing_secrets:
             sending.headers.update(
@@ -64,6 +82,8 @@ def send(
         outcome = policy.DeliveryOutcome(
             None, FailureKind.CONNECTION_ERROR, f"unexpected {type(exc).__name__} while sending", None, 0
         )
+    finally:
+        metrics.attempt_ended(claim.endpoint)
     return outcome, datetime.now(UTC)
 
 
@@ -89,6 +109,7 @@ def _post(runtime: Runtime, sending: Sending) -> policy.DeliveryOutcome:
         timeout=rules.timeout,
         connect_timeout=rules.connect_timeout,
     )
+    post = _traced(post, sending)
     mask = runtime.masker_for(endpoint).mask
     client = endpoint.auth
     if not isinstance(client, OAuth2Client):
@@ -104,6 +125,23 @@ def _post(runtime: Runtime, sending: Sending) -> policy.DeliveryOutcome:
         connect_timeout=rules.connect_timeout,
     )
     return _authorized(runtime, sending, client, post, fetch, mask)
+
+
+def _traced(post: Post, sending: Sending) -> Post:
+    """``post`` inside its ``POST`` client span, when the attempt has a ``deliver`` span; with
+    W3C ``traceparent`` added for an endpoint with ``propagate_trace: true``."""
+    span = sending.span
+    if span is None:
+        return post
+
+    def traced(**kwargs: Any) -> policy.DeliveryOutcome:
+        headers = sending.headers if sending.endpoint.propagate_trace else None
+        with span.post(sending.endpoint.url, headers) as http:
+            outcome = post(**kwargs)
+            http.result(outcome.http_status, outcome.failure)
+        return outcome
+
+    return traced
 
 
 def _authorized(

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 import redis
 from rq import SimpleWorker
 
+from .. import telemetry
 from ..config import Settings, default_key_warnings, require_for_worker
 from ..logs import log_line, say, setup_terminal
 from ..runtime import Runtime, set_runtime
@@ -289,7 +290,10 @@ def rq_logging_level(verbose: bool) -> str:
 
 
 def _serve_metrics(settings: Settings, runtime: Runtime) -> None:
-    """Serves the Prometheus metrics when ``metrics`` is configured."""
+    """Serves the Prometheus metrics when ``metrics`` is configured, and mirrors them to OTLP
+    when ``telemetry`` is."""
+    if metrics.start_otlp_metrics(runtime):
+        log_line(logging.INFO, "metrics exported over OTLP", worker=runtime.worker_name)
     if settings.metrics is not None:
         port = metrics.start_metrics_server(
             settings.metrics.port, runtime, host=settings.metrics.host, search=settings.metrics.port_range
@@ -328,4 +332,5 @@ def _shut_down(runtime: Runtime, heartbeat: Heartbeat, lease: Lease, housekeepin
     lease.release()
     log_line(logging.INFO, "worker stopped", worker=runtime.worker_name)
     say(f"{time.strftime('%H:%M:%S')}  worker stopped: {runtime.worker_name}")
+    telemetry.flush()  # the last attempts' spans, before the process ends
     runtime.close()

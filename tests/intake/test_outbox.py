@@ -90,3 +90,42 @@ def test_the_outbox_seals_the_payload_written_through_the_callers_own_engine(mak
     callers_engine.dispose()
     assert raw.startswith(PREFIX) and "ORDER" not in raw
     assert '"order_changed"' in store.get_delivery(runtime.engine, request_id)["payload"]
+
+
+def test_an_outbox_dispatch_span_lasts_until_the_commit_and_its_job_carries_it(
+    make_runtime, receiver, redis_client: redis.Redis
+):
+    """With telemetry on, the outbox's ``dispatch`` span ends at the caller's commit, when the
+    job is queued carrying its context; a rollback ends it as an error."""
+    import pytest
+
+    pytest.importorskip("opentelemetry.sdk")
+    from dispatcher import telemetry
+    from dispatcher.queue import TRACE_FIELD
+    from tests.otlp_receiver import OtlpReceiver
+
+    otlp = OtlpReceiver().start()
+    try:
+        runtime = make_runtime(
+            endpoints=[{"name": "partner-a", "url": receiver.url, "key": "k-123"}],
+            telemetry={"otlp_endpoint": otlp.url},
+        )
+        ORDERS.metadata.create_all(runtime.engine)
+        example = events.CATALOGUE["order_changed"].example()
+        with Session(runtime.engine) as session:
+            (committed,) = dispatch_in_transaction(session, "order_changed", example)
+            session.commit()
+            dispatch_in_transaction(session, "order_changed", example)
+            session.rollback()
+        telemetry.flush()
+        spans = otlp.wait_for(lambda got: len(got) >= 2)
+    finally:
+        telemetry.shutdown()
+        otlp.stop()
+    ok, rolled_back = sorted(
+        (s for s in spans if s.name == "dispatch"), key=lambda s: "error.type" in s.attributes
+    )
+    assert ok.attributes == {"webhook.event": "order_changed", "webhook.deliveries": 1}
+    assert rolled_back.attributes["error.type"] == "rollback" and rolled_back.status_code == 2
+    carried = redis_client.hget(f"rq:job:{committed}", TRACE_FIELD).decode()
+    assert carried.split("-")[1:3] == [ok.trace_id, ok.span_id]

@@ -197,9 +197,10 @@ def lua_code(name: str) -> str:
     return "\n".join(line.split("--", 1)[0] for line in lines)
 
 
-def test_the_queue_room_has_its_six_scripts() -> None:
+def test_the_queue_room_has_its_seven_scripts() -> None:
     assert SCRIPTS == [
         "enqueue.lua",
+        "keep_trace.lua",
         "reschedule.lua",
         "schedule.lua",
         "stand_in.lua",

@@ -1,0 +1,40 @@
+"""A worker's part of an event's trace: the contexts a flight's jobs carry, read in one round
+trip, and each attempt's ``deliver`` span ended with its outcome -- a retry's job keeping the
+span's context for the next attempt's span to link to. Nothing here while the worker does not
+trace; Redis not answering costs a span its parent or its link, never a delivery."""
+
+from __future__ import annotations
+
+import redis
+
+from .. import queue, telemetry
+from ..runtime import Runtime
+from ..vocabulary import AttemptOutcome
+from .posting import Sending
+
+
+def contexts(runtime: Runtime, request_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+    """The deliveries' trace contexts from their jobs: the ``dispatch`` span's and the previous
+    attempt's (Redis not answering: their spans start traces of their own)."""
+    if not telemetry.enabled() or not request_ids:
+        return {}
+    try:
+        return queue.traces(runtime.queue, request_ids)
+    except redis.RedisError:
+        return {}
+
+
+def end_attempts(runtime: Runtime, ended: list[tuple[Sending, str]]) -> None:
+    """Ends each attempt's ``deliver`` span with its outcome as the log names it; a retry's job
+    keeps the span's context."""
+    links = {}
+    for sending, outcome in ended:
+        if sending.span is None:
+            continue
+        sending.span.end(outcome)
+        if outcome == AttemptOutcome.RETRY_SCHEDULED:
+            links[sending.claim.request_id] = sending.span.carrier()
+    try:
+        queue.keep_attempt_traces(runtime.queue, {rid: context for rid, context in links.items() if context})
+    except redis.RedisError:  # the next attempt's span is not linked: nothing else is lost
+        pass
