@@ -2,7 +2,8 @@
 
 Owns: the Redis connection (:mod:`.connection`), one RQ job per delivery whose job id is the
 request_id -- enqueue, take a batch, schedule, re-queue, remove (:mod:`.jobs`) -- and the
-read-only numbers of the queue and RQ's workers (:mod:`.snapshot`). Its Lua scripts are ``.lua``
+read-only numbers of the queue and RQ's workers (:mod:`.snapshot`), and a delivery's trace
+contexts kept in its job's record (:mod:`.traces`). Its Lua scripts are ``.lua``
 files beside it. RQ's private layout in Redis (keys, record fields, status words) is named in
 :mod:`.rq_edge` alone, and listed in ``docs/rq-edge.md``; the scripts get those names from it.
 
