@@ -60,11 +60,14 @@ def config_check(strict: bool) -> None:
 
 def check_warnings(settings: Settings, refused: Sequence[str] = ()) -> list[str]:
     """What ``config check`` warns about: endpoint addresses the sender will refuse or cannot
-    resolve, and endpoints on the default key (unless ``refused`` already names them)."""
+    resolve, endpoints on the default key (unless ``refused`` already names them), and telemetry
+    asked for where OpenTelemetry is not installed."""
     from ..config import default_key_warnings
     from ..sending.preflight import endpoint_warnings
+    from ..telemetry import warnings as telemetry_warnings
 
-    return endpoint_warnings(settings) + [w for w in default_key_warnings(settings) if w not in refused]
+    keys = [w for w in default_key_warnings(settings) if w not in refused]
+    return endpoint_warnings(settings) + keys + telemetry_warnings(settings.telemetry)
 
 
 def endpoint_differences(settings: Settings) -> tuple[list[str], str | None]:

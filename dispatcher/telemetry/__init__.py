@@ -18,7 +18,7 @@ names (:data:`.spans.ATTRIBUTES`); telemetry never fails a dispatch or a deliver
 """
 
 from .deliver import DeliverSpan, HttpSpan, start_deliver
-from .providers import configure, enabled, flush, shutdown
+from .providers import configure, enabled, flush, shutdown, warnings
 from .server import ServerSpan, server_span
 from .spans import DispatchTraces, current_context, dispatch_traces
 
@@ -35,4 +35,5 @@ __all__ = [
     "server_span",
     "shutdown",
     "start_deliver",
+    "warnings",
 ]

@@ -13,6 +13,7 @@ own threads; a collector that is away costs a warning in the SDK's log, never a 
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import threading
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,29 @@ def tracer() -> Tracer | None:
     return _tracer
 
 
+NOT_INSTALLED = (
+    "telemetry: otlp_endpoint is set but OpenTelemetry is not installed; "
+    "pip install 'baremeds-webhook-dispatcher[otel]'"
+)
+
+
+def installed() -> bool:
+    """Whether the otel extra's SDK and OTLP/HTTP exporter can be imported (nothing imported)."""
+    try:
+        return all(
+            importlib.util.find_spec(name) is not None
+            for name in ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http")
+        )
+    except ModuleNotFoundError:  # a parent package missing
+        return False
+
+
+def warnings(settings: TelemetrySettings) -> list[str]:
+    """What ``config check`` and a worker at start say about ``telemetry``: asked for, and
+    OpenTelemetry not installed (the process then runs untraced)."""
+    return [NOT_INSTALLED] if settings.enabled and not installed() else []
+
+
 def configure(settings: TelemetrySettings) -> bool:
     """Makes the process's providers for ``settings`` (again only if they changed); with
     telemetry off, shuts down what an earlier configuration made. Returns whether the process
@@ -57,11 +81,7 @@ def configure(settings: TelemetrySettings) -> bool:
         try:
             _provider = _make_tracer_provider(settings)
         except ImportError:
-            log_line(
-                logging.ERROR,
-                "telemetry: otlp_endpoint is set but OpenTelemetry is not installed; "
-                "pip install 'baremeds-webhook-dispatcher[otel]'; running untraced",
-            )
+            log_line(logging.ERROR, f"{NOT_INSTALLED}; running untraced")
             return False
         _tracer = _provider.get_tracer(INSTRUMENTATION)
         return True

@@ -224,6 +224,7 @@ def warn_at_start(settings: Settings) -> list[str]:
     other endpoints' deliveries go on, and these fail with the reason until it is fixed)."""
     errors, expiring = settings_credential_problems(settings, datetime.now(UTC))
     warnings = [*default_key_warnings(settings), *endpoint_warnings(settings), *errors, *expiring]
+    warnings += telemetry.warnings(settings.telemetry)
     for warning in warnings:
         log_line(logging.WARNING, "configuration warning", warning=warning)
         say(f"{time.strftime('%H:%M:%S')}  warning: {warning}")

@@ -4,6 +4,7 @@ settings with every secret masked, a bad setting as one line naming it, and the 
 from __future__ import annotations
 
 import json
+import sys
 
 from click.testing import CliRunner
 
@@ -333,3 +334,17 @@ def test_config_check_counts_an_expiring_certificate_as_a_warning(write_config, 
     strict = invoke("config", "check", "--strict")
     assert strict.exit_code == 1 and strict.stderr.splitlines() == [warned, "error: 1 warning (--strict)"]
     assert "31337" not in lenient.output + strict.output
+
+
+def test_config_check_warns_when_telemetry_is_asked_for_without_opentelemetry(tmp_path, monkeypatch):
+    text = LOOPBACK + 'allow_networks: ["127.0.0.0/8"]\ntelemetry:\n  otlp_endpoint: http://127.0.0.1:4318\n'
+    monkeypatch.setenv("DISPATCHER_CONFIG", str(_write(tmp_path, text)))
+    assert invoke("config", "check", "--strict").exit_code == 0  # installed here: nothing to say
+    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.http", None)  # as if not installed
+    result = invoke("config", "check", "--strict")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "warning: telemetry: otlp_endpoint is set but OpenTelemetry is not installed; "
+        "pip install 'baremeds-webhook-dispatcher[otel]'",
+        "error: 1 warning (--strict)",
+    ]
