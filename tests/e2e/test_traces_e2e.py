@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dispatcher import dispatch, telemetry
+from dispatcher import dispatch, store, telemetry
 from dispatcher.telemetry import providers
 from tests.conftest import wait_for
 from tests.e2e.test_worker_e2e import wait_final
@@ -76,13 +76,15 @@ def test_one_trace_per_event_across_three_processes_with_no_phi(
     )
     assert telemetry.enabled()
     config = write_config(endpoints=endpoints, telemetry={"otlp_endpoint": otlp.url})
-    for n in (1, 2):  # the file leaves service_name unset: OTEL_SERVICE_NAME fills it
-        env = {
+
+    def env(n: int) -> dict[str, str]:  # the file leaves service_name unset: OTEL_SERVICE_NAME fills it
+        return {
             "OTEL_SERVICE_NAME": f"worker-{n}",
             "OTEL_BSP_SCHEDULE_DELAY": "100",
             "OTEL_METRIC_EXPORT_INTERVAL": "300",
         }
-        start_worker(config, extra_env=env)
+
+    first_worker = start_worker(config, extra_env=env(1))
     tracer = providers.tracer()
     assert tracer is not None
     events = []
@@ -90,7 +92,12 @@ def test_one_trace_per_event_across_three_processes_with_no_phi(
         with tracer.start_as_current_span("web request") as web:
             ids = dispatch("encounter_cancelled", DATA, dispatched_by="PHI-MARKER-dispatcher")
         events.append((format(web.get_span_context().trace_id, "032x"), ids))
-    rows = wait_final(runtime, [rid for _, ids in events for rid in ids])
+    # Worker 1 makes every first attempt and stops; worker 2, another process, makes the retries.
+    every = [rid for _, ids in events for rid in ids]
+    wait_for(lambda: all(store.list_attempts(runtime.engine, rid) for rid in every), message="first attempts")
+    first_worker.stop()
+    start_worker(config, extra_env=env(2))
+    rows = wait_final(runtime, every)
     assert {r["status"] for r in rows} == {"delivered"}
     telemetry.flush()
     # each event: web + dispatch, then per endpoint: pharmacy 2 attempts, lab 1 -- a deliver and a POST each
@@ -106,7 +113,8 @@ def test_one_trace_per_event_across_three_processes_with_no_phi(
         delivers = _of(spans, "deliver", trace_id)
         assert len(delivers) == 3, [(s.name, s.attributes) for s in spans if s.trace_id == trace_id]
         assert {d.parent_span_id for d in delivers} == {dispatched.span_id}
-        assert {d.service for d in delivers} <= {"worker-1", "worker-2"} and all(
+        assert [d.service for d in delivers if d.attributes["webhook.attempt"] == 2] == ["worker-2"]
+        assert {d.service for d in delivers if d.attributes["webhook.attempt"] == 1} == {"worker-1"} and all(
             d.kind == CONSUMER for d in delivers
         )
         assert {d.attributes["webhook.request_id"] for d in delivers} == set(ids)
@@ -145,8 +153,16 @@ def test_one_trace_per_event_across_three_processes_with_no_phi(
         lab_id = next(rid for rid in ids if rid != pharmacy_id)
         assert [g.headers.get("traceparent") for g in partner_b.for_request(lab_id)] == [None]
 
+    # The resource says which service and instance, and nothing of the process's command line.
+    sdk = {"telemetry.sdk.language", "telemetry.sdk.name", "telemetry.sdk.version"}
+    assert {key for span in spans for key in span.resource} == {"service.name", "service.instance.id"} | sdk
+    assert len({span.resource["service.instance.id"] for span in spans}) == 3  # three processes
     # The workers' metrics went out over OTLP too: the delivery lag of what they delivered.
-    wanted = {"dispatcher_delivery_lag_seconds", "dispatcher_first_attempt_lag_seconds", "webhook_deliveries"}
+    wanted: set[str] = {
+        "dispatcher_delivery_lag_seconds",
+        "dispatcher_first_attempt_lag_seconds",
+        "webhook_deliveries",
+    }
     wait_for(lambda: wanted <= otlp.metric_names, message="the workers' metrics over OTLP")
     wait_for(lambda: _lag_count(otlp) >= 6, message="every delivery's lag exported")
     everything = otlp.all_bytes()
