@@ -20,8 +20,13 @@ LAG_BUCKETS = (
 class Instruments:
     """The OTLP instruments of one worker process."""
 
-    def __init__(self, meter: Any, queue_age: Callable[[], Iterable[tuple[str, float]]]) -> None:
+    def __init__(self, provider: Any, queue_age: Callable[[], Iterable[tuple[str, float]]]) -> None:
         from opentelemetry.metrics import Observation
+
+        self.provider = provider
+        """The meter provider they export through: once it is shut down (telemetry turned off, or
+        on to another collector), these are stale."""
+        meter = provider.get_meter(providers.INSTRUMENTATION)
 
         def observe(_options: Any) -> list[Any]:
             return [Observation(age, {"queue": name}) for name, age in queue_age()]
@@ -59,17 +64,19 @@ def start(queue_age: Callable[[], Iterable[tuple[str, float]]]) -> Instruments |
     ``<otlp_endpoint>/v1/metrics``; None while telemetry is off."""
     global _instruments
     with _lock:
-        if _instruments is None:
+        if current() is None:
             provider = providers.meter_provider()
-            if provider is None:
-                return None
-            _instruments = Instruments(provider.get_meter(providers.INSTRUMENTATION), queue_age)
+            _instruments = Instruments(provider, queue_age) if provider is not None else None
         return _instruments
 
 
 def current() -> Instruments | None:
-    """The instruments, once :func:`start` made them (a test of ``is None`` while off)."""
-    return _instruments
+    """The instruments :func:`start` made, while the provider they export through is the
+    process's (telemetry off, or configured anew since: None). An identity test per call."""
+    made = _instruments
+    if made is None or made.provider is not providers.current_meter_provider():
+        return None
+    return made
 
 
 def stop() -> None:

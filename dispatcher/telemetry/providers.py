@@ -121,6 +121,11 @@ def _sampler(settings: TelemetrySettings) -> Any:
     }[settings.sampler]
 
 
+def current_meter_provider() -> Any:
+    """The meter provider made by :func:`meter_provider` and not shut down since, else None."""
+    return _meter_provider
+
+
 def meter_provider() -> Any:
     """The process's meter provider exporting to ``<otlp_endpoint>/v1/metrics``, made on the
     first call (a worker's); None while telemetry is off."""

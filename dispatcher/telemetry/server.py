@@ -11,6 +11,9 @@ from typing import Any
 from . import providers
 from .spans import attributes, context_from_headers, quiet
 
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+"""The methods a span names as they are; any other is ``_OTHER`` (the HTTP semantic conventions)."""
+
 
 class ServerSpan:
     """A request's span (or nothing while telemetry is off)."""
@@ -45,8 +48,11 @@ def server_span(method: str, headers: Mapping[str, str]) -> Iterator[ServerSpan]
     from opentelemetry import trace
     from opentelemetry.trace import SpanKind
 
+    method = method if method in METHODS else "_OTHER"  # a client's own word never enters a trace
     parent = context_from_headers({k: v for k, v in headers.items() if k in ("traceparent", "tracestate")})
     given = attributes({"http.request.method": method})
-    span = tracer.start_span(method, context=parent, kind=SpanKind.SERVER, attributes=given)
+    span = tracer.start_span(
+        "HTTP" if method == "_OTHER" else method, context=parent, kind=SpanKind.SERVER, attributes=given
+    )
     with trace.use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False):
         yield ServerSpan(span)
