@@ -548,6 +548,77 @@ def api_section(a: dict[str, Any]) -> Lines:
     return lines
 
 
+def telemetry_section(t: dict[str, Any]) -> Lines:
+    w = t["workers"]
+    lines = [
+        "## 13. Traces' cost (issue 27), PostgreSQL",
+        "",
+        f"Three modes, rotating: **before**, the code before issue 27 ({t['base']}); **off**, the code "
+        "under test without `telemetry`; **on**, `telemetry: {otlp_endpoint: <sink>, sample_ratio: "
+        f"{t['sample_ratio']}}}`, exporting over OTLP/HTTP to a sink on 127.0.0.1 (a raw asyncio server "
+        "answering 200 with an empty body, counting requests, bytes and spans). "
+        f"{w['n']} deliveries drained by {w['workers']} burst workers to an instant receiver "
+        f"({t.get('receiver', '-')}), {w['rounds']}× each, medians; in **on** the jobs were dispatched "
+        "with tracing on, so each `deliver` span is a child of its `dispatch` span.",
+        "",
+        "| mode | deliveries/s (first claim → last record) | all runs /s | steady by the queue /s "
+        "| worker CPU ms/delivery | spans the workers exported | span bytes (requests) | metrics requests "
+        "| all delivered once | host steal s |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---|---:|",
+    ]
+    for key in ("before", "off", "on"):
+        r, e = w[key], w[key]["exported"]
+        rates = ", ".join(f"{x['db_rate'] or 0:.0f}" for x in r["runs"])
+        spans = ", ".join(f"{k} {v}" for k, v in sorted(e["spans"].items())) or "none"
+        lines.append(
+            f"| {key} | {r['rate']:.0f} | {rates} | {r['queue_rate']:.0f} | {r['cpu_ms_per_job']:.2f} "
+            f"| {spans} | {e['trace_bytes']:,} ({e['trace_requests']}) | {e['metric_requests']} "
+            f"| {'yes' if r['all_delivered_once'] else '**no**'} | {r['steal_s']:.2f} |"
+        )
+    lines += [
+        "",
+        f"on ÷ off: **{w['on_off']:.2f}** (by the queue {w['queue_on_off']:.2f}; each round: "
+        f"{', '.join(f'{x:.2f}' for x in w['on_off_rounds'])}; worker CPU per delivery {w['cpu_on_off']:.2f}). "
+        f"off ÷ before: **{w['off_before']:.2f}** (by the queue {w['queue_off_before']:.2f}; each round: "
+        f"{', '.join(f'{x:.2f}' for x in w['off_before_rounds'])}; worker CPU per delivery "
+        f"{w['cpu_off_before']:.2f}). One mode's own runs spread (max − min ÷ median): before "
+        f"{w['before']['spread']:.2f}, off {w['off']['spread']:.2f}, on {w['on']['spread']:.2f}.",
+        "",
+    ]
+    return lines + telemetry_dispatch_lines(t)
+
+
+def telemetry_dispatch_lines(t: dict[str, Any]) -> Lines:
+    d = t["dispatch"]
+    lines = [
+        f"`dispatch()` ({d['calls']} calls one at a time) and `dispatch_many` ({d['bulk_events']:,} events in "
+        f"batches of 500), PostgreSQL, in a child process per run, {d['rounds']}× each mode, medians "
+        "(CPU: the process's, the span processor's thread included):",
+        "",
+        "| mode | `dispatch()` /s | p50 ms | CPU ms/event | `dispatch_many` /s | CPU ms/event "
+        "| `dispatch` spans exported / made | host steal s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for key in ("before", "off", "on"):
+        r = d[key]
+        lines.append(
+            f"| {key} | {r['events_per_s']:.0f} | {r['p50_ms']:.2f} | {r['cpu_ms_per_event']:.2f} "
+            f"| {r['bulk_events_per_s']:.0f} | {r['bulk_cpu_ms_per_event']:.3f} "
+            f"| {r['exported']['spans'].get('dispatch', 0):,} / {r['spans_expected']:,} | {r['steal_s']:.2f} |"
+        )
+    single, bulk = d["single"], d["bulk"]
+    lines += [
+        "",
+        f"`dispatch()` on ÷ off **{single['on_off']:.2f}** (rounds {', '.join(f'{x:.2f}' for x in single['on_off_rounds'])}), "
+        f"off ÷ before **{single['off_before']:.2f}** (rounds {', '.join(f'{x:.2f}' for x in single['off_before_rounds'])}); "
+        f"`dispatch_many` on ÷ off **{bulk['on_off']:.2f}** (rounds {', '.join(f'{x:.2f}' for x in bulk['on_off_rounds'])}), "
+        f"off ÷ before **{bulk['off_before']:.2f}** (rounds {', '.join(f'{x:.2f}' for x in bulk['off_before_rounds'])}). "
+        f"Host steal over the whole scenario: {t['steal_s']:.2f} s.",
+        "",
+    ]
+    return lines
+
+
 SECTIONS: list[tuple[str, Callable[[dict[str, Any]], Lines]]] = [
     ("worker", worker_section),
     ("slow", slow_section),
@@ -561,6 +632,7 @@ SECTIONS: list[tuple[str, Callable[[dict[str, Any]], Lines]]] = [
     ("oauth2", oauth2_section),
     ("breaker", breaker_section),
     ("api", api_section),
+    ("telemetry", telemetry_section),
     ("profile", profile_section),
 ]
 """(key in the results, its section), in the report's order."""
@@ -683,6 +755,34 @@ def api_targets(a: dict[str, Any]) -> list[Target]:
     ]
 
 
+def telemetry_targets(t: dict[str, Any]) -> list[Target]:
+    w, d = t["workers"], t["dispatch"]
+    delivered = all(w[m]["all_delivered_once"] for m in ("before", "off", "on"))
+    exported = w["on"]["exported"]["trace_bytes"] > 0
+    return [
+        (
+            "traces on (sample_ratio 1.0) ≥ 0.90× off, 4 workers",
+            f"{w['on_off']:.2f}× ({w['on']['exported']['trace_bytes']:,} span bytes exported)",
+            w["on_off"] >= 0.90 and delivered and exported,
+        ),
+        (
+            "traces on ≥ 0.90× off, `dispatch()` and `dispatch_many`",
+            f"`dispatch()` {d['single']['on_off']:.2f}×, `dispatch_many` {d['bulk']['on_off']:.2f}×",
+            d["single"]["on_off"] >= 0.90 and d["bulk"]["on_off"] >= 0.90,
+        ),
+        (
+            "traces off within noise of the code before issue 27 (≥ 0.95×), 4 workers",
+            f"{w['off_before']:.2f}×",
+            w["off_before"] >= 0.95 and delivered,
+        ),
+        (
+            "traces off within noise of before (≥ 0.95×), `dispatch()` and `dispatch_many`",
+            f"`dispatch()` {d['single']['off_before']:.2f}×, `dispatch_many` {d['bulk']['off_before']:.2f}×",
+            d["single"]["off_before"] >= 0.95 and d["bulk"]["off_before"] >= 0.95,
+        ),
+    ]
+
+
 TARGETS: list[tuple[str, Callable[[dict[str, Any]], list[Target]]]] = [
     ("worker", worker_targets),
     ("slow", slow_targets),
@@ -692,6 +792,7 @@ TARGETS: list[tuple[str, Callable[[dict[str, Any]], list[Target]]]] = [
     ("console", console_targets),
     ("oauth2", oauth2_targets),
     ("api", api_targets),
+    ("telemetry", telemetry_targets),
 ]
 
 

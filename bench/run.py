@@ -33,6 +33,10 @@ Scenarios (``--only`` takes one of these names; each is ``bench/scenarios/<name>
 * ``api``      issue 26: ``dispatcher api --workers 2`` on PostgreSQL, no workers: ``POST /v1/events``
   events/s from 64 keep-alive clients, and p50 / p95 / p99 at 200 events/s open loop (py-spy on
   the API's workers when the throughput misses 1,000/s).
+* ``telemetry`` issue 27: 4 workers deliver 2,000 (400 with ``--quick``) with traces off, on
+  (``sample_ratio: 1.0``, to an OTLP sink the benchmark starts) and with the code before issue 27
+  (``BENCH_BASE``, default commit 89d06c0), rotating: deliveries/s, the ratios, worker CPU, the spans
+  exported; then ``dispatch()`` and ``dispatch_many`` in the same three modes.
 
 This file is the entry point only: the machinery is ``bench/harness/``, the scenarios
 ``bench/scenarios/``, the markdown, targets, chart and README table ``bench/report.py``.
@@ -81,7 +85,7 @@ def run_scenarios(results: dict[str, Any], chosen: list[str], profile: bool, siz
     try:
         flush_redis()
         url = None
-        if {"worker", "dispatch", "drain", "encryption", "ordering"} & set(chosen) or profile:
+        if {"worker", "dispatch", "drain", "encryption", "ordering", "telemetry"} & set(chosen) or profile:
             url, receiver_kind = start_instant_receiver(procs, tmp)
             say(f"instant receiver: {receiver_kind} at {url}")
         results["machine"] = machine(receiver_kind)

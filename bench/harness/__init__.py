@@ -51,6 +51,7 @@ SCENARIOS = (
     "oauth2",
     "breaker",
     "api",
+    "telemetry",
 )
 """``--only`` takes one of these; each is ``bench/scenarios/<name>.py``, run in this order."""
 DRAIN_WORKERS = 4
