@@ -101,6 +101,8 @@ class OtlpReceiver:
                 for metric in scope.metrics:
                     self.metric_names.add(metric.name)
                     kind = metric.WhichOneof("data")
+                    if kind is None:  # a metric with no data points
+                        continue
                     for point in getattr(metric, kind).data_points:
                         self.metric_points.append((metric.name, _attributes(point.attributes), point))
 

@@ -18,7 +18,7 @@ names (:data:`.spans.ATTRIBUTES`); telemetry never fails a dispatch or a deliver
 """
 
 from .deliver import DeliverSpan, HttpSpan, start_deliver
-from .providers import configure, enabled, flush, shutdown, warnings
+from .providers import configure, enabled, flush, shutdown, shutdown_bounded, warnings
 from .server import ServerSpan, server_span
 from .spans import DispatchTraces, current_context, dispatch_traces
 
@@ -34,6 +34,7 @@ __all__ = [
     "flush",
     "server_span",
     "shutdown",
+    "shutdown_bounded",
     "start_deliver",
     "warnings",
 ]

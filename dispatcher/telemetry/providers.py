@@ -7,15 +7,20 @@ every hook in the flow costs one test of :func:`enabled`. On, the process has it
 calling application's global provider, if it has one, is left alone; its current span still
 becomes a dispatch's parent, since the context is OpenTelemetry's one global), a batch span
 processor exporting over OTLP/HTTP to ``<otlp_endpoint>/v1/traces``, and -- in a worker, which
-asks for them -- metrics exported to ``<otlp_endpoint>/v1/metrics``. Exporting runs on the SDK's
+asks for one -- a metric exporter to ``<otlp_endpoint>/v1/metrics`` (:mod:`.instruments`). Exporting runs on the SDK's
 own threads; a collector that is away costs a warning in the SDK's log, never a delivery.
 """
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import logging
+import os
 import threading
+import time
+import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..config.telemetry_settings import TelemetrySettings
@@ -25,13 +30,21 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import Tracer
 
 INSTRUMENTATION = "dispatcher"
+EXIT_SECONDS = 5.0
+"""At most this long, at exit or a worker's stop, for the last spans and metrics to go: a
+collector that is away never holds a stopping process longer (its exports are then dropped)."""
+TROUBLE_EVERY_SECONDS = 60.0
+"""The process log says a collector did not take an export at most this often."""
+_INSTANCE = str(uuid.uuid4())
+"""This process's ``service.instance.id``."""
 """The instrumentation scope every span and metric of this project is made under."""
 
 _lock = threading.Lock()
 _settings: TelemetrySettings | None = None
 _tracer: Tracer | None = None
 _provider: Any = None
-_meter_provider: Any = None
+_stops: list[Callable[[], None]] = []
+"""What :func:`on_shutdown` was given: the worker's metric export."""
 
 
 def enabled() -> bool:
@@ -61,9 +74,11 @@ def installed() -> bool:
 
 
 def warnings(settings: TelemetrySettings) -> list[str]:
-    """What ``config check`` and a worker at start say about ``telemetry``: asked for, and
+    """What ``config check`` and a worker at start say about ``telemetry``: an ``OTEL_*``
+    variable that could not be used (the settings' own warnings), and telemetry asked for with
     OpenTelemetry not installed (the process then runs untraced)."""
-    return [NOT_INSTALLED] if settings.enabled and not installed() else []
+    missing = [NOT_INSTALLED] if settings.enabled and not installed() else []
+    return [*settings.warnings, *missing]
 
 
 def configure(settings: TelemetrySettings) -> bool:
@@ -84,6 +99,7 @@ def configure(settings: TelemetrySettings) -> bool:
             log_line(logging.ERROR, f"{NOT_INSTALLED}; running untraced")
             return False
         _tracer = _provider.get_tracer(INSTRUMENTATION)
+        _quiet_library_logs()
         return True
 
 
@@ -92,7 +108,9 @@ def _make_tracer_provider(settings: TelemetrySettings) -> Any:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    provider = TracerProvider(sampler=_sampler(settings), resource=_resource(settings))
+    provider = TracerProvider(
+        sampler=_sampler(settings), resource=_resource(settings), shutdown_on_exit=False
+    )
     assert settings.otlp_endpoint is not None
     exporter = OTLPSpanExporter(endpoint=f"{settings.otlp_endpoint.rstrip('/')}/v1/traces")
     provider.add_span_processor(BatchSpanProcessor(exporter))
@@ -100,11 +118,20 @@ def _make_tracer_provider(settings: TelemetrySettings) -> Any:
 
 
 def _resource(settings: TelemetrySettings) -> Any:
-    """``service.name`` and the SDK's own attributes (plus ``OTEL_RESOURCE_ATTRIBUTES``, the
-    operator's): no process detector, whose command line could hold anything."""
-    from opentelemetry.sdk.resources import Resource
+    """``service.name``, this process's ``service.instance.id``, the SDK's own attributes, and
+    the operator's ``OTEL_RESOURCE_ATTRIBUTES``: never a detector (``OTEL_EXPERIMENTAL_RESOURCE_
+    DETECTORS`` is not read), since a process's command line could hold anything."""
+    from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+    from opentelemetry.sdk.version import __version__
 
-    return Resource.create({"service.name": settings.service_name})
+    sdk = {
+        "telemetry.sdk.language": "python",
+        "telemetry.sdk.name": "opentelemetry",
+        "telemetry.sdk.version": __version__,
+        "service.instance.id": _INSTANCE,
+    }
+    named = Resource({"service.name": settings.service_name})
+    return Resource(sdk).merge(OTELResourceDetector().detect()).merge(named)
 
 
 def _sampler(settings: TelemetrySettings) -> Any:
@@ -121,36 +148,86 @@ def _sampler(settings: TelemetrySettings) -> Any:
     }[settings.sampler]
 
 
-def current_meter_provider() -> Any:
-    """The meter provider made by :func:`meter_provider` and not shut down since, else None."""
-    return _meter_provider
-
-
-def meter_provider() -> Any:
-    """The process's meter provider exporting to ``<otlp_endpoint>/v1/metrics``, made on the
-    first call (a worker's); None while telemetry is off."""
-    global _meter_provider
+def metric_exporter() -> tuple[Any, Any] | None:
+    """An OTLP/HTTP metric exporter to ``<otlp_endpoint>/v1/metrics`` and the process's resource,
+    for the worker's registry (:mod:`.instruments`); None while telemetry is off."""
     with _lock:
         if _tracer is None or _settings is None or _settings.otlp_endpoint is None:
             return None
-        if _meter_provider is None:
-            from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-            from opentelemetry.sdk.metrics import MeterProvider
-            from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 
-            exporter = OTLPMetricExporter(endpoint=f"{_settings.otlp_endpoint.rstrip('/')}/v1/metrics")
-            reader = PeriodicExportingMetricReader(exporter)
-            _meter_provider = MeterProvider(metric_readers=[reader], resource=_resource(_settings))
-        return _meter_provider
+        exporter = OTLPMetricExporter(endpoint=f"{_settings.otlp_endpoint.rstrip('/')}/v1/metrics")
+        return exporter, _resource(_settings)
+
+
+def on_shutdown(stop: Callable[[], None]) -> None:
+    """``stop`` is called when telemetry is shut down or configured anew (before the providers)."""
+    with _lock:
+        _stops.append(stop)
 
 
 def flush(timeout_millis: int = 5000) -> None:
-    """Exports what is buffered now (a worker stopping; a test)."""
-    provider, meters = _provider, _meter_provider
+    """Exports the spans buffered now (a worker stopping; a test), waiting at most
+    ``timeout_millis``."""
+    provider = _provider
     if provider is not None:
-        provider.force_flush(timeout_millis)
-    if meters is not None:
-        meters.force_flush(timeout_millis)
+        bounded(lambda: provider.force_flush(timeout_millis), timeout_millis / 1000)
+
+
+def bounded(step: Callable[[], object], seconds: float) -> None:
+    """Runs ``step`` on a daemon thread and waits for it at most ``seconds``: an exporter's own
+    timeouts and retries never hold the caller longer."""
+    thread = threading.Thread(target=step, name="dispatcher-telemetry-exit", daemon=True)
+    thread.start()
+    thread.join(seconds)
+
+
+def _forget_in_child() -> None:
+    """A forked child (RQ's scheduler process) exports nothing: it drops the parent's providers
+    and export without flushing them (the SDK's span processor restarts its thread in a child)."""
+    global _tracer, _provider, _settings
+    _tracer = _provider = _settings = None
+    _stops.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
+
+
+class _ExportTrouble(logging.Handler):
+    """OpenTelemetry's own warnings (a collector refusing, timing out): one line in the process
+    log at most every minute, instead of the library's text on stderr."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.last = 0.0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if time.monotonic() - self.last < TROUBLE_EVERY_SECONDS:
+            return
+        self.last = time.monotonic()
+        log_line(
+            logging.WARNING, "telemetry: the collector did not take an export; data dropped", at=record.name
+        )
+
+
+def _quiet_library_logs() -> None:
+    library = logging.getLogger("opentelemetry")
+    if not any(isinstance(h, _ExportTrouble) for h in library.handlers):
+        library.addHandler(_ExportTrouble())
+    library.propagate = False
+
+
+def shutdown_bounded(seconds: float = EXIT_SECONDS) -> None:
+    """:func:`shutdown` within ``seconds`` (a worker stopping): what the collector has not taken
+    by then is dropped."""
+    if _provider is not None or _stops:
+        bounded(shutdown, seconds)
+
+
+@atexit.register
+def _at_exit() -> None:
+    """The process is ending: the last spans and metrics go, within :data:`EXIT_SECONDS`."""
+    shutdown_bounded()
 
 
 def shutdown() -> None:
@@ -162,12 +239,13 @@ def shutdown() -> None:
 
 
 def _shutdown_locked() -> None:
-    global _tracer, _provider, _meter_provider
-    provider, meters = _provider, _meter_provider
-    _tracer = _provider = _meter_provider = None
-    for each in (provider, meters):
+    global _tracer, _provider
+    provider, stops = _provider, list(_stops)
+    _tracer = _provider = None
+    _stops.clear()
+    for each in [*stops, provider.shutdown if provider is not None else None]:
         if each is not None:
             try:
-                each.shutdown()
+                each()
             except Exception as exc:  # noqa: BLE001 - an exporter's failure must not stop the process
                 log_line(logging.WARNING, "telemetry: shutdown incomplete", error=type(exc).__name__)

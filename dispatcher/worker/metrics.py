@@ -55,6 +55,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from .. import queue as queue_mod
+from .. import telemetry
 from ..errors import DispatcherError
 from ..logs import log_line
 from ..sending import breaker
@@ -139,63 +140,46 @@ def record_attempt(event: str, endpoint: str, outcome: str, duration_seconds: fl
     ``duration_seconds`` None (an attempt failed without sending, or cut short) counts the
     attempt without a duration sample. Never raises: metrics must not break a delivery.
     """
-    otlp = instruments.current()
-    if not _enabled and otlp is None:
+    if not _enabled:
         return
     try:
-        if otlp is not None:
-            otlp.attempts.add(1, {"event": event, "endpoint": endpoint, "outcome": str(outcome)})
-        if _enabled:
-            DELIVERIES.labels(event, endpoint, outcome).inc()
-            if duration_seconds is not None:
-                ATTEMPT_DURATION.labels(event, endpoint).observe(max(0.0, float(duration_seconds)))
+        DELIVERIES.labels(event, endpoint, outcome).inc()
+        if duration_seconds is not None:
+            ATTEMPT_DURATION.labels(event, endpoint).observe(max(0.0, float(duration_seconds)))
     except Exception:  # noqa: BLE001 - metrics must never break a delivery
         pass
 
 
 def attempt_started(event: str, endpoint: str, attempt: int, dispatched_at: datetime | None) -> None:
     """A POST is starting: one more in flight, and the first attempt's lag since dispatch."""
-    otlp = instruments.current()
-    if not _enabled and otlp is None:
+    if not _enabled:
         return
     try:
+        INFLIGHT.labels(endpoint).inc()
         lag = _since(dispatched_at) if attempt == 1 else None
-        labels = {"event": event, "endpoint": endpoint}
-        if otlp is not None:
-            otlp.inflight.add(1, {"endpoint": endpoint})
-            if lag is not None:
-                otlp.first_attempt_lag.record(lag, labels)
-        if _enabled:
-            INFLIGHT.labels(endpoint).inc()
-            if lag is not None:
-                FIRST_ATTEMPT_LAG.labels(event, endpoint).observe(lag)
+        if lag is not None:
+            FIRST_ATTEMPT_LAG.labels(event, endpoint).observe(lag)
     except Exception:  # noqa: BLE001 - metrics must never break a delivery
         pass
 
 
 def attempt_ended(endpoint: str) -> None:
     """The POST :func:`attempt_started` counted is over."""
-    otlp = instruments.current()
+    if not _enabled:
+        return
     try:
-        if otlp is not None:
-            otlp.inflight.add(-1, {"endpoint": endpoint})
-        if _enabled:
-            INFLIGHT.labels(endpoint).dec()
+        INFLIGHT.labels(endpoint).dec()
     except Exception:  # noqa: BLE001 - metrics must never break a delivery
         pass
 
 
 def delivered(event: str, endpoint: str, dispatched_at: datetime | None) -> None:
     """A delivery reached its partner: its lag since dispatch."""
-    otlp = instruments.current()
     lag = _since(dispatched_at)
-    if (not _enabled and otlp is None) or lag is None:
+    if not _enabled or lag is None:
         return
     try:
-        if otlp is not None:
-            otlp.delivery_lag.record(lag, {"event": event, "endpoint": endpoint})
-        if _enabled:
-            DELIVERY_LAG.labels(event, endpoint).observe(lag)
+        DELIVERY_LAG.labels(event, endpoint).observe(lag)
     except Exception:  # noqa: BLE001 - metrics must never break a delivery
         pass
 
@@ -230,6 +214,9 @@ class QueueCollector(Collector):
             self._client.close()
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        _initialize_series(
+            self.runtime.settings
+        )  # an endpoint added at runtime: its series at 0 from the next read
         name = self.settings.queue_name
         info = GaugeMetricFamily(
             "webhook_worker_info", "The worker process behind this endpoint.", labels=("worker", "queue")
@@ -303,6 +290,17 @@ def _initialize_series(settings: Any) -> None:
                     DELIVERIES.labels(event, endpoint.name, outcome)
 
 
+def _collect_for(runtime: Any) -> None:
+    """The queue's gauges read at each collection, the series made at 0, counting on: once,
+    for the scrape and the OTLP export alike (``_lock`` held)."""
+    global _collector
+    if _collector is None:
+        _collector = QueueCollector(runtime)
+        REGISTRY.register(_collector)
+        _initialize_series(runtime.settings)
+    enable()
+
+
 def start_metrics_server(
     port: int, runtime: Any, *, host: str = "0.0.0.0", search: int = DEFAULT_PORT_SEARCH
 ) -> int:
@@ -314,7 +312,7 @@ def start_metrics_server(
     Raises:
         MetricsError: every port of the range is taken, or the address cannot be bound.
     """
-    global _server, _collector
+    global _server
     with _lock:
         if _server is not None:
             return int(_server.server_address[1])
@@ -336,17 +334,15 @@ def start_metrics_server(
                 f"({last.strerror if last else 'busy'}); free one or configure another metrics.port"
             )
         _server = server
-        _collector = QueueCollector(runtime)
-        REGISTRY.register(_collector)
-        _initialize_series(runtime.settings)
-        enable()
+        _collect_for(runtime)
         bound = int(server.server_address[1])
     log_line(logging.INFO, "metrics server started", worker=runtime.worker_name, host=host, port=bound)
     return bound
 
 
 def stop_metrics_server() -> None:
-    """Stops the server, unregisters the queue collector and turns :func:`record_attempt` off."""
+    """Stops the server, unregisters the queue collector and turns :func:`record_attempt` off
+    (the OTLP export stops with telemetry, after its last export)."""
     global _server, _collector, _enabled
     with _lock:
         _enabled = False
@@ -361,14 +357,15 @@ def stop_metrics_server() -> None:
 
 
 def start_otlp_metrics(runtime: Any) -> bool:
-    """Mirrors the worker's metrics to OTLP when telemetry is on (the queue's age read from
-    Redis at each export); False while it is off."""
+    """Exports this registry over OTLP while telemetry is on (the queue's gauges read from Redis
+    at each export, as at a scrape); False while it is off."""
+    if not telemetry.enabled():
+        return False
+    with _lock:
+        _collect_for(runtime)
+    return instruments.start(_exported) is not None
 
-    def queue_age() -> list[tuple[str, float]]:
-        try:
-            snapshot = queue_mod.queue_snapshot(runtime.queue)
-        except redis.RedisError:
-            return []
-        return [(runtime.settings.queue_name, float(snapshot["oldest_queued_age_seconds"] or 0.0))]
 
-    return instruments.start(queue_age) is not None
+def _exported() -> list[Any]:
+    """The registry's own series (not the process collectors'), for the OTLP export."""
+    return [family for family in REGISTRY.collect() if family.name.startswith(("webhook_", "dispatcher_"))]

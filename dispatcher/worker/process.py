@@ -333,5 +333,5 @@ def _shut_down(runtime: Runtime, heartbeat: Heartbeat, lease: Lease, housekeepin
     lease.release()
     log_line(logging.INFO, "worker stopped", worker=runtime.worker_name)
     say(f"{time.strftime('%H:%M:%S')}  worker stopped: {runtime.worker_name}")
-    telemetry.flush()  # the last attempts' spans, before the process ends
+    telemetry.shutdown_bounded()  # the last attempts' spans and metrics, within 5 s
     runtime.close()

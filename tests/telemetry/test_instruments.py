@@ -1,30 +1,25 @@
-"""The worker's metrics mirrored to OTLP (``dispatcher/telemetry/instruments.py``), exported to a
-real OTLP/HTTP collector: nothing while telemetry is off; on, every instrument under the name
-``/metrics`` gives it, the queue's age read at each export."""
+"""The worker's registry exported over OTLP (``dispatcher/telemetry/instruments.py``) to a real
+OTLP/HTTP collector: nothing while telemetry is off; on, every family of a real
+``prometheus_client`` registry under its own name, labels and buckets, read at each export; a
+last export at stop; stopped with telemetry."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from dispatcher import telemetry
 from dispatcher.config.telemetry_settings import TelemetrySettings
 from dispatcher.telemetry import instruments
+from tests.conftest import wait_for
 from tests.otlp_receiver import OtlpReceiver
-
-NAMES = {
-    "webhook_deliveries",
-    "dispatcher_delivery_lag_seconds",
-    "dispatcher_first_attempt_lag_seconds",
-    "dispatcher_inflight_attempts",
-    "dispatcher_queue_oldest_age_seconds",
-}
 
 
 @pytest.fixture(autouse=True)
-def no_instruments_left() -> Iterator[None]:
-    """The instruments are the process's: none before a test, none after."""
+def no_export_left() -> Iterator[None]:
+    """The export is the process's: none before a test, none after."""
     instruments.stop()
     yield
     instruments.stop()
@@ -35,6 +30,20 @@ def points(receiver: OtlpReceiver, name: str) -> list:
         return [(labels, point) for metric, labels, point in receiver.metric_points if metric == name]
 
 
+def registry() -> tuple[CollectorRegistry, Counter, Histogram, Gauge]:
+    made = CollectorRegistry()
+    attempts = Counter("webhook_deliveries", "Attempts.", ("event", "endpoint", "outcome"), registry=made)
+    lag = Histogram(
+        "dispatcher_delivery_lag_seconds",
+        "Lag.",
+        ("event", "endpoint"),
+        buckets=instruments.LAG_BUCKETS,
+        registry=made,
+    )
+    inflight = Gauge("dispatcher_inflight_attempts", "In flight.", ("endpoint",), registry=made)
+    return made, attempts, lag, inflight
+
+
 def test_nothing_while_off() -> None:
     asked = []
     assert not telemetry.enabled()
@@ -42,79 +51,86 @@ def test_nothing_while_off() -> None:
     assert instruments.current() is None and asked == []
 
 
-def test_instruments_record_and_a_flush_exports_them_under_their_names(traced: OtlpReceiver) -> None:
-    made = instruments.start(lambda: [("send-webhook-request", 42.5)])
-    assert made is not None and instruments.current() is made
-    assert instruments.start(lambda: []) is made  # once per process
-
+def test_the_registry_goes_out_under_its_own_names_labels_and_buckets(traced: OtlpReceiver) -> None:
+    made, attempts, lag, inflight = registry()
     labels = {"event": "order_changed", "endpoint": "pharmacy"}
-    made.attempts.add(1, {**labels, "outcome": "delivered"})
-    made.delivery_lag.record(0.75, labels)
-    made.first_attempt_lag.record(0.5, labels)
-    made.inflight.add(1, {"endpoint": "pharmacy"})
-    made.inflight.add(-1, {"endpoint": "pharmacy"})
-    telemetry.flush()
+    attempts.labels(outcome="delivered", **labels).inc(3)
+    for seconds in (0.005, 0.75, 7200.0, 99999.0):
+        lag.labels(**labels).observe(seconds)
+    inflight.labels("pharmacy").set(2)
 
-    assert NAMES <= traced.metric_names
-    ((attempt_labels, attempts),) = points(traced, "webhook_deliveries")
-    assert attempt_labels == {**labels, "outcome": "delivered"} and attempts.as_int == 1
-    ((lag_labels, lag),) = points(traced, "dispatcher_delivery_lag_seconds")
-    assert lag_labels == labels and (lag.count, lag.sum) == (1, 0.75)
-    assert list(lag.explicit_bounds) == list(instruments.LAG_BUCKETS)
-    ((_, first),) = points(traced, "dispatcher_first_attempt_lag_seconds")
-    assert (first.count, first.sum) == (1, 0.5)
-    ((_, inflight),) = points(traced, "dispatcher_inflight_attempts")
-    assert inflight.as_int == 0
-    assert b"order_changed" in traced.all_bytes()
+    export = instruments.start(made.collect)
+    assert export is not None and instruments.current() is export
+    assert instruments.start(lambda: []) is export  # once per process
+    assert export.export() is True
 
-
-def test_the_queue_age_is_observed_at_each_export(traced: OtlpReceiver) -> None:
-    ages = iter([[("send-webhook-request", 12.5)], [("send-webhook-request", 0.0), ("other", 3.0)]])
-    assert instruments.start(lambda: next(ages)) is not None
-
-    telemetry.flush()
-    first = [(labels, p.as_double) for labels, p in points(traced, "dispatcher_queue_oldest_age_seconds")]
-    assert first == [({"queue": "send-webhook-request"}, 12.5)]
-
-    telemetry.flush()
-    seen = [(labels, p.as_double) for labels, p in points(traced, "dispatcher_queue_oldest_age_seconds")]
-    assert seen[1:] == [({"queue": "send-webhook-request"}, 0.0), ({"queue": "other"}, 3.0)]
+    ((attempt_labels, counted),) = points(traced, "webhook_deliveries")
+    assert attempt_labels == {**labels, "outcome": "delivered"} and counted.as_double == 3
+    ((lag_labels, histogram),) = points(traced, "dispatcher_delivery_lag_seconds")
+    assert lag_labels == labels and histogram.count == 4
+    assert histogram.sum == pytest.approx(0.005 + 0.75 + 7200 + 99999)
+    assert list(histogram.explicit_bounds) == list(instruments.LAG_BUCKETS)
+    counts = list(histogram.bucket_counts)  # per bucket, not cumulative: 10 ms, 1 s, 2 h, over 6 h
+    assert len(counts) == len(instruments.LAG_BUCKETS) + 1 and sum(counts) == 4
+    assert [i for i, c in enumerate(counts) if c] == [0, 6, 17, 20]
+    assert not histogram.HasField("min") and not histogram.HasField("max")
+    ((_, gauge),) = points(traced, "dispatcher_inflight_attempts")
+    assert gauge.as_double == 2
 
 
-def test_a_queue_age_that_fails_costs_the_gauge_only(traced: OtlpReceiver) -> None:
-    def broken() -> list[tuple[str, float]]:
-        raise ConnectionError("redis away")
-
-    made = instruments.start(broken)
-    assert made is not None
-    made.attempts.add(1, {"event": "order_changed", "endpoint": "pharmacy", "outcome": "failed"})
-    telemetry.flush()
-
-    assert "webhook_deliveries" in traced.metric_names
-    assert points(traced, "dispatcher_queue_oldest_age_seconds") == []
-
-
-def test_telemetry_turned_off_takes_the_instruments_with_it(traced: OtlpReceiver) -> None:
-    """A process whose telemetry is configured off (or to another collector) records nothing more
-    into the providers it shut down: :func:`instruments.start` is None again while off."""
-    assert instruments.start(lambda: []) is not None
-
-    telemetry.configure(TelemetrySettings())
-
-    assert instruments.start(lambda: []) is None
+def test_each_export_reads_the_registry_again_and_stop_sends_a_last_one(traced: OtlpReceiver) -> None:
+    made, attempts, _lag, _inflight = registry()
+    series = attempts.labels("order_changed", "pharmacy", "failed")
+    export = instruments.start(made.collect)
+    assert export is not None
+    series.inc()
+    export.export()
+    series.inc()
+    instruments.stop()  # the last export goes before the exporter shuts down
+    assert [p.as_double for _, p in points(traced, "webhook_deliveries")] == [1, 2]
     assert instruments.current() is None
 
 
-def test_instruments_follow_telemetry_to_a_new_collector(traced: OtlpReceiver) -> None:
-    assert instruments.start(lambda: []) is not None
+def test_the_thread_exports_every_interval(traced: OtlpReceiver, monkeypatch) -> None:
+    monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", "100")
+    made, attempts, _lag, _inflight = registry()
+    attempts.labels("order_changed", "pharmacy", "delivered").inc()
+    assert instruments.start(made.collect) is not None
+    wait_for(lambda: len(points(traced, "webhook_deliveries")) >= 2, message="two exports on their own")
+
+
+def test_a_registry_that_fails_is_one_warning_and_no_export(traced: OtlpReceiver, process_log) -> None:
+    def broken() -> list:
+        raise ConnectionError("redis away")
+
+    export = instruments.start(broken)
+    assert export is not None
+    assert export.export() is False and export.export() is False
+    assert process_log.lines("metrics not exported") == ["telemetry: metrics not exported error=ConnectionError"]
+    assert traced.metric_names == set()
+
+
+def test_telemetry_turned_off_takes_the_export_with_it(traced: OtlpReceiver) -> None:
+    made, attempts, _lag, _inflight = registry()
+    attempts.labels("order_changed", "pharmacy", "delivered").inc()
+    assert instruments.start(made.collect) is not None
+
+    telemetry.configure(TelemetrySettings())
+
+    assert instruments.current() is None and instruments.start(made.collect) is None
+    assert "webhook_deliveries" in traced.metric_names  # the last export went out as it stopped
+
+
+def test_the_export_follows_telemetry_to_a_new_collector(traced: OtlpReceiver) -> None:
+    made, attempts, _lag, _inflight = registry()
+    attempts.labels("order_changed", "pharmacy", "delivered").inc()
+    assert instruments.start(made.collect) is not None
     second = OtlpReceiver().start()
     try:
         assert telemetry.configure(TelemetrySettings(otlp_endpoint=second.url)) is True
-        made = instruments.start(lambda: [])
-        assert made is not None
-        made.attempts.add(1, {"event": "order_changed", "endpoint": "pharmacy", "outcome": "delivered"})
-        telemetry.flush()
-
+        export = instruments.start(made.collect)
+        assert export is not None
+        export.export()
         assert "webhook_deliveries" in second.metric_names
     finally:
         telemetry.shutdown()
