@@ -37,19 +37,27 @@ def store_and_queue(
     deliveries: list[store.NewDelivery],
     item_keys: Sequence[str | None] = (),
     parents: Sequence[Any] = (),
+    events: Mapping[int, str] | None = None,
 ) -> list[str]:
     """Stores the deliveries in one transaction, then queues them in one Redis pipeline.
     Returns the request ids item by item (``item_keys``: each item's idempotency key, or None):
     an item whose key was used already gets the first dispatch's ids, and nothing is stored or
-    queued for it."""
+    queued for it. ``events``: each item's event, for its ``dispatch`` span even when no
+    endpoint subscribes (``webhook.deliveries`` 0: the trace that says why nothing went)."""
     if not deliveries:
+        traces = telemetry.dispatch_traces(events, parents) if events else None
+        if traces is not None:
+            traces.end({})
         return ids_by_item([], {}, item_keys)
-    stored = store_then_queue(runtime, deliveries, parents)
+    stored = store_then_queue(runtime, deliveries, parents, events)
     return ids_by_item(stored.rows, stored.repeated, item_keys)
 
 
 def store_then_queue(
-    runtime: Runtime, deliveries: list[store.NewDelivery], parents: Sequence[Any] = ()
+    runtime: Runtime,
+    deliveries: list[store.NewDelivery],
+    parents: Sequence[Any] = (),
+    events: Mapping[int, str] | None = None,
 ) -> store.Stored:
     """:func:`store_and_queue`'s work: what the transaction stored and what it found repeated.
     Each event's ``dispatch`` span (while telemetry is on) covers both, a child of its item's
@@ -59,7 +67,9 @@ def store_then_queue(
         StoreUnavailable: the database refused; nothing was dispatched.
         IdempotencyConflict: a key was used for another dispatch; nothing was dispatched.
     """
-    traces = telemetry.dispatch_traces({d.item: d.event for d in deliveries}, parents)
+    traces = None
+    if telemetry.enabled():  # off: not even the items are walked
+        traces = telemetry.dispatch_traces(events or {d.item: d.event for d in deliveries}, parents)
     try:
         stored = store.insert_deliveries(
             runtime.engine, deliveries, idempotency_ttl=runtime.settings.idempotency_ttl_seconds
@@ -171,7 +181,8 @@ def dispatch_requests(runtime: Runtime, requests: Sequence[DispatchRequest]) -> 
     (a request repeating an idempotency key: the first dispatch's)."""
     prepared = with_current_endpoints(runtime, lambda: prepare_for(runtime, requests))
     keys, parents = [r.idempotency_key for r in requests], [r.trace for r in requests]
-    return store_and_queue(runtime, prepared, keys, parents)
+    events = {i: r.event for i, r in enumerate(requests)} if telemetry.enabled() else None
+    return store_and_queue(runtime, prepared, keys, parents, events)
 
 
 def with_current_endpoints(runtime: Runtime, step: Callable[[], T]) -> T:

@@ -38,9 +38,8 @@ class DeliverSpan:
 
     @contextmanager
     def post(self, url: str, headers: MutableMapping[str, str] | None) -> Iterator[HttpSpan]:
-        """The ``POST`` client span around one request to ``url``; with ``headers``, W3C
-        ``traceparent`` (and ``tracestate``) of this span are added to them (an endpoint with
-        ``propagate_trace: true``)."""
+        """The ``POST`` client span around one request to ``url``; with ``headers``, this span's
+        W3C ``traceparent`` is added to them (an endpoint with ``propagate_trace: true``)."""
         http = _start_post(self, url, headers)
         try:
             yield http
@@ -53,16 +52,17 @@ def start_deliver(
     dispatch: str | None, previous: str | None, *, request_id: str, endpoint: str, attempt: int
 ) -> DeliverSpan | None:
     """Starts an attempt's ``deliver`` span: a child of the ``dispatch`` span whose context the
-    job carries (a trace of its own when it carries none: dispatched with telemetry off), linked
-    to the ``previous`` attempt's span. None while telemetry is off."""
+    job carries, linked to the ``previous`` attempt's span. A job with no dispatch context
+    (dispatched with telemetry off, made again by reconcile) makes its first attempt's span a
+    trace of its own and each later attempt's its child. None while telemetry is off."""
     tracer = providers.tracer()
     if tracer is None:
         return None
     from opentelemetry.context import Context
     from opentelemetry.trace import Link, SpanKind, get_current_span
 
-    parent = context_of(dispatch) or Context()
     before = context_of(previous)
+    parent = context_of(dispatch) or before or Context()  # no dispatch span: its attempts share a trace
     links = [Link(get_current_span(before).get_span_context())] if before is not None else []
     given: dict[str, Value | None] = {
         "webhook.request_id": request_id,
@@ -124,6 +124,5 @@ def _start_post(deliver: DeliverSpan, url: str, headers: MutableMapping[str, str
         attributes=attributes(given),
     )
     if headers is not None:
-        for name, value in zip(("traceparent", "tracestate"), carrier(span).split("\n"), strict=False):
-            headers[name] = value
+        headers["traceparent"] = carrier(span)
     return HttpSpan(span)

@@ -49,7 +49,7 @@ def server_span(method: str, headers: Mapping[str, str]) -> Iterator[ServerSpan]
     from opentelemetry.trace import SpanKind
 
     method = method if method in METHODS else "_OTHER"  # a client's own word never enters a trace
-    parent = context_from_headers({k: v for k, v in headers.items() if k in ("traceparent", "tracestate")})
+    parent = context_from_headers(headers)  # its traceparent alone: a client's tracestate is not read
     given = attributes({"http.request.method": method})
     span = tracer.start_span(
         "HTTP" if method == "_OTHER" else method, context=parent, kind=SpanKind.SERVER, attributes=given

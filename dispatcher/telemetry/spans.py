@@ -76,37 +76,56 @@ def attributes(given: Mapping[str, Value | None]) -> dict[str, Value]:
     return {name: value for name, value in given.items() if value is not None}
 
 
+@functools.cache
 def _propagator() -> Any:
+    """W3C trace context, made once (the hooks ask for it per span)."""
     from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
     return TraceContextTextMapPropagator()
 
 
 def carrier(span: Any) -> str:
-    """A span's context as one line of text a job carries: ``traceparent``, and after a newline
-    ``tracestate`` when there is one."""
+    """A span's context as the text a job carries and a partner may be sent: its W3C
+    ``traceparent``. Never a ``tracestate``: a caller's (an API client's, the host
+    application's) could hold anything, and it would travel to partners and collectors."""
     from opentelemetry import trace
 
     headers: dict[str, str] = {}
     _propagator().inject(headers, context=trace.set_span_in_context(span))
-    return "\n".join(headers[h] for h in ("traceparent", "tracestate") if headers.get(h))
+    return headers.get("traceparent", "")
 
 
 def context_of(text: str | None) -> Any:
-    """The context a :func:`carrier` line holds, or None when it holds none."""
+    """The context a :func:`carrier` line (a ``traceparent``) holds, or None when it holds none."""
     if not text:
         return None
-    traceparent, _, tracestate = text.partition("\n")
-    headers = {"traceparent": traceparent} | ({"tracestate": tracestate} if tracestate else {})
-    return context_from_headers(headers)
+    return context_from_headers({"traceparent": text.partition("\n")[0]})
 
 
 def context_from_headers(headers: Mapping[str, str]) -> Any:
+    """The context a ``traceparent`` header names (any ``tracestate`` is not read), or None."""
     from opentelemetry import trace
     from opentelemetry.context import Context
 
-    context = _propagator().extract(headers, context=Context())
+    traceparent = headers.get("traceparent")
+    if not traceparent:
+        return None
+    context = _propagator().extract({"traceparent": traceparent}, context=Context())
     return context if trace.get_current_span(context).get_span_context().is_valid else None
+
+
+def without_state(context: Any) -> Any:
+    """``context`` (None: the current one) with its span's ``tracestate`` dropped, so that no
+    span of ours inherits a caller's state and exports it."""
+    from opentelemetry import context as contexts
+    from opentelemetry import trace
+
+    context = context if context is not None else contexts.get_current()
+    parent = trace.get_current_span(context).get_span_context()
+    if not parent.is_valid or not parent.trace_state:
+        return context
+    bare = trace.SpanContext(parent.trace_id, parent.span_id, parent.is_remote, parent.trace_flags)
+    return trace.set_span_in_context(trace.NonRecordingSpan(bare), context)
 
 
 def current_context() -> Any:
@@ -155,7 +174,7 @@ def dispatch_traces(events: Mapping[int, str], parents: Sequence[Any] = ()) -> D
 
     spans = {}
     for item, event in events.items():
-        parent = parents[item] if item < len(parents) else None
+        parent = without_state(parents[item] if item < len(parents) else None)
         spans[item] = tracer.start_span(
             "dispatch",
             context=parent,

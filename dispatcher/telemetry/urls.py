@@ -1,5 +1,7 @@
-"""An endpoint's URL as telemetry may show it: scheme, host, port and path -- never the
-credentials, the query string or the fragment (a partner's token often rides in the query)."""
+"""An endpoint's URL as telemetry may show it: scheme, host and port -- never the credentials,
+the query string or the fragment, and its path as ``/REDACTED``: a partner's token often rides
+in the path or the query (``/hooks/T000/B000/XXXX``), and the sender never shows either outside
+the configuration (``sending.explain`` says the same of errors)."""
 
 from __future__ import annotations
 
@@ -7,13 +9,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 
 def url_full(url: str) -> str:
-    """``url`` without credentials, query or fragment (``url.full`` of the HTTP client span)."""
+    """``url`` without credentials, query or fragment, its path redacted (``url.full`` of the
+    HTTP client span)."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if ":" in host:  # an IPv6 literal keeps its brackets
         host = f"[{host}]"
     netloc = host if parts.port is None else f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    path = "/REDACTED" if parts.path not in ("", "/") else "/"
+    return urlunsplit((parts.scheme, netloc, path, "", ""))
 
 
 def server_address(url: str) -> tuple[str, int]:

@@ -117,8 +117,8 @@ class Flight:
         self.holds.begin_group()
         results: dict[str, Result] = {}
         held = list(claims.values())
-        contexts = tracing.contexts(runtime, list(claims))
         try:
+            contexts = tracing.contexts(runtime, list(claims))
             unclaimed = [rid for rid in request_ids if rid not in claims]
             if unclaimed:
                 results.update(not_claimed(runtime, unclaimed))
