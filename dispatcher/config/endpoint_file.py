@@ -143,7 +143,7 @@ class EndpointFile(Section):
     breaker: f.Omittable[BreakerForm] = setting(None, "This endpoint's delivery.breaker, or off.")
     propagate_trace: f.Flag = setting(
         False,
-        "Adds W3C traceparent/tracestate to the POST so the partner can join the trace; off by "
+        "Adds the W3C traceparent header to the POST so the partner can join the trace; off by "
         "default: a partner sees nothing new unless asked.",
     )
 

@@ -140,7 +140,7 @@ class Endpoint:
     proxy: str | None = None
     """This endpoint's proxy URL, ``none`` (direct), or None: ``delivery.proxy``."""
     propagate_trace: bool = False
-    """Adds W3C ``traceparent``/``tracestate`` to the POST so the partner can join the trace; off
+    """Adds the W3C ``traceparent`` header to the POST so the partner can join the trace; off
     by default: a partner sees nothing new unless asked (``propagate_trace``)."""
 
     def ordering_key(self, data: Mapping[str, Any], given: str | None = None) -> str | None:

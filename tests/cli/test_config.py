@@ -348,3 +348,30 @@ def test_config_check_warns_when_telemetry_is_asked_for_without_opentelemetry(tm
         "pip install 'baremeds-webhook-dispatcher[otel]'",
         "error: 1 warning (--strict)",
     ]
+
+
+def test_a_host_application_s_sampler_is_no_concern_while_telemetry_is_off(tmp_path, monkeypatch):
+    """A host's own OTEL_TRACES_SAMPLER=xray: not read while the dispatcher's telemetry is off
+    (nothing said); with telemetry on, one warning naming it and the sampler used instead, and
+    the check still passes (telemetry never stops dispatching)."""
+    text = LOOPBACK + 'allow_networks: ["127.0.0.0/8"]\n'
+    monkeypatch.setenv("DISPATCHER_CONFIG", str(_write(tmp_path, text)))
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "xray")
+    off = invoke("config", "check", "--strict")
+    assert off.exit_code == 0, off.stderr
+    assert off.stderr == "config ok (1 endpoint, environment development)\n"
+    assert json.loads(off.stdout)["telemetry"]["otlp_endpoint"] is None
+
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+    on = invoke("config", "check")
+    assert on.exit_code == 0, on.stderr
+    assert on.stderr.splitlines() == [
+        "warning: OTEL_TRACES_SAMPLER: xray is not supported here; using parentbased_always_on",
+        "config ok (1 endpoint, environment development; 1 warning)",
+    ]
+    telemetry = json.loads(on.stdout)["telemetry"]
+    assert telemetry == {
+        "otlp_endpoint": "http://127.0.0.1:4318",
+        "service_name": "dispatcher",
+        "sample_ratio": 1.0,
+    }

@@ -14,6 +14,7 @@ from dispatcher.config.document import settings_document
 from dispatcher.config.endpoint_file import EndpointFile
 from dispatcher.config.endpoint_records import endpoint_definition, endpoint_from_definition
 from dispatcher.config.model import ConfigFile
+from dispatcher.errors import ConfigError
 from tests.config.conftest import ENDPOINT, assert_names, config_error, parse
 
 
@@ -44,6 +45,7 @@ def test_every_key_is_read() -> None:
         ("http://collector:4318/", "http://collector:4318"),
         ("https://otel.example.org/otlp/", "https://otel.example.org/otlp"),
         ("https://[::1]:4318", "https://[::1]:4318"),
+        ("https://otel.example.org/v1/traces-gateway/", "https://otel.example.org/v1/traces-gateway"),
     ],
 )
 def test_the_endpoint_is_kept_without_a_trailing_slash(written: str, kept: str) -> None:
@@ -61,7 +63,28 @@ def test_a_sample_ratio_from_0_to_1_inclusive(ratio: float) -> None:
     ("telemetry", "setting", "message"),
     [
         ({"otlp_endpoint": "grpc://collector:4317"}, "otlp_endpoint", "must be an http:// or https:// URL"),
-        ({"otlp_endpoint": "collector:4318"}, "otlp_endpoint", "must be an http:// or https:// URL"),
+        (
+            {"otlp_endpoint": "collector:4318"},
+            "otlp_endpoint",
+            "is missing http:// or https:// in front: expected an http:// or https:// URL such as "
+            "http://collector:4318",
+        ),
+        (
+            {"otlp_endpoint": "u:pw-31337@collector:4318"},
+            "otlp_endpoint",
+            "is missing http:// or https:// in front",
+        ),
+        (
+            {"otlp_endpoint": "http://collector:4318/v1/traces"},
+            "otlp_endpoint",
+            "ends in /v1/traces, which the exporter appends: give the collector's base URL, "
+            "without /v1/traces",
+        ),
+        (
+            {"otlp_endpoint": "https://otel.example.org/otlp/v1/metrics/"},
+            "otlp_endpoint",
+            "give the collector's base URL, without /v1/metrics",
+        ),
         ({"otlp_endpoint": "http://"}, "otlp_endpoint", "must be an http:// or https:// URL with a host"),
         (
             {"otlp_endpoint": "http://u:pw-31337@collector:4318"},
@@ -103,9 +126,27 @@ def test_a_scheme_mistake_quotes_the_url_cut_short() -> None:
     assert "got 'ftp://collector/" in str(error) and len(str(error)) < 300
 
 
+def test_a_scheme_left_out_says_so_and_quotes_nothing() -> None:
+    """``collector:4318`` is not taken for a URL of scheme ``collector``."""
+    error = config_error({"telemetry": {"otlp_endpoint": "collector:4318"}})
+    assert str(error) == (
+        "config: telemetry.otlp_endpoint: is missing http:// or https:// in front: expected an "
+        "http:// or https:// URL such as http://collector:4318"
+    )
+
+
+def test_a_bad_file_key_stays_an_error_whatever_the_variables() -> None:
+    """The file is ours: OTEL_SDK_DISABLED or a variable never excuses a bad key."""
+    env = {"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}
+    with pytest.raises(ConfigError) as caught:
+        parse_settings({"telemetry": {"otlp_endpoint": "http://collector:4318/v1/traces"}}, env=env)
+    assert_names(caught.value, "telemetry.otlp_endpoint")
+
+
 def test_service_name_left_out_is_not_taken_as_set() -> None:
-    """The default service name is the file's only when written: a variable fills it otherwise."""
-    env = {"OTEL_SERVICE_NAME": "from-env"}
+    """The default service name is the file's only when written: a variable fills it otherwise
+    (telemetry on)."""
+    env = {"OTEL_SERVICE_NAME": "from-env", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}
     assert parse_settings({}, env=env).telemetry.service_name == "from-env"
     written = {"telemetry": {"service_name": "dispatcher"}}
     assert parse_settings(written, env=env).telemetry.service_name == "dispatcher"
@@ -114,7 +155,9 @@ def test_service_name_left_out_is_not_taken_as_set() -> None:
 def test_the_file_model_alone_reads_no_environment() -> None:
     file = ConfigFile.model_validate({})
     assert file.to_settings().telemetry == TelemetrySettings()
-    assert file.to_settings({"OTEL_SERVICE_NAME": "x"}).telemetry.service_name == "x"
+    env = {"OTEL_SERVICE_NAME": "x", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}
+    assert file.to_settings(env).telemetry.service_name == "x"
+    assert file.to_settings({"OTEL_SERVICE_NAME": "x"}).telemetry.service_name == "dispatcher"  # off
 
 
 @pytest.mark.parametrize(
@@ -123,6 +166,7 @@ def test_the_file_model_alone_reads_no_environment() -> None:
         {},
         {"otlp_endpoint": "http://collector:4318", "service_name": "hooks", "sample_ratio": 0},
         {"otlp_endpoint": "https://otel.example.org/otlp/", "sample_ratio": 1},
+        {"otlp_endpoint": "https://otel.example.org/v1/traces-gateway"},
         {"otlp_endpoint": "${OTEL_COLLECTOR_URL}"},
     ],
 )
@@ -137,6 +181,9 @@ def test_the_schema_takes_what_the_file_takes(telemetry: dict) -> None:
         {"otlp_endpoint": "grpc://collector:4317"},
         {"otlp_endpoint": "http://u:p@collector:4318"},
         {"otlp_endpoint": "http://collector:4318?a=1"},
+        {"otlp_endpoint": "collector:4318"},
+        {"otlp_endpoint": "http://collector:4318/v1/traces"},
+        {"otlp_endpoint": "https://otel.example.org/otlp/v1/metrics/"},
         {"service_name": ""},
         {"service_name": "s" * 256},
         {"sample_ratio": 2},
@@ -160,9 +207,10 @@ def test_the_schema_refuses_what_the_file_refuses(telemetry: dict) -> None:
     ],
 )
 def test_config_check_shows_the_share_the_sampler_keeps(env: dict, ratio: float) -> None:
-    document = settings_document(parse_settings({}, env=env))
+    on = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", **env}
+    document = settings_document(parse_settings({}, env=on))
     assert document["telemetry"] == {
-        "otlp_endpoint": None,
+        "otlp_endpoint": "http://collector:4318",
         "service_name": "dispatcher",
         "sample_ratio": ratio,
     }
