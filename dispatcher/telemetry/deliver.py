@@ -27,11 +27,12 @@ class DeliverSpan:
         return carrier(self.span)
 
     @quiet(None)
-    def end(self, outcome: str) -> None:
-        """Ends the span with the attempt's outcome as the log names it."""
+    def end(self, outcome: str, error_type: str | None = None) -> None:
+        """Ends the span with the attempt's outcome as the log names it (and ``error.type`` for
+        an attempt that failed before any POST)."""
         from opentelemetry.trace import StatusCode
 
-        self.span.set_attributes(attributes({"webhook.outcome": outcome}))
+        self.span.set_attributes(attributes({"webhook.outcome": outcome, "error.type": error_type}))
         if outcome == "failed":
             self.span.set_status(StatusCode.ERROR)
         self.span.end()

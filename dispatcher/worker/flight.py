@@ -83,6 +83,8 @@ class Flight:
         until :meth:`close`."""
         self.gone: set[str] = set()
         """Endpoints that answered ``410 Gone`` during this flight (see :func:`send`)."""
+        self.contexts: dict[str, tuple[str | None, str | None]] = {}
+        """The trace contexts of the group being started (while the worker traces)."""
         self.holds = Holds(runtime)
         """The endpoints' pause and breakers, and the probes this flight holds."""
 
@@ -118,7 +120,7 @@ class Flight:
         results: dict[str, Result] = {}
         held = list(claims.values())
         try:
-            contexts = tracing.contexts(runtime, list(claims))
+            contexts = self.contexts = tracing.contexts(runtime, list(claims))
             unclaimed = [rid for rid in request_ids if rid not in claims]
             if unclaimed:
                 results.update(not_claimed(runtime, unclaimed))
@@ -199,6 +201,7 @@ class Flight:
         runtime = self.runtime
         if verdict.gate is gates.Gate.FAIL:
             _finish_without_sending(runtime, claim, verdict.error or "not sendable")
+            tracing.failed_unsent(claim, self.contexts.get(claim.request_id))
             return None
         if verdict.gate is gates.Gate.DISABLED:
             store.release_claim(

@@ -9,6 +9,7 @@ import redis
 
 from .. import queue, telemetry
 from ..runtime import Runtime
+from ..store import Claim
 from ..vocabulary import AttemptOutcome
 from .posting import Sending
 
@@ -38,3 +39,17 @@ def end_attempts(runtime: Runtime, ended: list[tuple[Sending, str]]) -> None:
         queue.keep_attempt_traces(runtime.queue, {rid: context for rid, context in links.items() if context})
     except redis.RedisError:  # the next attempt's span is not linked: nothing else is lost
         pass
+
+
+def failed_unsent(claim: Claim, context: tuple[str | None, str | None] | None) -> None:
+    """A delivery failed before any POST (its payload erased or unreadable, its endpoint gone):
+    a ``deliver`` span with no ``POST`` in it, ``webhook.outcome`` failed, ``error.type``
+    ``not_sent`` -- the trace shows the attempt the log records."""
+    if not telemetry.enabled():
+        return
+    dispatch, previous = context or (None, None)
+    span = telemetry.start_deliver(
+        dispatch, previous, request_id=claim.request_id, endpoint=claim.endpoint, attempt=claim.attempt
+    )
+    if span is not None:
+        span.end(AttemptOutcome.FAILED, error_type="not_sent")
