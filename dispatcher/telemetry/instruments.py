@@ -126,7 +126,6 @@ def _histogram(family: Any, start_ns: int, now_ns: int) -> Any:
         elif sample.name.endswith("_sum"):
             one["sum"] = sample.value
     unknown = cast(float, None)  # OTLP's min and max are optional, and the buckets do not know them
-    unknown = cast(float, None)  # OTLP's min and max are optional, and the buckets do not know them
     points = []
     for labels, one in series.items():
         cumulative = sorted(one["buckets"])

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import Tracer
 
 INSTRUMENTATION = "dispatcher"
+"""The instrumentation scope every span and metric of this project is made under."""
 EXIT_SECONDS = 5.0
 """At most this long, at exit or a worker's stop, for the last spans and metrics to go: a
 collector that is away never holds a stopping process longer (its exports are then dropped)."""
@@ -37,7 +38,6 @@ TROUBLE_EVERY_SECONDS = 60.0
 """The process log says a collector did not take an export at most this often."""
 _INSTANCE = str(uuid.uuid4())
 """This process's ``service.instance.id``."""
-"""The instrumentation scope every span and metric of this project is made under."""
 
 _lock = threading.Lock()
 _settings: TelemetrySettings | None = None
@@ -89,18 +89,18 @@ def configure(settings: TelemetrySettings) -> bool:
     with _lock:
         if settings == _settings:
             return _tracer is not None
-        _shutdown_locked()
+        closers = _detach_locked()
         _settings = settings
-        if not settings.enabled:
-            return False
-        try:
-            _provider = _make_tracer_provider(settings)
-        except ImportError:
-            log_line(logging.ERROR, f"{NOT_INSTALLED}; running untraced")
-            return False
-        _tracer = _provider.get_tracer(INSTRUMENTATION)
-        _quiet_library_logs()
-        return True
+        if settings.enabled:
+            try:
+                _provider = _make_tracer_provider(settings)
+                _tracer = _provider.get_tracer(INSTRUMENTATION)
+                _quiet_library_logs()
+            except ImportError:
+                log_line(logging.ERROR, f"{NOT_INSTALLED}; running untraced")
+    if closers:  # the earlier configuration's last exports, off the lock and within the bound
+        bounded(lambda: _close(closers), EXIT_SECONDS)
+    return _tracer is not None
 
 
 def _make_tracer_provider(settings: TelemetrySettings) -> Any:
@@ -231,21 +231,28 @@ def _at_exit() -> None:
 
 
 def shutdown() -> None:
-    """Flushes and stops the providers; telemetry is off until :func:`configure` again."""
+    """Flushes and stops the providers (waiting for the collector: :func:`shutdown_bounded`
+    waits at most a bound); telemetry is off until :func:`configure` again."""
     global _settings
     with _lock:
-        _shutdown_locked()
+        closers = _detach_locked()
         _settings = None
+    _close(closers)
 
 
-def _shutdown_locked() -> None:
+def _detach_locked() -> list[Callable[[], object]]:
+    """Telemetry off in this process at once; what must still run to close the earlier
+    configuration (the metric export's last export, the span processor's), in order."""
     global _tracer, _provider
     provider, stops = _provider, list(_stops)
     _tracer = _provider = None
     _stops.clear()
-    for each in [*stops, provider.shutdown if provider is not None else None]:
-        if each is not None:
-            try:
-                each()
-            except Exception as exc:  # noqa: BLE001 - an exporter's failure must not stop the process
-                log_line(logging.WARNING, "telemetry: shutdown incomplete", error=type(exc).__name__)
+    return [*stops, provider.shutdown] if provider is not None else list(stops)
+
+
+def _close(closers: list[Callable[[], object]]) -> None:
+    for each in closers:
+        try:
+            each()
+        except Exception as exc:  # noqa: BLE001 - an exporter's failure must not stop the process
+            log_line(logging.WARNING, "telemetry: shutdown incomplete", error=type(exc).__name__)

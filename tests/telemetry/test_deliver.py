@@ -1,7 +1,8 @@
 """A worker's spans (``dispatcher/telemetry/deliver.py``), exported to a real OTLP/HTTP collector:
-``deliver`` per attempt -- a child of the ``dispatch`` span its job carries, linked to the attempt
-before -- and ``POST`` inside it, the HTTP client span, which alone puts a ``traceparent`` on
-the partner's request, and only when asked."""
+``deliver`` per attempt -- a child of the ``dispatch`` span its job carries (without one, of the
+attempt before), linked to the attempt before -- and ``POST`` inside it, the HTTP client span
+(``url.full`` with its path redacted), which alone puts a ``traceparent`` on the partner's
+request, only when asked, and never a caller's ``tracestate``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dispatcher.telemetry import DeliverSpan, providers, spans, start_deliver
 from dispatcher.telemetry.spans import dispatch_traces
 from tests.otlp_receiver import OtlpReceiver, Span
 from tests.telemetry.conftest import CLIENT, CONSUMER, ERROR, UNSET, ProcessLog, carried, exported, ids, only
+from tests.telemetry.test_spans import STATE, with_state
 
 URL = "https://clinic:pa55word@partner.example:8443/hooks/in?token=t0ken-in-query#frag"
 TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -103,12 +105,32 @@ def test_without_a_carrier_the_attempt_starts_a_trace_of_its_own(traced: OtlpRec
     assert delivered.parent_span_id == "" and delivered.trace_id != only(got, "unrelated").trace_id
 
 
-def test_a_previous_carrier_without_a_dispatch_still_links(traced: OtlpReceiver) -> None:
+def test_without_a_dispatch_the_attempts_share_the_first_ones_trace(traced: OtlpReceiver) -> None:
+    """A job with no dispatch context (dispatched untraced, made again by reconcile): each later
+    attempt is a child of the one before, in its trace, and linked to it."""
     span = deliver(None, f"00-{TRACE}-{SPAN}-01", attempt=3)
     span.end("retry_scheduled")
 
     delivered = only(exported(traced), "deliver")
-    assert delivered.parent_span_id == "" and delivered.links == [(TRACE, SPAN)]
+    assert (delivered.trace_id, delivered.parent_span_id) == (TRACE, SPAN)
+    assert delivered.links == [(TRACE, SPAN)]
+
+
+def test_without_a_dispatch_each_attempt_is_the_child_of_the_one_before(traced: OtlpReceiver) -> None:
+    """Three attempts of a job that carries no dispatch context, each handed the one before's
+    carrier as the worker keeps it: one trace, rooted at the first attempt, a chain of children."""
+    previous = None
+    for attempt in (1, 2, 3):
+        span = deliver(None, previous, attempt=attempt)
+        previous = span.carrier()
+        span.end("retry_scheduled")
+
+    attempts = by_attempt(exported(traced))
+    assert attempts[1].parent_span_id == "" and attempts[1].links == []
+    for later in (2, 3):
+        before = attempts[later - 1]
+        assert (attempts[later].trace_id, attempts[later].parent_span_id) == (before.trace_id, before.span_id)
+        assert attempts[later].links == [(before.trace_id, before.span_id)]
 
 
 def test_post_is_a_client_child_of_deliver_with_the_http_conventions_and_no_secret(
@@ -127,11 +149,11 @@ def test_post_is_a_client_child_of_deliver_with_the_http_conventions_and_no_secr
         "http.request.method": "POST",
         "server.address": "partner.example",
         "server.port": 8443,
-        "url.full": "https://partner.example:8443/hooks/in",
+        "url.full": "https://partner.example:8443/REDACTED",
         "http.response.status_code": 200,
     }
     sent = traced.all_bytes()
-    for secret in (b"pa55word", b"clinic", b"t0ken-in-query", b"frag"):
+    for secret in (b"pa55word", b"clinic", b"t0ken-in-query", b"frag", b"hooks"):
         assert secret not in sent
 
 
@@ -178,20 +200,48 @@ def test_post_puts_its_own_traceparent_in_the_headers_given(traced: OtlpReceiver
     span.end("delivered")
 
     post = only(exported(traced), "POST")
-    assert set(headers) == {"Content-Type", "traceparent"}  # no tracestate: the trace has none
+    assert set(headers) == {"Content-Type", "traceparent"}
     assert carried(headers["traceparent"]) == ids(post)
 
 
-def test_post_passes_the_callers_tracestate_on(traced: OtlpReceiver) -> None:
-    span = deliver(f"00-{TRACE}-{SPAN}-01\nvendor=abc")
+def test_a_callers_tracestate_reaches_neither_the_partner_nor_the_collector(traced: OtlpReceiver) -> None:
+    """An API request's context with a ``tracestate`` as the dispatch's parent: the partner's
+    headers get the POST's ``traceparent`` alone, and no exported byte holds the state."""
+    traces = dispatch_traces({0: "order_changed"}, [with_state()])
+    assert traces is not None
+    context = traces.carrier(0)
+    traces.end({0: 1})
+    span = deliver(context)
     headers: dict[str, str] = {}
     with span.post(URL, headers):
         pass
     span.end("delivered")
 
-    post = only(exported(traced), "POST")
-    assert post.trace_id == TRACE and carried(headers["traceparent"]) == ids(post)
-    assert headers["tracestate"] == "vendor=abc"
+    got = exported(traced)
+    post = only(got, "POST")
+    assert {s.trace_id for s in got} == {TRACE} and only(got, "dispatch").parent_span_id == SPAN
+    assert list(headers) == ["traceparent"] and carried(headers["traceparent"]) == ids(post)
+    assert b"s3cret-state" not in traced.all_bytes()
+
+
+def test_a_jobs_old_carrier_with_a_tracestate_line_passes_none_on(traced: OtlpReceiver) -> None:
+    """A job queued before tracestate was dropped: its contexts' second lines are not read."""
+    first = deliver(f"00-{TRACE}-{SPAN}-01\n{STATE}")
+    previous = f"{first.carrier()}\n{STATE}"
+    first.end("retry_scheduled")
+    second = deliver(f"00-{TRACE}-{SPAN}-01\n{STATE}", previous, attempt=2)
+    headers: dict[str, str] = {}
+    with second.post(URL, headers):
+        pass
+    second.end("delivered")
+
+    got = exported(traced)
+    attempts, post = by_attempt(got), only(got, "POST")
+    assert attempts[2].parent_span_id == SPAN and attempts[2].links == [
+        (attempts[1].trace_id, attempts[1].span_id)
+    ]
+    assert list(headers) == ["traceparent"] and carried(headers["traceparent"]) == ids(post)
+    assert b"s3cret-state" not in traced.all_bytes()
 
 
 def test_post_without_headers_is_traced_all_the_same(traced: OtlpReceiver) -> None:
@@ -201,7 +251,7 @@ def test_post_without_headers_is_traced_all_the_same(traced: OtlpReceiver) -> No
     span.end("delivered")
 
     post = only(exported(traced), "POST")
-    assert post.attributes["url.full"] == "https://partner.example:8443/hooks/in"
+    assert post.attributes["url.full"] == "https://partner.example:8443/REDACTED"
 
 
 def test_a_deliver_span_that_cannot_be_ended_is_dropped_quietly(
@@ -216,4 +266,4 @@ def test_a_deliver_span_that_cannot_be_ended_is_dropped_quietly(
     broken = DeliverSpan(span=None)
     broken.end("delivered")  # no span at all: nothing raises
     assert broken.carrier() == ""  # no context to carry
-    assert process_log.lines("telemetry") == ["telemetry: span dropped at=end error=AttributeError"]
+    assert process_log.lines("span dropped") == ["telemetry: span dropped at=end error=AttributeError"]

@@ -1,7 +1,8 @@
 """The HTTP API's server spans (``dispatcher/telemetry/server.py``), exported to a real OTLP/HTTP
-collector: a child of the caller's W3C ``traceparent`` or a root, current while the request runs,
-named by its route's template; and through the real API app, the caller's trace going on into
-the ``dispatch`` span and the job that carries it."""
+collector: a child of the caller's W3C ``traceparent`` or a root (a caller's ``tracestate`` never
+read, so never exported or passed on), current while the request runs, named by its route's
+template; and through the real API app, the caller's trace going on into the ``dispatch`` span
+and the job that carries it."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from dispatcher.telemetry.spans import dispatch_traces
 from tests.api.conftest import Api, example
 from tests.otlp_receiver import OtlpReceiver, Span
 from tests.telemetry.conftest import ERROR, SERVER, UNSET, carried, exported, ids, only
+from tests.telemetry.test_spans import STATE
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER = "00f067aa0ba902b7"
@@ -28,7 +30,7 @@ ENDPOINTS = [
 
 
 def test_with_a_traceparent_the_server_span_is_the_callers_child(traced: OtlpReceiver) -> None:
-    with server_span("POST", {"traceparent": TRACEPARENT, "tracestate": "vendor=abc"}) as span:
+    with server_span("POST", {"traceparent": TRACEPARENT}) as span:
         span.answered(202, "/v1/events")
 
     got = only(exported(traced), "POST /v1/events")
@@ -40,9 +42,35 @@ def test_with_a_traceparent_the_server_span_is_the_callers_child(traced: OtlpRec
     }
 
 
+def test_a_callers_tracestate_is_not_read_so_no_span_exports_it(traced: OtlpReceiver) -> None:
+    """The server span given a ``tracestate`` exports none, nor does the dispatch made under it,
+    whose carrier is its traceparent alone."""
+    with server_span("POST", {"traceparent": TRACEPARENT, "tracestate": STATE}) as span:
+        assert not span.span.get_span_context().trace_state
+        traces = dispatch_traces({0: "order_changed"})
+        assert traces is not None
+        context = traces.carrier(0) or ""
+        traces.end({0: 1})
+        span.answered(202, "/v1/events")
+
+    got = exported(traced)
+    server, dispatch = only(got, "POST /v1/events"), only(got, "dispatch")
+    assert (server.trace_id, server.parent_span_id) == (TRACE, CALLER)
+    assert (dispatch.trace_id, dispatch.parent_span_id) == (TRACE, server.span_id)
+    assert "\n" not in context and carried(context) == ids(dispatch)
+    assert b"s3cret-state" not in traced.all_bytes()
+
+
 @pytest.mark.parametrize(
     "headers",
-    [{}, {"traceparent": "garbage"}, {"authorization": "Bearer dsp_x"}, {"Traceparent": "00-zz-zz-01"}],
+    [
+        {},
+        {"traceparent": "garbage"},
+        {"authorization": "Bearer dsp_x"},
+        {"Traceparent": "00-zz-zz-01"},
+        {"tracestate": STATE},
+        {"traceparent": "", "tracestate": STATE},
+    ],
 )
 def test_without_a_valid_traceparent_it_is_a_root(traced: OtlpReceiver, headers: dict[str, str]) -> None:
     with server_span("GET", headers) as span:
@@ -50,7 +78,7 @@ def test_without_a_valid_traceparent_it_is_a_root(traced: OtlpReceiver, headers:
 
     got = only(exported(traced), "GET /v1/deliveries/{request_id}")
     assert got.parent_span_id == "" and got.kind == SERVER
-    assert "dsp_x" not in str(got.attributes)
+    assert b"dsp_x" not in traced.all_bytes() and b"s3cret-state" not in traced.all_bytes()
 
 
 def test_the_server_span_is_current_inside_the_block(traced: OtlpReceiver) -> None:
@@ -113,19 +141,22 @@ def _api(make_runtime: Callable[..., Runtime], collector: OtlpReceiver) -> Api:
 
 def _job_carries(runtime: Runtime, request_id: str, dispatch: Span) -> None:
     (context, last) = queue.traces(runtime.queue, [request_id])[request_id]
-    assert context is not None and carried(context) == ids(dispatch) and last is None
+    assert context is not None and "\n" not in context  # its traceparent alone
+    assert carried(context) == ids(dispatch) and last is None
 
 
 def test_an_api_request_continues_the_callers_trace_into_dispatch_and_its_jobs(
     traced: OtlpReceiver, make_runtime: Callable[..., Runtime], redis_client: redis.Redis
 ) -> None:
+    """The caller's ``traceparent`` goes on; its ``tracestate`` goes nowhere: not into a span,
+    not into the jobs (whose contexts a partner may be sent)."""
     api = _api(make_runtime, traced)
     try:
         response = api.call(
             "POST",
             "/v1/events",
             json={"event": "order_changed", "data": example()},
-            headers={"traceparent": TRACEPARENT},
+            headers={"traceparent": TRACEPARENT, "tracestate": STATE},
         )
     finally:
         api.close()
@@ -139,6 +170,7 @@ def test_an_api_request_continues_the_callers_trace_into_dispatch_and_its_jobs(
     assert dispatch.attributes == {"webhook.event": "order_changed", "webhook.deliveries": 2}
     for delivery in response.json()["deliveries"]:
         _job_carries(api.runtime, delivery["request_id"], dispatch)
+    assert b"s3cret-state" not in traced.all_bytes()
 
 
 def test_a_batch_makes_one_dispatch_span_per_event_under_the_request(

@@ -8,19 +8,38 @@ import copy
 import logging
 
 import pytest
+from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from dispatcher import CATALOGUE, dispatch, queue, telemetry
 from dispatcher.errors import StoreUnavailable
 from dispatcher.runtime import Runtime
 from dispatcher.store.schema import DELIVERIES
 from dispatcher.telemetry import providers, spans
-from dispatcher.telemetry.spans import ATTRIBUTES, attributes, carrier, context_of, dispatch_traces, quiet
+from dispatcher.telemetry.spans import (
+    ATTRIBUTES,
+    attributes,
+    carrier,
+    context_of,
+    dispatch_traces,
+    quiet,
+    without_state,
+)
 from tests.otlp_receiver import OtlpReceiver
 from tests.telemetry.conftest import ERROR, PRODUCER, UNSET, ProcessLog, carried, exported, ids, only
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 SPAN = "b7ad6b7169203331"
+STATE = "vendor=s3cret-state,rojo=00f067aa0ba902b7"
+"""A caller's W3C ``tracestate``: never in a carrier, a partner's headers or an exported span."""
+
+
+def with_state(traceparent: str = f"00-{TRACE}-{SPAN}-01", state: str = STATE) -> Context:
+    """A caller's context holding a ``tracestate``, as OpenTelemetry's own propagator reads one
+    (the host application's current span; an API client's headers read by another library)."""
+    return TraceContextTextMapPropagator().extract({"traceparent": traceparent, "tracestate": state})
 
 
 def example(event: str) -> dict:
@@ -62,7 +81,7 @@ def test_a_carrier_is_the_spans_traceparent_and_reads_back(traced: OtlpReceiver)
     span.end()
 
     exported_span = only(exported(traced), "job")
-    assert carried(text) == ids(exported_span)
+    assert "\n" not in text and carried(text) == ids(exported_span)
     back = trace.get_current_span(context_of(text)).get_span_context()
     assert (format(back.trace_id, "032x"), format(back.span_id, "016x")) == (
         exported_span.trace_id,
@@ -71,22 +90,53 @@ def test_a_carrier_is_the_spans_traceparent_and_reads_back(traced: OtlpReceiver)
     assert back.is_remote and back.trace_flags.sampled
 
 
-def test_a_carrier_keeps_the_tracestate_after_a_newline(traced: OtlpReceiver) -> None:
-    caller = context_of(f"00-{TRACE}-{SPAN}-01\ncongo=t61rcWkgMzE,rojo=00f067aa0ba902b7")
-    span = tracer().start_span("job", context=caller)
+def test_a_carrier_is_never_a_tracestate_even_when_the_span_has_one(traced: OtlpReceiver) -> None:
+    """A span whose parent holds a caller's ``tracestate`` (the SDK copies it into the child):
+    its carrier -- what a job keeps and a partner may be sent -- is the traceparent alone."""
+    span = tracer().start_span("job", context=with_state())
+    assert span.get_span_context().trace_state  # the SDK's span has it...
     text = carrier(span)
     span.end()
 
-    first, second = text.split("\n")
-    assert carried(first) == ids(only(exported(traced), "job"))
-    assert second == "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"
-    back = trace.get_current_span(context_of(text)).get_span_context()
-    assert dict(back.trace_state) == {"congo": "t61rcWkgMzE", "rojo": "00f067aa0ba902b7"}
+    assert "\n" not in text and "s3cret-state" not in text  # ...its carrier does not
+    assert carried(text) == ids(only(exported(traced), "job"))
     assert only(traced.snapshot(), "job").trace_id == TRACE
 
 
+def test_context_of_and_context_from_headers_read_the_traceparent_alone() -> None:
+    """A job written before tracestate was dropped (a second line), a client's ``tracestate``
+    header: the context holds the traceparent's ids and no state."""
+    read = {
+        "carrier": context_of(f"00-{TRACE}-{SPAN}-01\n{STATE}"),
+        "headers": spans.context_from_headers({"traceparent": f"00-{TRACE}-{SPAN}-01", "tracestate": STATE}),
+    }
+    for how, context in read.items():
+        back = trace.get_current_span(context).get_span_context()
+        assert (format(back.trace_id, "032x"), format(back.span_id, "016x")) == (TRACE, SPAN), how
+        assert back.is_remote and back.trace_flags.sampled, how
+        assert not back.trace_state and dict(back.trace_state) == {}, how
+    assert spans.context_from_headers({"tracestate": STATE}) is None  # a state alone is no parent
+    assert spans.context_from_headers({}) is None
+
+
+def test_without_state_keeps_the_parents_ids_and_flags_and_drops_its_state() -> None:
+    bare = trace.get_current_span(without_state(with_state())).get_span_context()
+    assert (format(bare.trace_id, "032x"), format(bare.span_id, "016x")) == (TRACE, SPAN)
+    assert bare.is_remote and bare.trace_flags.sampled and not bare.trace_state
+
+    plain = context_of(f"00-{TRACE}-{SPAN}-01")
+    assert without_state(plain) is plain  # nothing to drop: the context as it was
+    token = otel_context.attach(with_state())
+    try:
+        current = trace.get_current_span(without_state(None)).get_span_context()
+    finally:
+        otel_context.detach(token)
+    assert format(current.span_id, "016x") == SPAN and not current.trace_state
+
+
 @pytest.mark.parametrize(
-    "text", [None, "", "garbage", f"00-{'0' * 32}-{SPAN}-01", f"00-{TRACE}-{'0' * 16}-01"]
+    "text",
+    [None, "", "garbage", f"00-{'0' * 32}-{SPAN}-01", f"00-{TRACE}-{'0' * 16}-01", f"\n{STATE}"],
 )
 def test_a_carrier_that_holds_no_valid_context_is_none(text: str | None) -> None:
     assert context_of(text) is None
@@ -135,6 +185,30 @@ def test_a_dispatch_span_is_a_child_of_its_items_parent_when_given(traced: OtlpR
     assert parents == sorted(
         [(TRACE, SPAN), (caller.trace_id, caller.span_id), (caller.trace_id, caller.span_id)]
     )
+
+
+def test_a_dispatch_span_never_inherits_a_callers_tracestate(traced: OtlpReceiver) -> None:
+    """The current span (the host application's) and an item's parent (an API request's) both
+    hold a ``tracestate``: each dispatch span is their child, and neither its carrier nor any
+    exported byte holds the state."""
+    other = "4bf92f3577b34da6a3ce929d0e0e4736"
+    token = otel_context.attach(with_state())
+    try:
+        traces = dispatch_traces(
+            {0: "order_changed", 1: "order_changed"}, [with_state(f"00-{other}-{SPAN}-01")]
+        )
+    finally:
+        otel_context.detach(token)
+    assert traces is not None
+    carriers = [traces.carrier(0) or "", traces.carrier(1) or ""]
+    traces.end({0: 1, 1: 1})
+
+    got = [s for s in exported(traced) if s.name == "dispatch"]
+    assert sorted((s.trace_id, s.parent_span_id) for s in got) == sorted([(other, SPAN), (TRACE, SPAN)])
+    assert all(text and "\n" not in text for text in carriers)
+    assert sorted(carried(text) for text in carriers) == sorted(ids(s) for s in got)
+    sent = traced.all_bytes()
+    assert b"s3cret-state" not in sent and b"rojo" not in sent
 
 
 def test_a_dispatch_span_without_a_current_span_starts_a_trace(traced: OtlpReceiver) -> None:
@@ -225,6 +299,25 @@ def test_dispatch_inside_the_callers_span_is_its_child_and_each_job_carries_it(
     for context, last in carried_by_jobs.values():
         assert context is not None and carried(context) == ids(span) and last is None
     assert b"k3y-spans-31337" not in traced.all_bytes()
+
+
+def test_dispatch_under_a_caller_with_a_tracestate_carries_none_and_exports_none(
+    traced: OtlpReceiver, make_runtime
+) -> None:
+    runtime = traced_runtime(make_runtime, traced)
+    token = otel_context.attach(with_state())
+    try:
+        request_ids = dispatch("order_changed", example("order_changed"))
+    finally:
+        otel_context.detach(token)
+
+    span = only(exported(traced), "dispatch")
+    assert (span.trace_id, span.parent_span_id) == (TRACE, SPAN)
+    carried_by_jobs = queue.traces(runtime.queue, request_ids)
+    assert len(carried_by_jobs) == 2
+    for context, _last in carried_by_jobs.values():
+        assert context is not None and "\n" not in context and carried(context) == ids(span)
+    assert b"s3cret-state" not in traced.all_bytes()
 
 
 def test_a_database_refusing_the_insert_ends_the_dispatch_span_as_an_error(

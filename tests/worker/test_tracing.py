@@ -2,14 +2,18 @@
 real OTLP/HTTP collector: the contexts a flight's jobs carry, read only while the worker traces;
 each attempt's ``deliver`` span ended with its outcome, a retry's job keeping its context; Redis
 not answering costs a span its parent or link, never a delivery. And one delivery flown twice
-through the real flight, as the trace a collector shows."""
+through the real flight, as the trace a collector shows: a partner that asked gets the POST's
+``traceparent`` alone (never a caller's ``tracestate``), and a job dispatched untraced makes
+its attempts one trace of their own."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit
 
 import pytest
 import redis
+from opentelemetry import context as otel_context
 from rq import Retry
 
 from dispatcher import queue, store, telemetry
@@ -33,6 +37,7 @@ from tests.telemetry.conftest import (
     only,
     settings_for,
 )
+from tests.telemetry.test_spans import with_state
 from tests.worker.test_flight import deliver, dispatch_one
 
 DISPATCH = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -172,6 +177,12 @@ def _attempts(spans: list[Span]) -> dict[int, Span]:
     return {s.attributes["webhook.attempt"]: s for s in spans if s.name == "deliver"}
 
 
+def _redacted(url: str) -> str:
+    """``url`` as ``url.full`` shows it: scheme, host and port, the path redacted."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}/REDACTED"
+
+
 def _post_of(spans: list[Span], deliver_span: Span) -> Span:
     (post,) = [s for s in spans if s.name == "POST" and s.parent_span_id == deliver_span.span_id]
     return post
@@ -203,13 +214,42 @@ def test_a_retried_delivery_is_one_trace_from_dispatch_to_each_post(
         assert span.attributes["webhook.request_id"] == request_id
         post = _post_of(spans, span)
         assert post.kind == CLIENT and post.attributes["http.response.status_code"] == status
-        assert post.attributes["url.full"] == receiver.url
+        assert post.attributes["url.full"] == _redacted(receiver.url)
         sent = receiver.for_request(request_id)[number - 1]
         assert carried(sent.headers["traceparent"]) == ids(post)
+        assert "tracestate" not in {name.lower() for name in sent.headers}
     assert kept is not None and carried(kept) == ids(attempts[1])
     assert attempts[2].links == [(attempts[1].trace_id, attempts[1].span_id)]
     assert attempts[1].links == []
     assert b"k3y-tracing-31337" not in traced.all_bytes()
+    assert b"/webhooks/baremeds" not in traced.all_bytes()  # the partner's path
+
+
+def test_a_callers_tracestate_reaches_neither_the_partner_nor_the_collector(
+    traced: OtlpReceiver, make_runtime, receiver: ScriptedReceiver
+) -> None:
+    """Dispatched inside the host application's span, which holds a ``tracestate``: the trace
+    goes on to the partner that asked for it, as a ``traceparent`` alone."""
+    traced_runtime(
+        make_runtime,
+        traced,
+        endpoints=[{"name": "pharmacy", "url": receiver.url, "key": "k", "propagate_trace": True}],
+    )
+    token = otel_context.attach(with_state(DISPATCH))
+    try:
+        request_id = dispatch_one()
+    finally:
+        otel_context.detach(token)
+
+    assert deliver(request_id) is None
+
+    (sent,) = receiver.received
+    assert "tracestate" not in {name.lower() for name in sent.headers}
+    spans = exported(traced)
+    post = only(spans, "POST")
+    assert carried(sent.headers["traceparent"]) == ids(post)
+    assert post.trace_id == only(spans, "dispatch").trace_id == DISPATCH.split("-")[1]
+    assert b"s3cret-state" not in traced.all_bytes()
 
 
 def test_a_partner_that_did_not_ask_gets_no_traceparent(
@@ -231,18 +271,25 @@ def test_a_job_dispatched_untraced_is_delivered_in_a_trace_of_its_own(
     collector: OtlpReceiver, make_runtime, receiver: ScriptedReceiver
 ) -> None:
     """Dispatched while telemetry was off (or queued again by reconcile): the job carries no
-    context, and the worker that traces starts the attempt's trace."""
+    context, the worker that traces starts the first attempt's trace, and the retry is that
+    attempt's child in it, linked to it."""
     untraced = make_runtime(endpoints=[{"name": "pharmacy", "url": receiver.url, "key": "k"}])
+    receiver.script_all(503)
     request_id = dispatch_one()
     assert queue.traces(untraced.queue, [request_id]) == {request_id: (None, None)}
     assert telemetry.configure(settings_for(collector)) is True
 
-    assert deliver(request_id) is None
+    assert isinstance(deliver(request_id), Retry)
+    assert deliver(request_id) is None  # delivered
 
     spans = exported(collector)
     assert [s.name for s in spans if s.name == "dispatch"] == []
-    assert only(spans, "deliver").parent_span_id == ""
-    assert only(spans, "POST").parent_span_id == only(spans, "deliver").span_id
+    first, second = _attempts(spans)[1], _attempts(spans)[2]
+    assert first.parent_span_id == "" and first.links == []
+    assert (second.trace_id, second.parent_span_id) == (first.trace_id, first.span_id)
+    assert second.links == [(first.trace_id, first.span_id)]
+    for attempt in (first, second):
+        assert _post_of(spans, attempt).trace_id == first.trace_id
 
 
 def test_redis_refusing_the_contexts_never_fails_the_delivery(
