@@ -310,3 +310,26 @@ def test_redis_refusing_the_contexts_never_fails_the_delivery(
 
     assert store.get_delivery(runtime.engine, request_id)["status"] == "delivered"
     assert only(exported(traced), "deliver").parent_span_id == ""
+
+
+def test_a_delivery_failed_before_any_post_has_its_deliver_span_and_no_post(
+    traced: OtlpReceiver, make_runtime, receiver: ScriptedReceiver
+) -> None:
+    import sqlalchemy as sa
+
+    from dispatcher.store.schema import DELIVERIES
+
+    runtime = traced_runtime(make_runtime, traced, endpoints=[{"name": "pharmacy", "url": receiver.url}])
+    request_id = dispatch_one()
+    with runtime.engine.begin() as conn:  # as if erased: nothing left to send
+        conn.execute(sa.update(DELIVERIES).where(DELIVERIES.c.request_id == request_id).values(payload=None))
+
+    assert deliver(request_id) is None
+    assert store.get_delivery(runtime.engine, request_id)["status"] == "failed"
+    assert receiver.for_request(request_id) == []
+    spans = exported(traced)
+    dispatch, failed = only(spans, "dispatch"), only(spans, "deliver")
+    assert (failed.trace_id, failed.parent_span_id) == (dispatch.trace_id, dispatch.span_id)
+    assert failed.attributes["webhook.outcome"] == "failed"
+    assert failed.attributes["error.type"] == "not_sent" and failed.status_code == ERROR
+    assert [s for s in spans if s.name == "POST"] == []
