@@ -23,7 +23,7 @@ from .. import lua
 from ..config import Settings
 from . import rq_edge
 from .rq_edge import JobField
-from .traces import TRACE_FIELD
+from .traces import LAST_ATTEMPT_FIELD, TRACE_FIELD
 
 JobQueue: TypeAlias = Queue
 """RQ's queue, as the rooms above hold it (``Runtime.queue``): they hand it back to this room's
@@ -186,16 +186,31 @@ _STAND_IN_SCRIPT = redis.Redis().register_script(script_text("stand_in.lua"))
 """Run with EVALSHA (each script is sent once per Redis server); no connection is made here."""
 
 
-def take(queue: Queue, worker: str, count: int, finished: Iterable[str] = ()) -> list[str]:
+def take(
+    queue: Queue,
+    worker: str,
+    count: int,
+    finished: Iterable[str] = (),
+    traces: dict[str, tuple[str | None, str | None]] | None = None,
+) -> list[str]:
     """Takes up to ``count`` queued jobs for this worker to run inside its current one (a batch),
     and drops the records of the taken jobs it ``finished`` (delivered or failed: nothing to
-    keep) that are still its own, in one round trip. ``count`` may be 0 to drop records only."""
+    keep) that are still its own, in one round trip. ``count`` may be 0 to drop records only.
+    With ``traces`` (a worker that traces), each taken job's trace contexts are put there, read
+    in the same round trip."""
+    fields = [TRACE_FIELD, LAST_ATTEMPT_FIELD] if traces is not None else ["", ""]
     taken = _TAKE_SCRIPT(
         keys=[queue.key],
-        args=[rq_edge.JOB_PREFIX, worker, count, utcformat(datetime.now(UTC)), *finished],
+        args=[rq_edge.JOB_PREFIX, worker, count, utcformat(datetime.now(UTC)), *fields, *finished],
         client=queue.connection,
     )
-    return [t.decode() if isinstance(t, bytes) else t for t in taken or []]
+    got = [t.decode() if isinstance(t, bytes) else t for t in taken or []]
+    if traces is None:
+        return got
+    ids = got[0::3]
+    for request_id, dispatch, last in zip(ids, got[1::3], got[2::3], strict=True):
+        traces[request_id] = (dispatch or None, last or None)
+    return ids
 
 
 def put_back(queue: Queue, request_id: str) -> None:

@@ -19,7 +19,7 @@ import time
 import redis
 from rq import Retry, get_current_job
 
-from .. import queue
+from .. import queue, telemetry
 from ..errors import PoisonJob
 from ..logs import log_line
 from ..runtime import Runtime, get_runtime
@@ -80,6 +80,8 @@ class Batch:
         self.finished: list[str] = []
         """Settled members whose job record goes with the next take."""
         self.results: dict[str, Result] = {}
+        self.traces: dict[str, tuple[str | None, str | None]] = {}
+        """The trace contexts of the members taken, read with them (while the worker traces)."""
         self.handled = 0
         self.queue_has_more = True
         self.next_poll = 0.0
@@ -110,7 +112,8 @@ class Batch:
             return []
         wanted = min(free, BATCH_MAX - self.handled)
         try:
-            members = queue.take(self.runtime.queue, self.runtime.worker_name, wanted, self.finished)
+            traces = self.traces if telemetry.enabled() else None
+            members = queue.take(self.runtime.queue, self.runtime.worker_name, wanted, self.finished, traces)
         except redis.RedisError:
             self.runtime.take_lost = True  # what it took, if anything, is found before the next job
             raise
@@ -128,7 +131,7 @@ class Batch:
             while True:
                 ids += self.take(ids)
                 self.runtime.refresh_endpoints()  # a change made meanwhile applies to what is claimed next
-                self.results.update(self.flight.start(ids))
+                self.results.update(self.flight.start(ids, self.traces))
                 ids = []
                 self.settle()
                 if not self.flight.pending:

@@ -93,10 +93,13 @@ class Flight:
         ``reconcile.recover_own_claims`` if it was cut short."""
         self.runtime.unhold(self.claimed)
 
-    def start(self, request_ids: list[str]) -> dict[str, Result]:
+    def start(
+        self, request_ids: list[str], known: dict[str, tuple[str | None, str | None]] | None = None
+    ) -> dict[str, Result]:
         """Claims the deliveries in one statement and starts their POSTs. Returns the results
         known at once (not claimable, deferred, failed without sending, poison); the rest are
-        pending until :meth:`collect` returns them."""
+        pending until :meth:`collect` returns them. ``known``: trace contexts already read (with
+        the take), so only the others are read."""
         runtime = self.runtime
         if not request_ids:
             return {}
@@ -120,7 +123,7 @@ class Flight:
         results: dict[str, Result] = {}
         held = list(claims.values())
         try:
-            contexts = self.contexts = tracing.contexts(runtime, list(claims))
+            contexts = self.contexts = tracing.contexts(runtime, list(claims), known or {})
             unclaimed = [rid for rid in request_ids if rid not in claims]
             if unclaimed:
                 results.update(not_claimed(runtime, unclaimed))

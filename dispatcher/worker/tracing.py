@@ -14,15 +14,23 @@ from ..vocabulary import AttemptOutcome
 from .posting import Sending
 
 
-def contexts(runtime: Runtime, request_ids: list[str]) -> dict[str, tuple[str | None, str | None]]:
+def contexts(
+    runtime: Runtime, request_ids: list[str], known: dict[str, tuple[str | None, str | None]] | None = None
+) -> dict[str, tuple[str | None, str | None]]:
     """The deliveries' trace contexts from their jobs: the ``dispatch`` span's and the previous
-    attempt's (Redis not answering: their spans start traces of their own)."""
+    attempt's -- those ``known`` (read with the take), the rest read now in one round trip
+    (Redis not answering: their spans start traces of their own)."""
     if not telemetry.enabled() or not request_ids:
         return {}
+    known = known or {}
+    found = {rid: known[rid] for rid in request_ids if rid in known}
+    rest = [rid for rid in request_ids if rid not in known]
+    if not rest:
+        return found
     try:
-        return queue.traces(runtime.queue, request_ids)
+        return found | queue.traces(runtime.queue, rest)
     except redis.RedisError:
-        return {}
+        return found
 
 
 def end_attempts(runtime: Runtime, ended: list[tuple[Sending, str]]) -> None:

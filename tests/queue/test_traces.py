@@ -131,3 +131,23 @@ def test_nothing_to_keep_asks_nothing_of_redis() -> None:
         keep_attempt_traces(q, {"r-1": ATTEMPT})
     with pytest.raises(redis.ConnectionError):
         traces(q, ["r-1"])
+
+
+def test_a_take_reads_each_taken_jobs_contexts_in_the_same_round_trip(redis_client) -> None:
+    """A worker that traces takes its batch and the jobs' trace contexts at once: as many jobs as
+    asked, each with its dispatch context and last attempt's ('' unset: None)."""
+    from dispatcher import queue
+    from dispatcher.queue import jobs
+
+    q = Queue("send-webhook-request", connection=redis_client)
+    ids = ["t-1", "t-2", "t-3", "t-4"]
+    jobs.enqueue_new(q, ids, {"t-1": "00-" + "a" * 32 + "-" + "b" * 16 + "-01", "t-3": "ctx-3"})
+    queue.keep_attempt_traces(q, {"t-3": "last-3"})
+    traces: dict = {}
+    assert jobs.take(q, "w1", 3, (), traces) == ["t-1", "t-2", "t-3"]
+    assert traces == {
+        "t-1": ("00-" + "a" * 32 + "-" + "b" * 16 + "-01", None),
+        "t-2": (None, None),
+        "t-3": ("ctx-3", "last-3"),
+    }
+    assert jobs.take(q, "w1", 5) == ["t-4"]  # without: ids only, as before
