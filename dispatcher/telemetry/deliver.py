@@ -55,9 +55,11 @@ def start_deliver(
     """Starts an attempt's ``deliver`` span: a child of the ``dispatch`` span whose context the
     job carries, linked to the ``previous`` attempt's span. A job with no dispatch context
     (dispatched with telemetry off, made again by reconcile) makes its first attempt's span a
-    trace of its own and each later attempt's its child. None while telemetry is off."""
+    trace of its own and each later attempt's its child. None while telemetry is off, and for
+    an event its dispatching process did not sample (a ``parentbased_*`` sampler would drop the
+    span anyway: nothing is built for it)."""
     tracer = providers.tracer()
-    if tracer is None:
+    if tracer is None or (providers.follows_parent() and not_sampled(dispatch or previous)):
         return None
     from opentelemetry.context import Context
     from opentelemetry.trace import Link, SpanKind, get_current_span
@@ -75,6 +77,17 @@ def start_deliver(
         "deliver", context=parent, kind=SpanKind.CONSUMER, attributes=attributes(given), links=links
     )
     return DeliverSpan(span)
+
+
+def not_sampled(traceparent: str | None) -> bool:
+    """Whether a ``traceparent`` (``00-<trace>-<span>-<flags>``) says its trace is not sampled;
+    False when there is none, or it cannot be read."""
+    if not traceparent or len(traceparent) < 55:
+        return False
+    try:
+        return not int(traceparent[53:55], 16) & 1
+    except ValueError:
+        return False
 
 
 class HttpSpan:

@@ -56,6 +56,12 @@ def tracer() -> Tracer | None:
     return _tracer
 
 
+def follows_parent() -> bool:
+    """Whether the sampler follows a parent's decision (the ``parentbased_*`` ones)."""
+    settings = _settings
+    return settings is not None and settings.sampler.startswith("parentbased")
+
+
 NOT_INSTALLED = (
     "telemetry: otlp_endpoint is set but OpenTelemetry is not installed; "
     "pip install 'baremeds-webhook-dispatcher[otel]'"

@@ -267,3 +267,23 @@ def test_a_deliver_span_that_cannot_be_ended_is_dropped_quietly(
     broken.end("delivered")  # no span at all: nothing raises
     assert broken.carrier() == ""  # no context to carry
     assert process_log.lines("span dropped") == ["telemetry: span dropped at=end error=AttributeError"]
+
+
+def test_an_event_its_dispatcher_did_not_sample_builds_no_deliver_span(collector: OtlpReceiver) -> None:
+    """Under a ``parentbased_*`` sampler an unsampled dispatch (flags 00) makes no span at all,
+    nor does a later attempt of it; a sampler that decides alone still traces the attempt."""
+    from tests.telemetry.conftest import settings_for
+
+    unsampled = f"00-{TRACE}-{SPAN}-00"
+    telemetry.configure(settings_for(collector))  # parentbased_always_on
+    assert start_deliver(unsampled, None, request_id="r-1", endpoint="e", attempt=1) is None
+    assert start_deliver(None, unsampled, request_id="r-1", endpoint="e", attempt=2) is None
+    assert start_deliver(f"00-{TRACE}-{SPAN}-01", None, request_id="r-1", endpoint="e", attempt=1) is not None
+
+    telemetry.configure(settings_for(collector, sampler="always_on"))
+    alone = start_deliver(unsampled, None, request_id="r-2", endpoint="e", attempt=1)
+    assert alone is not None
+    alone.end("delivered")
+    got = only(exported(collector), "deliver")
+    assert (got.trace_id, got.parent_span_id) == (TRACE, SPAN)
+    assert got.attributes["webhook.request_id"] == "r-2"
