@@ -106,7 +106,9 @@ def test_a_registry_that_fails_is_one_warning_and_no_export(traced: OtlpReceiver
     export = instruments.start(broken)
     assert export is not None
     assert export.export() is False and export.export() is False
-    assert process_log.lines("metrics not exported") == ["telemetry: metrics not exported error=ConnectionError"]
+    assert process_log.lines("metrics not exported") == [
+        "telemetry: metrics not exported error=ConnectionError"
+    ]
     assert traced.metric_names == set()
 
 
