@@ -19,8 +19,18 @@ names (:data:`.spans.ATTRIBUTES`); telemetry never fails a dispatch or a deliver
 
 from .deliver import DeliverSpan, HttpSpan, start_deliver
 from .providers import configure, enabled, flush, shutdown, shutdown_bounded, warnings
+from .providers import forget_in_child as _forget_providers
 from .server import ServerSpan, server_span
 from .spans import DispatchTraces, current_context, dispatch_traces
+
+
+def forget_in_child() -> None:
+    """In a worker's forked child (RQ's scheduler): nothing of the parent's telemetry exported."""
+    from . import instruments
+
+    _forget_providers()
+    instruments.forget_in_child()
+
 
 __all__ = [
     "DeliverSpan",
@@ -32,6 +42,7 @@ __all__ = [
     "dispatch_traces",
     "enabled",
     "flush",
+    "forget_in_child",
     "server_span",
     "shutdown",
     "shutdown_bounded",

@@ -95,7 +95,7 @@ def metrics_data(families: Iterable[Any], resource: Any, start_ns: int, now_ns: 
 def _metric(family: Any, start_ns: int, now_ns: int) -> Any:
     from opentelemetry.sdk.metrics.export import AggregationTemporality, Gauge, Metric, NumberDataPoint, Sum
 
-    unit = "s" if family.name.endswith("_seconds") else "1"
+    unit = "s" if family.name.endswith("_seconds") else ""  # "1" would make a translator add _ratio
     if family.type == "histogram":
         data: Any = _histogram(family, start_ns, now_ns)
     elif family.type in ("counter", "gauge"):
@@ -151,13 +151,12 @@ _lock = threading.Lock()
 _export: RegistryExport | None = None
 
 
-def _forget_in_child() -> None:
-    """A forked child exports nothing of its parent's registry (its thread did not come along)."""
-    global _export
+def forget_in_child() -> None:
+    """A worker's forked child exports nothing of its parent's registry (its thread did not
+    come along)."""
+    global _export, _lock
+    _lock = threading.Lock()
     _export = None
-
-
-os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def start(families: Families) -> RegistryExport | None:

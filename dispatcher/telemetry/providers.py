@@ -16,7 +16,6 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import logging
-import os
 import threading
 import time
 import uuid
@@ -104,6 +103,13 @@ def configure(settings: TelemetrySettings) -> bool:
                 _quiet_library_logs()
             except ImportError:
                 log_line(logging.ERROR, f"{NOT_INSTALLED}; running untraced")
+            except Exception as exc:  # noqa: BLE001 - an SDK setting (OTEL_BSP_*) it refuses: never stop dispatching
+                _provider = _tracer = None
+                log_line(
+                    logging.ERROR,
+                    "telemetry: OpenTelemetry refused its settings; running untraced",
+                    error=type(exc).__name__,
+                )
     if closers:  # the earlier configuration's last exports, off the lock and within the bound
         bounded(lambda: _close(closers), EXIT_SECONDS)
     return _tracer is not None
@@ -184,19 +190,22 @@ def bounded(step: Callable[[], object], seconds: float) -> None:
     """Runs ``step`` on a daemon thread and waits for it at most ``seconds``: an exporter's own
     timeouts and retries never hold the caller longer."""
     thread = threading.Thread(target=step, name="dispatcher-telemetry-exit", daemon=True)
-    thread.start()
+    try:
+        thread.start()
+    except RuntimeError:  # no new thread at interpreter shutdown (Python 3.12.0 and 3.12.1)
+        step()
+        return
     thread.join(seconds)
 
 
-def _forget_in_child() -> None:
-    """A forked child (RQ's scheduler process) exports nothing: it drops the parent's providers
-    and export without flushing them (the SDK's span processor restarts its thread in a child)."""
-    global _tracer, _provider, _settings
+def forget_in_child() -> None:
+    """In a worker's forked child (RQ's scheduler process), which makes no span: the parent's
+    providers and export dropped without flushing, so the child exports nothing of them. Other
+    forks (a pre-forking web server hosting ``dispatch()``) keep the SDK's own fork support."""
+    global _tracer, _provider, _settings, _lock
+    _lock = threading.Lock()  # another thread may have held it at the fork
     _tracer = _provider = _settings = None
     _stops.clear()
-
-
-os.register_at_fork(after_in_child=_forget_in_child)
 
 
 class _ExportTrouble(logging.Handler):
@@ -217,7 +226,9 @@ class _ExportTrouble(logging.Handler):
 
 
 def _quiet_library_logs() -> None:
-    library = logging.getLogger("opentelemetry")
+    """The OTLP exporters' warnings only (a collector refusing, timing out); the rest of
+    OpenTelemetry's logging, a host application's included, is left as it was."""
+    library = logging.getLogger("opentelemetry.exporter.otlp")
     if not any(isinstance(h, _ExportTrouble) for h in library.handlers):
         library.addHandler(_ExportTrouble())
     library.propagate = False
@@ -253,12 +264,27 @@ def _detach_locked() -> list[Callable[[], object]]:
     provider, stops = _provider, list(_stops)
     _tracer = _provider = None
     _stops.clear()
-    return [*stops, provider.shutdown] if provider is not None else list(stops)
+    return [provider.shutdown, *stops] if provider is not None else list(stops)
 
 
 def _close(closers: list[Callable[[], object]]) -> None:
+    """Runs the closers side by side (a slow metrics export never starves the last spans) and
+    waits for them all."""
+    threads = []
     for each in closers:
+        thread = threading.Thread(target=_closing, args=(each,), daemon=True)
         try:
-            each()
-        except Exception as exc:  # noqa: BLE001 - an exporter's failure must not stop the process
-            log_line(logging.WARNING, "telemetry: shutdown incomplete", error=type(exc).__name__)
+            thread.start()
+        except RuntimeError:  # no new thread at interpreter shutdown (Python 3.12.0 and 3.12.1)
+            _closing(each)
+            continue
+        threads.append(thread)
+    for thread in threads:
+        thread.join()
+
+
+def _closing(closer: Callable[[], object]) -> None:
+    try:
+        closer()
+    except Exception as exc:  # noqa: BLE001 - an exporter's failure must not stop the process
+        log_line(logging.WARNING, "telemetry: shutdown incomplete", error=type(exc).__name__)

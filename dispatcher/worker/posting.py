@@ -132,6 +132,8 @@ def _traced(post: Post, sending: Sending) -> Post:
     W3C ``traceparent`` added for an endpoint with ``propagate_trace: true``."""
     span = sending.span
     if span is None:
+        if sending.endpoint.propagate_trace and sending.dispatch_trace and telemetry.enabled():
+            sending.headers["traceparent"] = sending.dispatch_trace  # not sampled (flags 00): still passed on
         return post
 
     def traced(**kwargs: Any) -> policy.DeliveryOutcome:

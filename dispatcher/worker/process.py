@@ -52,6 +52,7 @@ def _die_with_parent() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
     except ValueError:  # forked from a thread other than the main one: not RQ's scheduler
         return
+    telemetry.forget_in_child()  # the scheduler makes no span: nothing of the worker's is exported twice
     try:
         import ctypes
 

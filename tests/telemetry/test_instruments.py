@@ -137,3 +137,19 @@ def test_the_export_follows_telemetry_to_a_new_collector(traced: OtlpReceiver) -
     finally:
         telemetry.shutdown()
         second.stop()
+
+
+def test_only_seconds_have_a_unit_so_no_translator_renames_a_gauge(traced: OtlpReceiver) -> None:
+    """Unit "1" would make an OTLP-to-Prometheus translator add _ratio to a gauge's name
+    (webhook_worker_info_ratio), breaking the shipped alert rules."""
+    made, attempts, lag, inflight = registry()
+    attempts.labels("order_changed", "pharmacy", "delivered").inc()
+    lag.labels("order_changed", "pharmacy").observe(1.0)
+    inflight.labels("pharmacy").set(1)
+    data = instruments.metrics_data(made.collect(), None, 0, 1)
+    units = {m.name: m.unit for m in data.resource_metrics[0].scope_metrics[0].metrics}
+    assert units == {
+        "webhook_deliveries": "",
+        "dispatcher_delivery_lag_seconds": "s",
+        "dispatcher_inflight_attempts": "",
+    }

@@ -445,3 +445,30 @@ def test_opentelemetry_missing_is_one_error_line_and_dispatch_runs_untraced(
     assert queue.traces(runtime.queue, [request_id]) == {request_id: (None, None)}
     telemetry.flush()
     assert collector.all_bytes() == b""
+
+
+def test_sdk_settings_it_refuses_run_untraced_and_never_raise(
+    collector: OtlpReceiver, process_log: ProcessLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A host application's OTEL_BSP_* the SDK refuses (a queue of 0) never stops dispatching."""
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "0")
+
+    assert telemetry.configure(settings_for(collector)) is False
+
+    assert process_log.lines() == [
+        "telemetry: OpenTelemetry refused its settings; running untraced error=ValueError"
+    ]
+    assert not telemetry.enabled() and telemetry.dispatch_traces({0: "order_changed"}) is None
+
+
+def test_a_workers_forked_child_forgets_the_parents_telemetry(traced: OtlpReceiver) -> None:
+    """RQ's scheduler process (forked by the worker) exports nothing of the worker's: what
+    forget_in_child leaves is telemetry off, no export, and a lock nobody holds."""
+    from dispatcher.telemetry import instruments
+
+    assert instruments.start(lambda: []) is not None
+    with providers._lock:  # as if another thread held it at the fork
+        telemetry.forget_in_child()
+    assert not telemetry.enabled() and instruments.current() is None
+    assert providers._lock.acquire(timeout=1)
+    providers._lock.release()

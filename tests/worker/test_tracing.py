@@ -333,3 +333,24 @@ def test_a_delivery_failed_before_any_post_has_its_deliver_span_and_no_post(
     assert failed.attributes["webhook.outcome"] == "failed"
     assert failed.attributes["error.type"] == "not_sent" and failed.status_code == ERROR
     assert [s for s in spans if s.name == "POST"] == []
+
+
+def test_an_unsampled_event_builds_no_span_and_still_passes_its_traceparent_on(
+    traced: OtlpReceiver, make_runtime, receiver: ScriptedReceiver
+) -> None:
+    """sample_ratio 0: the dispatch is not sampled, the worker builds no deliver span (the
+    parentbased sampler would drop it), and an endpoint that asked still gets the traceparent,
+    its sampled flag off."""
+    runtime = make_runtime(
+        telemetry={"otlp_endpoint": traced.url, "sample_ratio": 0.0},
+        endpoints=[{"name": "pharmacy", "url": receiver.url, "propagate_trace": True}],
+    )
+    assert telemetry.enabled()
+    request_id = dispatch_one()
+    carried_context = queue.traces(runtime.queue, [request_id])[request_id][0]
+    assert carried_context is not None and not int(carried_context[-2:], 16) & 1  # the sampled bit off
+
+    assert deliver(request_id) is None
+    (sent,) = receiver.for_request(request_id)
+    assert sent.headers["traceparent"] == carried_context
+    assert exported(traced) == []
