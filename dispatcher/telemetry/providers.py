@@ -3,12 +3,14 @@ variables the config room reads).
 
 Off -- no ``otlp_endpoint`` anywhere -- no provider, exporter or thread is made and nothing of
 OpenTelemetry is imported here (redis-py imports its API on its own when it is installed), and
-every hook in the flow costs one test of :func:`enabled`. On, the process has its own tracer provider (the
-calling application's global provider, if it has one, is left alone; its current span still
-becomes a dispatch's parent, since the context is OpenTelemetry's one global), a batch span
-processor exporting over OTLP/HTTP to ``<otlp_endpoint>/v1/traces``, and -- in a worker, which
-asks for one -- a metric exporter to ``<otlp_endpoint>/v1/metrics`` (:mod:`.instruments`). Exporting runs on the SDK's
-own threads; a collector that is away costs a warning in the SDK's log, never a delivery.
+every hook in the flow costs one test of :func:`enabled`. On, the process has its own tracer
+provider (the calling application's global provider, if it has one, is left alone; its current
+span still becomes a dispatch's parent, since the context is OpenTelemetry's one global), a
+batch span processor exporting over OTLP/HTTP to ``<otlp_endpoint>/v1/traces``, and -- in a
+worker, which asks for one -- a metric exporter to ``<otlp_endpoint>/v1/metrics``
+(:mod:`.instruments`). Exporting runs on the SDK's own threads; a collector that is away costs
+one process-log line a minute and the data it did not take, never a delivery, and a stopping
+process waits for it at most :data:`EXIT_SECONDS`.
 """
 
 from __future__ import annotations
