@@ -180,8 +180,10 @@ def dispatch_requests(runtime: Runtime, requests: Sequence[DispatchRequest]) -> 
     pipeline; all or nothing. Returns the request ids request by request, endpoint by endpoint
     (a request repeating an idempotency key: the first dispatch's)."""
     prepared = with_current_endpoints(runtime, lambda: prepare_for(runtime, requests))
-    keys, parents = [r.idempotency_key for r in requests], [r.trace for r in requests]
-    events = {i: r.event for i, r in enumerate(requests)} if telemetry.enabled() else None
+    keys = [r.idempotency_key for r in requests]
+    if not telemetry.enabled():  # off: no per-item work for traces
+        return store_and_queue(runtime, prepared, keys)
+    parents, events = [r.trace for r in requests], {i: r.event for i, r in enumerate(requests)}
     return store_and_queue(runtime, prepared, keys, parents, events)
 
 

@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .. import store
+from .. import store, telemetry
 from ..errors import (
     DispatcherError,
     IdempotencyConflict,
@@ -239,7 +239,7 @@ def _together(runtime: Runtime, groups: dict[int, Prepared]) -> dict[int, Outcom
         offset = len(everyone)
         everyone.extend(admitted)
         deliveries.extend(dataclasses.replace(d, item=d.item + offset) for d in built)
-    parents = [one.request.trace for one in everyone]
+    parents = [one.request.trace for one in everyone] if telemetry.enabled() else []
     stored = store_then_queue(runtime, deliveries, parents) if deliveries else store.Stored([], {})
     answers = _answers(everyone, stored)
     outcomes: dict[int, Outcome] = {}
@@ -253,7 +253,7 @@ def _together(runtime: Runtime, groups: dict[int, Prepared]) -> dict[int, Outcom
 def _alone(runtime: Runtime, admitted: list[Admitted], built: list[store.NewDelivery]) -> Outcome:
     """One group stored in its own transaction, or why it was refused."""
     try:
-        parents = [one.request.trace for one in admitted]
+        parents = [one.request.trace for one in admitted] if telemetry.enabled() else []
         stored = store_then_queue(runtime, built, parents) if built else store.Stored([], {})
     except (IdempotencyConflict, StoreUnavailable) as exc:
         return exc
